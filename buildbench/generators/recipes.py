@@ -1,0 +1,146 @@
+"""Prompt recipes: turn planned slots into LLM requests, and LLM text back into typed queries.
+
+Prompt text lives in Jinja2 templates beside this module. A recipe builds requests and parses results; it
+never sees which backend runs them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import random
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Optional
+
+import pyarrow as pa
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from ..config import DomainPack, GeneratorConfig
+from .base import GenerationRequest, GenerationResult
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+PLAN_SCHEMA = pa.schema(
+    [
+        ("slot_id", pa.string()),
+        ("chunk_id", pa.string()),
+        ("persona", pa.string()),
+        ("style", pa.string()),
+        ("seed", pa.int64()),
+    ]
+)
+
+
+@lru_cache(maxsize=None)
+def template(name: str):
+    env = Environment(loader=FileSystemLoader(str(TEMPLATES)), undefined=StrictUndefined, autoescape=False)
+    return env.get_template(name)
+
+
+def derive_seed(*parts) -> int:
+    """A seed that depends only on its parts, so any slot regenerates identically in any order."""
+    digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
+def plan_queries(chunk_ids: list[str], pack: DomainPack, queries_per_chunk: int, seed: int) -> pa.Table:
+    """Assign each (chunk, slot) a persona and style, stratified so the mix is balanced.
+
+    The persona x style grid is shuffled once (seeded) and dealt out in turn, so every combination is used
+    before any repeats. Rows are ordered by style so prompts that share a few-shot prefix run back to back.
+    """
+    rng = random.Random(seed)
+    grid = list(itertools.product([p.id for p in pack.personas], [s.id for s in pack.query_styles]))
+    rng.shuffle(grid)
+    deal = itertools.cycle(grid)
+    rows = []
+    for chunk_id in sorted(chunk_ids):
+        for slot in range(queries_per_chunk):
+            persona, style = next(deal)
+            slot_id = f"{chunk_id}#{slot}"
+            rows.append(dict(slot_id=slot_id, chunk_id=chunk_id, persona=persona, style=style,
+                             seed=derive_seed(seed, slot_id)))
+    rows.sort(key=lambda r: (r["style"], r["chunk_id"], r["slot_id"]))
+    return pa.Table.from_pylist(rows, schema=PLAN_SCHEMA)
+
+
+_PREFIXES = re.compile(r"^(query|search query|q)\s*[:\-]\s*", re.IGNORECASE)
+
+
+def clean_query(text: str) -> str:
+    """The first line of the model's answer, without labels, quotes or list marks."""
+    line = text.strip().split("\n", 1)[0].strip()
+    line = _PREFIXES.sub("", line)
+    line = line.strip().strip("\"'`“”‘’").strip()
+    line = re.sub(r"^[-*•\d.)\s]+(?=\w)", "", line) if re.match(r"^[-*•]|\d+[.)]\s", line) else line
+    return re.sub(r"\s+", " ", line).strip()
+
+
+@dataclass
+class ParsedQuery:
+    text: Optional[str]
+    drop_reason: Optional[str] = None
+    detail: str = ""
+
+
+class PersonaQueryRecipe:
+    """InPars few-shot prompts for base models, conditioned on a persona and a query style."""
+
+    name = "inpars-persona"
+    template_name = "inpars_persona.j2"
+
+    def __init__(self, pack: DomainPack, gen: GeneratorConfig, seed: int, max_passage_chars: int = 1500):
+        self.pack = pack
+        self.gen = gen
+        self.max_passage_chars = max_passage_chars
+        self.personas = {p.id: p.description for p in pack.personas}
+        self.styles = {s.id: s.instruction for s in pack.query_styles}
+        self.examples = self._pick_examples(seed)
+
+    def _pick_examples(self, seed: int) -> dict[str, list[dict]]:
+        """Few-shot examples per style: same-style examples first, fixed for the run (a shared prefix)."""
+        out = {}
+        for style in self.styles:
+            rng = random.Random(derive_seed(seed, "few-shot", style))
+            same = [e for e in self.pack.few_shot if e.style == style]
+            other = [e for e in self.pack.few_shot if e.style != style]
+            rng.shuffle(same)
+            rng.shuffle(other)
+            picked = (same + other)[: self.gen.few_shot]
+            rng.shuffle(picked)
+            out[style] = [
+                dict(persona=self.personas[e.persona], style=self.styles[e.style], passage=e.passage, query=e.query)
+                for e in picked
+            ]
+        return out
+
+    def build_request(self, slot: dict, passage: str) -> GenerationRequest:
+        if len(passage) > self.max_passage_chars:
+            passage = passage[: self.max_passage_chars].rsplit(" ", 1)[0] + " ..."
+        prompt = template(self.template_name).render(
+            domain=self.pack.name,
+            examples=self.examples[slot["style"]],
+            persona=self.personas[slot["persona"]],
+            style=self.styles[slot["style"]],
+            passage=" ".join(passage.split()),
+        )
+        return GenerationRequest(
+            prompt=prompt,
+            prefix_chars=prompt.rfind("\nPersona: ") + 1,  # the instructions and few-shot examples
+            max_tokens=self.gen.max_tokens,
+            temperature=self.gen.temperature,
+            top_p=self.gen.top_p,
+            stop=("\n",),
+            seed=int(slot["seed"]),
+        )
+
+    def parse(self, result: GenerationResult) -> ParsedQuery:
+        if result.error:
+            return ParsedQuery(None, "llm_error", result.error)
+        text = clean_query(result.text)
+        if not text:
+            return ParsedQuery(None, "empty_output", f"model wrote {result.text[:80]!r}")
+        return ParsedQuery(text)

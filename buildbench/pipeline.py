@@ -1,0 +1,379 @@
+"""The stage registry of a build, and the library entry point ``build(config)``.
+
+Every stage is declared once here: name, inputs, outputs, whether it needs an LLM, and the config keys it
+reads (their hash decides whether a finished stage can be reused).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Optional
+
+import pyarrow as pa
+
+from . import __version__
+from .builders.chunking import chunk_documents
+from .builders.readers import read_documents
+from .config import BuildConfig, sample_dir
+from .engine.rundir import RunDir, atomic_write_json
+from .engine.runner import Runner, drops_dataset
+from .engine.stage import Stage, StageContext, StageResult
+from .errors import ConfigError, InputError
+from .generators.recipes import PersonaQueryRecipe, plan_queries
+from .quality import CopyFilter, LanguageFilter, LengthFilter, dedup_texts
+from .records import Chunk, Document, Drop, Query, from_table, to_table
+
+log = logging.getLogger("buildbench")
+
+
+# ---------------------------------------------------------------- ingest
+def resolve_sources(config: BuildConfig) -> list[str]:
+    """The inputs of a run: --docs, else the pack's Hub source when reachable, else its bundled sample."""
+    if config.docs:
+        return list(config.docs)
+    pack = config.domain
+    if pack.sources.hub and _hub_reachable():
+        hub = pack.sources.hub
+        addr = f"hf://datasets/{hub.dataset}" + (f":{hub.config}" if hub.config else "")
+        return [addr + (f"@{hub.revision}" if hub.revision else "")]
+    sample = sample_dir(pack)
+    if sample is None or not sample.exists():
+        raise ConfigError(f"domain '{pack.name}' has no --docs, no reachable Hub source and no bundled sample")
+    log.warning("No --docs given and the Hub is not reachable: building from the bundled sample corpus "
+                "(%s), the team's own example documents.", sample)
+    return [str(sample)]
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    import os
+    import socket
+    from urllib.parse import urlparse
+
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
+        return False
+    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def _ingest(ctx: StageContext) -> StageResult:
+    cfg = ctx.config
+    specs = resolve_sources(cfg)
+    reader = cfg.domain.reader
+    hub = cfg.domain.sources.hub
+    if hub and any(s.startswith("hf://") for s in specs) and not cfg.docs:
+        # The pack's Hub source names its own fields.
+        reader = reader.model_copy(update={k: getattr(hub, k) for k in ("text_field", "title_field", "id_field")
+                                           if getattr(hub, k)})
+    result = read_documents(specs, reader, max_docs=cfg.max_docs)
+    if not result.documents:
+        raise InputError(f"no readable documents in {', '.join(specs)} "
+                         f"({len(result.skipped)} inputs skipped; see the report)")
+    for d in result.skipped:
+        log.warning("skipped %s: %s (%s)", d.item_id, d.reason, d.detail)
+    for w in result.warnings:
+        log.info("note %s: %s", w.item_id, w.detail)
+    ctx.rundir.write("ingest_warnings", to_table(result.warnings, Drop))
+    return StageResult(
+        outputs={"documents": to_table(result.documents, Document)},
+        drops=result.skipped,
+        stats={"sources": len(specs), "documents": len(result.documents), "skipped_inputs": len(result.skipped),
+               "warnings": len(result.warnings), "bundled_sample": int(not cfg.docs and
+                                                                     not specs[0].startswith("hf://"))},
+    )
+
+
+# ---------------------------------------------------------------- documents
+def _filter_documents(ctx: StageContext) -> StageResult:
+    cfg = ctx.config.domain.filters
+    table = ctx.rundir.read("documents")
+    ids, texts = table["id"].to_pylist(), table["text"].to_pylist()
+    stats: Counter = Counter()
+    steps = []
+    if cfg.doc_dedup.enabled:
+        steps.append(("doc_dedup", lambda i, t, r: dedup_texts(i, t, cfg.doc_dedup, "doc_dedup")))
+    if cfg.language.enabled:
+        lang = LanguageFilter(ctx.config.domain.language, cfg.language, stage="doc_language")
+        steps.append(("doc_language", lambda i, t, r: lang.apply(i, t)))
+    drops, keep = _apply_chain(steps, ids, texts, None, stats)
+    return StageResult(outputs={"documents_clean": table.filter(pa.array(keep))}, drops=drops, stats=stats)
+
+
+def _apply_chain(steps, ids, texts, refs, stats: Counter) -> tuple[list[Drop], list[bool]]:
+    """Run filters in order over the items still kept; each filter's counts go into stats."""
+    keep = [True] * len(ids)
+    drops: list[Drop] = []
+    for name, fn in steps:
+        live = [i for i, k in enumerate(keep) if k]
+        t0 = time.perf_counter()
+        res = fn([ids[i] for i in live], [texts[i] for i in live], [refs[i] for i in live] if refs else None)
+        stats[f"{name}.in"] += len(live)
+        stats[f"{name}.dropped"] += len(res.drops)
+        stats[f"{name}.seconds"] += round(time.perf_counter() - t0, 4)
+        for k, v in getattr(res, "stats", {}).items():
+            stats[f"{name}.{k}"] += v
+        for i, k in zip(live, res.keep):
+            keep[i] = k
+        drops.extend(res.drops)
+    return drops, keep
+
+
+# ---------------------------------------------------------------- chunks
+def _chunk(shard: pa.Table, ctx: StageContext):
+    docs = from_table(shard, Document)
+    chunks, drops = chunk_documents(docs, ctx.config.domain.chunking)
+    ctx.stats["chunks"] += len(chunks)
+    return to_table(chunks, Chunk), drops
+
+
+# ---------------------------------------------------------------- queries
+def _plan(ctx: StageContext) -> StageResult:
+    ids = [i for t in ctx.rundir.iter_shards("chunks") for i in t["id"].to_pylist()]
+    plan = plan_queries(ids, ctx.config.domain, ctx.config.queries_per_chunk, ctx.config.seed)
+    return StageResult(outputs={"plan": plan}, stats={"slots": plan.num_rows})
+
+
+def make_llm(ctx: StageContext):
+    """The query writer's backend behind the call cache, built once per process."""
+    from .generators.cache import CachedLLM, LLMCache
+
+    def build():
+        gen = ctx.config.domain.generator
+        if gen.backend == "local":
+            from .generators.local import LocalBackend
+
+            backend = LocalBackend(gen.model, n_ctx=gen.n_ctx, threads=gen.threads)
+        else:  # pragma: no cover - guarded by the config's Literal
+            raise ConfigError(f"unknown generator backend '{gen.backend}'")
+        return CachedLLM(backend, LLMCache(ctx.rundir.cache_dir / "llm.sqlite"))
+
+    return ctx.service("llm.query_writer", build)
+
+
+def _check_generator(config: BuildConfig) -> None:
+    """Fail before any stage runs if the generator cannot be built (missing package or model)."""
+    gen = config.domain.generator
+    if gen.backend == "local":
+        from .errors import require
+        from .generators.local import resolve_model
+
+        require("llama_cpp", "local", "The local generator")
+        resolve_model(gen.model)
+
+
+def _chunk_texts(ctx: StageContext) -> dict[str, str]:
+    def load():
+        table = ctx.rundir.read("chunks")
+        return dict(zip(table["id"].to_pylist(), table["text"].to_pylist()))
+
+    return ctx.service("chunk_texts", load)
+
+
+def _generate(shard: pa.Table, ctx: StageContext):
+    cfg = ctx.config
+    llm = make_llm(ctx)
+    recipe = ctx.service("recipe.persona", lambda: PersonaQueryRecipe(cfg.domain, cfg.domain.generator, cfg.seed))
+    texts = _chunk_texts(ctx)
+    slots = shard.to_pylist()
+    requests = [recipe.build_request(s, texts[s["chunk_id"]]) for s in slots]
+    before = Counter(llm.stats)
+    results = llm.generate(requests)
+    for k, v in (Counter(llm.stats) - before).items():
+        ctx.stats[f"llm.{k}"] += v
+    queries, drops = [], []
+    for slot, req, res in zip(slots, requests, results):
+        parsed = recipe.parse(res)
+        if parsed.text is None:
+            drops.append(Drop("generate_queries", slot["slot_id"], parsed.drop_reason, parsed.detail))
+            continue
+        queries.append(Query(
+            id=f"q-{_short(slot['slot_id'])}",
+            text=parsed.text, chunk_ids=[slot["chunk_id"]], recipe=recipe.name, persona=slot["persona"],
+            style=slot["style"], language=cfg.domain.language, backend=llm.name, model=llm.model_id,
+            prompt_hash=req.prompt_hash, cache_key=res.cache_key,
+        ))
+    ctx.stats["queries"] += len(queries)
+    return to_table(queries, Query), drops
+
+
+def _short(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _filter_queries(ctx: StageContext) -> StageResult:
+    cfg = ctx.config.domain.filters
+    table = ctx.rundir.read("raw_queries")
+    chunks = _chunk_texts(ctx)
+    ids, texts = table["id"].to_pylist(), table["text"].to_pylist()
+    refs = [chunks[c[0]] for c in table["chunk_ids"].to_pylist()]
+    stats: Counter = Counter()
+    length = LengthFilter(cfg.length, stage="query_length")
+    copy = CopyFilter(cfg.copy_filter, stage="query_copy")
+    steps = [
+        ("query_length", lambda i, t, r: length.apply(i, t)),
+        ("query_copy", lambda i, t, r: copy.apply(i, t, r)),
+    ]
+    if cfg.language.enabled:
+        lang = LanguageFilter(ctx.config.domain.language, cfg.language, stage="query_language")
+        steps.append(("query_language", lambda i, t, r: lang.apply(i, t)))
+    if cfg.query_dedup.enabled:
+        steps.append(("query_dedup", lambda i, t, r: dedup_texts(i, t, cfg.query_dedup, "query_dedup")))
+    drops, keep = _apply_chain(steps, ids, texts, refs, stats)
+    return StageResult(outputs={"queries": table.filter(pa.array(keep))}, drops=drops, stats=stats)
+
+
+# ---------------------------------------------------------------- task
+def _assemble(ctx: StageContext) -> StageResult:
+    from .tasks.assemble import TaskInfo, write_retrieval_task
+
+    cfg = ctx.config
+    chunks = ctx.rundir.read("chunks")
+    queries = ctx.rundir.read("queries")
+    corpus = chunks.select(["id", "title", "text"])
+    qrels = pa.Table.from_pylist(
+        [{"query-id": q, "corpus-id": c, "score": 1}
+         for q, cs in zip(queries["id"].to_pylist(), queries["chunk_ids"].to_pylist()) for c in cs],
+        schema=pa.schema([("query-id", pa.string()), ("corpus-id", pa.string()), ("score", pa.int64())]),
+    )
+    spec = cfg.domain.tasks[0]
+    info = TaskInfo(
+        name=spec.name, description=spec.description or cfg.domain.description, domain=cfg.domain.name,
+        language=cfg.domain.language, license=cfg.domain.license,
+        provenance=_provenance(ctx, queries),
+    )
+    write_retrieval_task(ctx.rundir.task_dir, corpus, queries.select(["id", "text"]), qrels, info)
+    return StageResult(outputs={"qrels": qrels}, stats={"corpus": corpus.num_rows, "queries": queries.num_rows,
+                                                        "qrels": qrels.num_rows})
+
+
+def _provenance(ctx: StageContext, queries: pa.Table) -> dict:
+    gen = ctx.config.domain.generator
+    return {
+        "buildbench_version": __version__,
+        "generator": f"{gen.backend}:{gen.model}",
+        "recipe": PersonaQueryRecipe.name,
+        "seed": ctx.config.seed,
+        "queries_per_chunk": ctx.config.queries_per_chunk,
+        "personas": dict(Counter(queries["persona"].to_pylist())),
+        "styles": dict(Counter(queries["style"].to_pylist())),
+    }
+
+
+def _evaluate(ctx: StageContext) -> StageResult:
+    from .engine.embeddings import EmbeddingCache
+    from .tasks.evaluate import evaluate_task
+
+    models = ctx.config.domain.eval.models
+    scores = evaluate_task(ctx.rundir.task_dir, models, k=ctx.config.domain.eval.k,
+                           cache=EmbeddingCache(ctx.rundir.cache_dir / "embeddings"))
+    rows = [{"model": m, "metric": k, "value": float(v)} for m, d in scores.items() for k, v in d.items()]
+    return StageResult(outputs={"scores": pa.Table.from_pylist(
+        rows, schema=pa.schema([("model", pa.string()), ("metric", pa.string()), ("value", pa.float64())]))})
+
+
+STAGES: list[Stage] = [
+    Stage("ingest", "read documents from files, folders, globs or the Hub; skip unreadable inputs",
+          inputs=(), outputs=("documents",), kind="global", fn=_ingest,
+          config_keys=("docs", "max_docs", "domain.reader", "domain.sources")),
+    Stage("filter_documents", "exact and MinHash near-duplicate removal and language check of documents",
+          inputs=("documents",), outputs=("documents_clean",), kind="global", fn=_filter_documents,
+          config_keys=("domain.filters.doc_dedup", "domain.filters.language", "domain.language")),
+    Stage("chunk", "sentence-aware chunking with a size budget and overlap",
+          inputs=("documents_clean",), outputs=("chunks",), kind="map", fn=_chunk,
+          config_keys=("domain.chunking",)),
+    Stage("plan_queries", "stratified persona x style assignment of query slots to chunks",
+          inputs=("chunks",), outputs=("plan",), kind="global", fn=_plan,
+          config_keys=("queries_per_chunk", "seed", "domain.personas", "domain.query_styles")),
+    Stage("generate_queries", "persona-conditioned InPars few-shot query writing with the LLM",
+          inputs=("plan", "chunks"), outputs=("raw_queries",), kind="map", fn=_generate, needs_llm=True,
+          check=_check_generator,
+          config_keys=("seed", "domain.generator", "domain.few_shot", "domain.personas", "domain.query_styles",
+                       "domain.name", "domain.language")),
+    Stage("filter_queries", "length, copy, language and near-duplicate filters over queries",
+          inputs=("raw_queries", "chunks"), outputs=("queries",), kind="global", fn=_filter_queries,
+          config_keys=("domain.filters", "domain.language")),
+    Stage("assemble_task", "the retrieval task in MTEB v2 layout with its dataset card",
+          inputs=("chunks", "queries"), outputs=("qrels",), kind="global", fn=_assemble,
+          config_keys=("domain.tasks", "domain.license", "domain.description", "domain.name")),
+    Stage("evaluate", "BM25 and dense baselines: nDCG@10, Recall@10, MRR@10",
+          inputs=("qrels",), outputs=("scores",), kind="global", fn=_evaluate,
+          config_keys=("domain.eval",)),
+]
+
+# Rows per shard of the plan: a killed run loses at most the calls of one unfinished shard's batch, and
+# those are in the LLM cache anyway.
+PLAN_SHARD_ROWS = 32
+
+
+def build(config: BuildConfig, progress: bool = True, stages: Optional[list[str]] = None) -> dict:
+    """Run the build end to end (or up to the named stages); returns the report."""
+    rundir = RunDir(config.out)
+    selected = [s for s in STAGES if stages is None or s.name in stages]
+    runner = Runner(selected, config, rundir, progress=progress, shard_rows={"plan": PLAN_SHARD_ROWS})
+    t0 = time.perf_counter()
+    manifest = runner.run()
+    report = make_report(rundir, manifest, runner.this_run, time.perf_counter() - t0)
+    atomic_write_json(rundir.report_path, report)
+    return report
+
+
+def make_report(rundir: RunDir, manifest: dict, this_run: dict, seconds: float) -> dict:
+    stages = {}
+    for st in STAGES:
+        entry = manifest.get("stages", {}).get(st.name)
+        if not entry:
+            continue
+        stages[st.name] = {"seconds": entry.get("seconds"), "counts": entry.get("counts"),
+                           "stats": entry.get("stats", {}),
+                           "this_run": this_run.get(st.name, {"skipped": True})}
+    drops: dict[str, list[dict]] = {}
+    for st in STAGES:
+        if rundir.has_dataset(drops_dataset(st.name)):
+            rows = rundir.read(drops_dataset(st.name)).to_pylist()
+            if rows:
+                drops[st.name] = rows
+    gen_stats = stages.get("generate_queries", {}).get("stats", {})
+    new_calls = this_run.get("generate_queries", {}).get("stats", {}).get("llm.calls", 0)
+    report = {
+        "buildbench_version": __version__,
+        "config_hash": manifest.get("config_hash"),
+        "wall_seconds": round(seconds, 2),
+        "stages": stages,
+        "llm": {
+            "calls_total": gen_stats.get("llm.calls", 0),
+            "new_calls_this_run": new_calls,
+            "cache_hits_this_run": this_run.get("generate_queries", {}).get("stats", {}).get("llm.cache_hits", 0),
+            "tokens_in": gen_stats.get("llm.tokens_in", 0),
+            "tokens_out": gen_stats.get("llm.tokens_out", 0),
+            "failures": gen_stats.get("llm.failures", 0),
+        },
+        "inputs": {
+            "skipped": drops.get("ingest", []),
+            "warnings": rundir.read("ingest_warnings").to_pylist() if rundir.has_dataset("ingest_warnings") else [],
+        },
+        "drops": {k: _reason_counts(v) for k, v in drops.items()},
+        "scores": _scores(rundir),
+        "task_dir": str(rundir.task_dir),
+    }
+    return report
+
+
+def _reason_counts(rows: list[dict]) -> dict[str, int]:
+    return dict(Counter(f"{r['stage']}:{r['reason']}" for r in rows))
+
+
+def _scores(rundir: RunDir) -> dict:
+    if not rundir.has_dataset("scores"):
+        return {}
+    out: dict = {}
+    for r in rundir.read("scores").to_pylist():
+        out.setdefault(r["model"], {})[r["metric"]] = round(r["value"], 4)
+    return out

