@@ -33,7 +33,7 @@ def _build_parser() -> argparse.ArgumentParser:
                    "Default: the pack's Hub dataset when reachable, else its bundled sample corpus")
     p.add_argument("--out", metavar="DIR", help="run directory (default: a folder named after the domain)")
     p.add_argument("--max-docs", type=int, metavar="N", help="read at most N documents")
-    p.add_argument("--queries-per-chunk", type=int, metavar="K", help="queries to write per chunk (default 1)")
+    p.add_argument("--queries-per-chunk", type=int, metavar="K", help="queries to write per chunk, each with its own persona and style (default 2)")
     p.add_argument("--seed", type=int, metavar="S", help="seed for sampling and generation (default 0)")
     p.add_argument("--model", metavar="NAME",
                    help="local generator model: gemma3-270m (default), smollm2-135m-instruct, or a .gguf path")

@@ -73,15 +73,37 @@ class ChunkingConfig(Strict):
     overlap_sentences: int = 1
 
 
-class GeneratorConfig(Strict):
-    backend: Literal["local"] = "local"
+class LLMConfig(Strict):
+    """One model role's backend and sampling. Keys not used by the chosen backend are ignored by it."""
+
+    # auto: vllm when vllm and a CUDA GPU are present, else openai when base_url is set, else local.
+    backend: Literal["auto", "local", "openai", "vllm"] = "auto"
     model: str = "gemma3-270m"
+    # openai: the server's /v1 address; the key is read from the environment variable named here, never
+    # from config, so it cannot land in a manifest or report.
+    base_url: Optional[str] = None
+    api_key_env: str = "OPENAI_API_KEY"
+    # completions for base models; chat for instruct models. auto: chat for models known to be instruct.
+    endpoint: Literal["auto", "completions", "chat"] = "auto"
     max_tokens: int = 48
     temperature: float = 0.7
     top_p: float = 0.95
+    timeout: float = 60.0  # seconds per request
+    max_retries: int = 4
+    concurrency: int = 4  # requests in flight (openai)
+    # local (llama.cpp)
     n_ctx: int = 2048
-    few_shot: int = 3  # examples per prompt
     threads: Optional[int] = None
+    # vllm
+    tensor_parallel_size: int = 1
+    gpu_memory_utilization: float = 0.9
+    enable_prefix_caching: bool = True
+
+
+class GeneratorConfig(LLMConfig):
+    """The query writer, plus recipe knobs."""
+
+    few_shot: int = 3  # examples per prompt
 
 
 class DedupConfig(Strict):
@@ -109,7 +131,7 @@ class LanguageConfig(Strict):
 
 
 class LengthConfig(Strict):
-    min_words: int = 3
+    min_words: int = 2  # two-word keyword queries ("discount rate") are real searches
     max_words: int = 64
 
 
@@ -121,12 +143,21 @@ class CopyConfig(Strict):
     ngram: int = 3
 
 
+class RoundTripConfig(Strict):
+    enabled: bool = True
+    # Cheap retrievers (seconds per 10k chunks); a query is kept if any of them ranks its chunk in the top k.
+    retrievers: list[str] = ["bm25", "static"]
+    k: int = 20
+
+
 class FilterConfig(Strict):
     doc_dedup: DedupConfig = DedupConfig()
     query_dedup: DedupConfig = DedupConfig(threshold=0.8)
     language: LanguageConfig = LanguageConfig()
     length: LengthConfig = LengthConfig()
     copy_filter: CopyConfig = Field(default_factory=CopyConfig, alias="copy")
+    prompt_echo_max_overlap: float = 0.5
+    round_trip: RoundTripConfig = RoundTripConfig()
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -150,6 +181,9 @@ class DomainPack(Strict):
     reader: ReaderConfig = ReaderConfig()
     chunking: ChunkingConfig = ChunkingConfig()
     generator: GeneratorConfig = GeneratorConfig()
+    # Other model roles; each falls back to the query writer's backend and model when not set.
+    negative_writer: Optional[LLMConfig] = None
+    judge: Optional[LLMConfig] = None
     filters: FilterConfig = FilterConfig()
     eval: EvalConfig = EvalConfig()
 
@@ -172,7 +206,7 @@ class BuildConfig(Strict):
     docs: list[str] = []
     out: str
     max_docs: Optional[int] = None
-    queries_per_chunk: int = 1
+    queries_per_chunk: int = 2
     seed: int = 0
 
     @field_validator("queries_per_chunk")

@@ -16,29 +16,30 @@ import pyarrow as pa
 
 from . import __version__
 from .builders.chunking import chunk_documents
-from .builders.readers import read_documents
-from .config import BuildConfig, sample_dir
+from .builders.readers import hub_address, read_documents, read_hub
+from .config import BuildConfig, HubSource, sample_dir
 from .engine.rundir import RunDir, atomic_write_json
 from .engine.runner import Runner, drops_dataset
 from .engine.stage import Stage, StageContext, StageResult
 from .errors import ConfigError, InputError
 from .generators.recipes import PersonaQueryRecipe, plan_queries
-from .quality import CopyFilter, LanguageFilter, LengthFilter, dedup_texts
+from .quality import CopyFilter, LanguageFilter, LengthFilter, PromptEchoFilter, RoundTripFilter, dedup_texts
 from .records import Chunk, Document, Drop, Query, from_table, to_table
 
 log = logging.getLogger("buildbench")
 
 
 # ---------------------------------------------------------------- ingest
-def resolve_sources(config: BuildConfig) -> list[str]:
-    """The inputs of a run: --docs, else the pack's Hub source when reachable, else its bundled sample."""
+def resolve_sources(config: BuildConfig):
+    """The inputs of a run: --docs, else the pack's Hub source when reachable, else its bundled sample.
+
+    Returns a list of specs for read_documents, or the pack's HubSource (which names its own split and fields).
+    """
     if config.docs:
         return list(config.docs)
     pack = config.domain
     if pack.sources.hub and _hub_reachable():
-        hub = pack.sources.hub
-        addr = f"hf://datasets/{hub.dataset}" + (f":{hub.config}" if hub.config else "")
-        return [addr + (f"@{hub.revision}" if hub.revision else "")]
+        return pack.sources.hub
     sample = sample_dir(pack)
     if sample is None or not sample.exists():
         raise ConfigError(f"domain '{pack.name}' has no --docs, no reachable Hub source and no bundled sample")
@@ -52,11 +53,12 @@ def _hub_reachable(timeout: float = 3.0) -> bool:
     import socket
     from urllib.parse import urlparse
 
-    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
+    if os.environ.get("HF_HUB_OFFLINE", "0").lower() not in ("0", "", "false", "no"):
         return False
-    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
+    url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    port = url.port or (80 if url.scheme == "http" else 443)
     try:
-        socket.create_connection((host, 443), timeout=timeout).close()
+        socket.create_connection((url.hostname or "huggingface.co", port), timeout=timeout).close()
         return True
     except OSError:
         return False
@@ -64,14 +66,13 @@ def _hub_reachable(timeout: float = 3.0) -> bool:
 
 def _ingest(ctx: StageContext) -> StageResult:
     cfg = ctx.config
-    specs = resolve_sources(cfg)
-    reader = cfg.domain.reader
-    hub = cfg.domain.sources.hub
-    if hub and any(s.startswith("hf://") for s in specs) and not cfg.docs:
-        # The pack's Hub source names its own fields.
-        reader = reader.model_copy(update={k: getattr(hub, k) for k in ("text_field", "title_field", "id_field")
-                                           if getattr(hub, k)})
-    result = read_documents(specs, reader, max_docs=cfg.max_docs)
+    sources = resolve_sources(cfg)
+    if isinstance(sources, HubSource):
+        result = read_hub(sources, cfg.domain.reader, max_docs=cfg.max_docs)
+        specs = [hub_address(sources)]
+    else:
+        specs = sources
+        result = read_documents(specs, cfg.domain.reader, max_docs=cfg.max_docs)
     if not result.documents:
         raise InputError(f"no readable documents in {', '.join(specs)} "
                          f"({len(result.skipped)} inputs skipped; see the report)")
@@ -84,8 +85,8 @@ def _ingest(ctx: StageContext) -> StageResult:
         outputs={"documents": to_table(result.documents, Document)},
         drops=result.skipped,
         stats={"sources": len(specs), "documents": len(result.documents), "skipped_inputs": len(result.skipped),
-               "warnings": len(result.warnings), "bundled_sample": int(not cfg.docs and
-                                                                     not specs[0].startswith("hf://"))},
+               "warnings": len(result.warnings),
+               "bundled_sample": int(not cfg.docs and not isinstance(sources, HubSource))},
     )
 
 
@@ -93,30 +94,45 @@ def _ingest(ctx: StageContext) -> StageResult:
 def _filter_documents(ctx: StageContext) -> StageResult:
     cfg = ctx.config.domain.filters
     table = ctx.rundir.read("documents")
-    ids, texts = table["id"].to_pylist(), table["text"].to_pylist()
-    stats: Counter = Counter()
     steps = []
     if cfg.doc_dedup.enabled:
-        steps.append(("doc_dedup", lambda i, t, r: dedup_texts(i, t, cfg.doc_dedup, "doc_dedup")))
+        steps.append((_Dedup(cfg.doc_dedup, "doc_dedup"), None))
     if cfg.language.enabled:
-        lang = LanguageFilter(ctx.config.domain.language, cfg.language, stage="doc_language")
-        steps.append(("doc_language", lambda i, t, r: lang.apply(i, t)))
-    drops, keep = _apply_chain(steps, ids, texts, None, stats)
-    return StageResult(outputs={"documents_clean": table.filter(pa.array(keep))}, drops=drops, stats=stats)
+        steps.append((LanguageFilter(ctx.config.domain.language, cfg.language, stage="doc_language"), None))
+    stats: Counter = Counter()
+    drops, keep = apply_filters(steps, table["id"].to_pylist(), table["text"].to_pylist(), stats)
+    return StageResult(outputs={"documents_clean": table.filter(pa.array(keep, pa.bool_()))}, drops=drops,
+                       stats=stats)
 
 
-def _apply_chain(steps, ids, texts, refs, stats: Counter) -> tuple[list[Drop], list[bool]]:
-    """Run filters in order over the items still kept; each filter's counts go into stats."""
+class _Dedup:
+    """Exact then MinHash dedup as one filter step."""
+
+    def __init__(self, cfg, name: str):
+        self.cfg, self.name = cfg, name
+
+    def apply(self, ids, texts, refs=None):
+        return dedup_texts(ids, texts, self.cfg, self.name)
+
+
+def apply_filters(steps, ids: list[str], texts: list[str], stats: Counter) -> tuple[list[Drop], list[bool]]:
+    """Run filters in order, each over the items the earlier ones kept.
+
+    ``steps`` holds (filter, refs) pairs: refs is the per-item reference list that filter needs (aligned
+    with ids), or None. Each filter's in/dropped counts, seconds and own stats go into ``stats``.
+    """
     keep = [True] * len(ids)
     drops: list[Drop] = []
-    for name, fn in steps:
+    for flt, refs in steps:
+        name = flt.name
         live = [i for i, k in enumerate(keep) if k]
         t0 = time.perf_counter()
-        res = fn([ids[i] for i in live], [texts[i] for i in live], [refs[i] for i in live] if refs else None)
+        res = flt.apply([ids[i] for i in live], [texts[i] for i in live],
+                        [refs[i] for i in live] if refs is not None else None)
         stats[f"{name}.in"] += len(live)
         stats[f"{name}.dropped"] += len(res.drops)
         stats[f"{name}.seconds"] += round(time.perf_counter() - t0, 4)
-        for k, v in getattr(res, "stats", {}).items():
+        for k, v in res.stats.items():
             stats[f"{name}.{k}"] += v
         for i, k in zip(live, res.keep):
             keep[i] = k
@@ -139,32 +155,23 @@ def _plan(ctx: StageContext) -> StageResult:
     return StageResult(outputs={"plan": plan}, stats={"slots": plan.num_rows})
 
 
-def make_llm(ctx: StageContext):
-    """The query writer's backend behind the call cache, built once per process."""
+def make_llm(ctx: StageContext, role: str = "query_writer"):
+    """A model role's backend behind the shared call cache, built once per process."""
     from .generators.cache import CachedLLM, LLMCache
+    from .generators.factory import make_backend, role_config
 
     def build():
-        gen = ctx.config.domain.generator
-        if gen.backend == "local":
-            from .generators.local import LocalBackend
+        cache = ctx.service("llm.cache", lambda: LLMCache(ctx.rundir.cache_dir / "llm.sqlite"))
+        return CachedLLM(make_backend(role_config(ctx.config.domain, role)), cache)
 
-            backend = LocalBackend(gen.model, n_ctx=gen.n_ctx, threads=gen.threads)
-        else:  # pragma: no cover - guarded by the config's Literal
-            raise ConfigError(f"unknown generator backend '{gen.backend}'")
-        return CachedLLM(backend, LLMCache(ctx.rundir.cache_dir / "llm.sqlite"))
-
-    return ctx.service("llm.query_writer", build)
+    return ctx.service(f"llm.{role}", build)
 
 
 def _check_generator(config: BuildConfig) -> None:
-    """Fail before any stage runs if the generator cannot be built (missing package or model)."""
-    gen = config.domain.generator
-    if gen.backend == "local":
-        from .errors import require
-        from .generators.local import resolve_model
+    """Fail before any stage runs if the query writer cannot be built (missing package, model or URL)."""
+    from .generators.factory import check_backend
 
-        require("llama_cpp", "local", "The local generator")
-        resolve_model(gen.model)
+    check_backend(config.domain.generator)
 
 
 def _chunk_texts(ctx: StageContext) -> dict[str, str]:
@@ -209,25 +216,36 @@ def _short(text: str) -> str:
 
 
 def _filter_queries(ctx: StageContext) -> StageResult:
-    cfg = ctx.config.domain.filters
+    from .engine.embeddings import EmbeddingCache
+
+    pack = ctx.config.domain
+    cfg = pack.filters
     table = ctx.rundir.read("raw_queries")
     chunks = _chunk_texts(ctx)
     ids, texts = table["id"].to_pylist(), table["text"].to_pylist()
-    refs = [chunks[c[0]] for c in table["chunk_ids"].to_pylist()]
-    stats: Counter = Counter()
-    length = LengthFilter(cfg.length, stage="query_length")
-    copy = CopyFilter(cfg.copy_filter, stage="query_copy")
+    sources = [c[0] for c in table["chunk_ids"].to_pylist()]
+    personas = {p.id: p.description for p in pack.personas}
+    styles = {s.id: s.instruction for s in pack.query_styles}
+    instructions = [f"{personas.get(p, '')} {styles.get(s, '')}"
+                    for p, s in zip(table["persona"].to_pylist(), table["style"].to_pylist())]
+    # Cheapest first; the retrieval-based round trip runs last, on what is left.
     steps = [
-        ("query_length", lambda i, t, r: length.apply(i, t)),
-        ("query_copy", lambda i, t, r: copy.apply(i, t, r)),
+        (LengthFilter(cfg.length, stage="query_length"), None),
+        (PromptEchoFilter(cfg.prompt_echo_max_overlap, stage="query_prompt_echo"), instructions),
+        (CopyFilter(cfg.copy_filter, stage="query_copy"), [chunks[c] for c in sources]),
     ]
     if cfg.language.enabled:
-        lang = LanguageFilter(ctx.config.domain.language, cfg.language, stage="query_language")
-        steps.append(("query_language", lambda i, t, r: lang.apply(i, t)))
+        steps.append((LanguageFilter(pack.language, cfg.language, stage="query_language"), None))
     if cfg.query_dedup.enabled:
-        steps.append(("query_dedup", lambda i, t, r: dedup_texts(i, t, cfg.query_dedup, "query_dedup")))
-    drops, keep = _apply_chain(steps, ids, texts, refs, stats)
-    return StageResult(outputs={"queries": table.filter(pa.array(keep))}, drops=drops, stats=stats)
+        steps.append((_Dedup(cfg.query_dedup, "query_dedup"), None))
+    if cfg.round_trip.enabled:
+        corpus = ctx.rundir.read("chunks").select(["id", "title", "text"])
+        steps.append((RoundTripFilter(corpus, cfg.round_trip.retrievers, cfg.round_trip.k,
+                                      cache=EmbeddingCache(ctx.rundir.cache_dir / "embeddings"),
+                                      language=pack.language, stage="query_round_trip"), sources))
+    stats: Counter = Counter()
+    drops, keep = apply_filters(steps, ids, texts, stats)
+    return StageResult(outputs={"queries": table.filter(pa.array(keep, pa.bool_()))}, drops=drops, stats=stats)
 
 
 # ---------------------------------------------------------------- task
@@ -255,10 +273,12 @@ def _assemble(ctx: StageContext) -> StageResult:
 
 
 def _provenance(ctx: StageContext, queries: pa.Table) -> dict:
+    from .generators.factory import resolve_backend
+
     gen = ctx.config.domain.generator
     return {
         "buildbench_version": __version__,
-        "generator": f"{gen.backend}:{gen.model}",
+        "generator": f"{resolve_backend(gen)}:{gen.model}",
         "recipe": PersonaQueryRecipe.name,
         "seed": ctx.config.seed,
         "queries_per_chunk": ctx.config.queries_per_chunk,
@@ -297,7 +317,7 @@ STAGES: list[Stage] = [
           check=_check_generator,
           config_keys=("seed", "domain.generator", "domain.few_shot", "domain.personas", "domain.query_styles",
                        "domain.name", "domain.language")),
-    Stage("filter_queries", "length, copy, language and near-duplicate filters over queries",
+    Stage("filter_queries", "length, prompt-echo, copy, language, near-duplicate and round-trip filters",
           inputs=("raw_queries", "chunks"), outputs=("queries",), kind="global", fn=_filter_queries,
           config_keys=("domain.filters", "domain.language")),
     Stage("assemble_task", "the retrieval task in MTEB v2 layout with its dataset card",

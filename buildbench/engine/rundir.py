@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
@@ -123,8 +124,7 @@ class RunDir:
     def reset_dataset(self, name: str) -> None:
         d = self.dataset_dir(name)
         if d.exists():
-            for p in d.iterdir():
-                p.unlink()
+            shutil.rmtree(d)
 
     def mark_complete(self, name: str) -> None:
         atomic_write_text(self.dataset_dir(name) / "_SUCCESS", "")

@@ -131,7 +131,8 @@ class Runner:
         drops_name = drops_dataset(st.name)
         in_shards = self.rundir.shards(src)
         # Per-shard stats persist beside the shard so resumed runs still report whole-stage totals.
-        stats_dir = self.rundir.dataset_dir(out)
+        # Under "_stats" so readers of the dataset folder (pyarrow, pandas, datasets) skip them.
+        stats_dir = self.rundir.dataset_dir(out) / "_stats"
         with self._progress() as progress:
             task = progress.add_task(st.name, total=len(in_shards)) if progress else None
             for i, path in enumerate(in_shards):
@@ -142,7 +143,7 @@ class Runner:
                     result, drops = st.fn(table, ctx)
                     shard_stats = dict(Counter(ctx.stats) - before)
                     self.rundir.write_shard(drops_name, i, to_table(drops, Drop))
-                    atomic_write_json(stats_dir / f"part-{i:05d}.stats.json", shard_stats)
+                    atomic_write_json(stats_dir / f"part-{i:05d}.json", shard_stats)
                     self.rundir.write_shard(out, i, result)
                 if progress:
                     progress.advance(task)
@@ -152,7 +153,7 @@ class Runner:
         rows_out = sum(pq.read_metadata(p).num_rows for p in self.rundir.shards(out))
         dropped = sum(pq.read_metadata(p).num_rows for p in self.rundir.shards(drops_name))
         total = Counter()
-        for p in sorted(stats_dir.glob("part-*.stats.json")):
+        for p in sorted(stats_dir.glob("part-*.json")):
             total.update(json.loads(p.read_text()))
         # ctx.stats keeps this run's counters; the manifest gets the whole stage's totals.
         this_run = dict(ctx.stats)

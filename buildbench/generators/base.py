@@ -47,7 +47,8 @@ class GenerationResult:
     finish_reason: str = ""
     cache_key: str = ""
     cached: bool = False
-    error: Optional[str] = None
+    error: Optional[str] = None  # set when the call failed for good (after the backend's own retries)
+    # Backend facts about the call, e.g. {"retries": 2, "structured": "json_schema"}; cached with the result.
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -88,6 +88,7 @@ class CachedLLM:
                 self.stats["calls"] += 1
                 self.stats["tokens_in"] += res.tokens_in
                 self.stats["tokens_out"] += res.tokens_out
+                self.stats["retries"] += int(res.extra.get("retries", 0))
                 if res.error:
                     self.stats["failures"] += 1
                 else:

@@ -62,6 +62,9 @@ class LocalBackend:
 
     def __init__(self, model: str = "gemma3-270m", n_ctx: int = 2048, threads: int | None = None):
         llama_cpp = require("llama_cpp", "local", "The local generator")
+        # llama.cpp's C log goes through this logger; at its default level it prints context-setup notes.
+        logging.getLogger("llama-cpp-python").setLevel(logging.DEBUG if log.isEnabledFor(logging.DEBUG)
+                                                       else logging.ERROR)
         self.model_name = model
         self.path, self.chat = resolve_model(model)
         self._grammars: dict[str, object] = {}

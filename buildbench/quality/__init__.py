@@ -6,10 +6,13 @@ removed item).
 - ``LanguageFilter`` with ``FastLangDetector`` / ``LangDetectDetector`` (``language``)
 - ``LengthFilter``: word-count bounds (``length``)
 - ``CopyFilter``: queries that copy their chunk or mention "the passage" (``copy``)
+- ``PromptEchoFilter``: queries that repeat their prompt's instructions (``copy``)
+- ``RoundTripFilter``: queries whose own chunk no cheap retriever finds (``consistency``)
 """
 
 from .base import Filter, FilterResult, normalize_text, words
-from .copy import CopyFilter
+from .consistency import RoundTripFilter
+from .copy import CopyFilter, PromptEchoFilter
 from .dedup import (
     ExactDedup,
     MinHashDedup,
@@ -34,6 +37,8 @@ from .length import LengthFilter
 
 __all__ = [
     "CopyFilter",
+    "PromptEchoFilter",
+    "RoundTripFilter",
     "ExactDedup",
     "FastLangDetector",
     "Filter",

@@ -90,3 +90,31 @@ class CopyFilter:
                     f"(max {self.cfg.max_overlap:.2f})",
                 )
         return None
+
+
+class PromptEchoFilter:
+    """Drop a query that repeats the prompt's own instructions (``refs`` = the persona and style text it was
+    given), e.g. "I need a detailed information need of 20 to 40 words": small models echo their prompt."""
+
+    name = "prompt_echo"
+
+    def __init__(self, max_overlap: float = 0.5, ngram: int = 3, stage: str | None = None):
+        self._copy = CopyFilter(CopyConfig(max_overlap=max_overlap, ngram=ngram))
+        self.max_overlap = max_overlap
+        if stage:
+            self.name = stage
+
+    def apply(self, ids: Sequence[str], texts: Sequence[str], refs: Sequence[str] | None = None) -> FilterResult:
+        if refs is None:
+            raise ValueError("PromptEchoFilter needs refs: the instruction text each query was written from")
+        check_aligned(ids, texts, refs)
+        keep, drops = [], []
+        for item_id, text, ref in zip(ids, texts, refs):
+            share = self._copy.overlap(text, ref or "")
+            echoed = share is not None and share >= self.max_overlap
+            keep.append(not echoed)
+            if echoed:
+                drops.append(Drop(self.name, item_id, "echoes_prompt",
+                                  f"{share:.2f} of its word {self._copy.cfg.ngram}-grams repeat the prompt's "
+                                  f"instructions (max {self.max_overlap:.2f})"))
+        return FilterResult(keep, drops)

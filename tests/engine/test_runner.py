@@ -82,7 +82,7 @@ def test_changed_config_key_reruns_only_that_stage(tmp_path):
     calls = []
     run(tmp_path, calls)
     calls.clear()
-    run(tmp_path, calls, queries_per_chunk=2)
+    run(tmp_path, calls, queries_per_chunk=3)
     assert "source" not in calls and len(calls) == 4
 
 

@@ -1,7 +1,6 @@
-"""Prompt recipes: turn planned slots into LLM requests, and LLM text back into typed queries.
+"""Persona-conditioned InPars few-shot queries: the plan of slots, the prompt, and parsing.
 
-Prompt text lives in Jinja2 templates beside this module. A recipe builds requests and parses results; it
-never sees which backend runs them.
+A recipe builds requests and parses results; it never sees which backend runs them.
 """
 
 from __future__ import annotations
@@ -11,17 +10,13 @@ import itertools
 import random
 import re
 from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
 from typing import Optional
 
 import pyarrow as pa
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from ..config import DomainPack, GeneratorConfig
-from .base import GenerationRequest, GenerationResult
-
-TEMPLATES = Path(__file__).parent / "templates"
+from ...config import DomainPack, GeneratorConfig
+from ..base import GenerationRequest, GenerationResult
+from .templates import template
 
 PLAN_SCHEMA = pa.schema(
     [
@@ -32,12 +27,6 @@ PLAN_SCHEMA = pa.schema(
         ("seed", pa.int64()),
     ]
 )
-
-
-@lru_cache(maxsize=None)
-def template(name: str):
-    env = Environment(loader=FileSystemLoader(str(TEMPLATES)), undefined=StrictUndefined, autoescape=False)
-    return env.get_template(name)
 
 
 def derive_seed(*parts) -> int:

@@ -1,0 +1,90 @@
+"""Planning and prompting: stratified persona x style slots, seeded and order-independent; output cleaning."""
+
+from collections import Counter
+
+import pytest
+
+from buildbench.config import load_domain_pack
+from buildbench.generators.base import GenerationRequest, GenerationResult
+from buildbench.generators.recipes import PersonaQueryRecipe, clean_query, derive_seed, plan_queries
+
+
+@pytest.fixture(scope="module")
+def pack():
+    return load_domain_pack("finance")
+
+
+def test_plan_is_balanced_over_personas_and_styles(pack):
+    chunks = [f"c{i:03d}" for i in range(len(pack.personas) * len(pack.query_styles))]
+    plan = plan_queries(chunks, pack, queries_per_chunk=1, seed=3).to_pylist()
+    combos = Counter((r["persona"], r["style"]) for r in plan)
+    # As many slots as grid cells: every persona x style combination exactly once.
+    assert len(combos) == len(plan) and set(c for c, n in combos.items() if n != 1) == set()
+    assert Counter(r["style"] for r in plan) == {s.id: len(pack.personas) for s in pack.query_styles}
+
+
+def test_plan_is_seeded_and_sorted_by_style(pack):
+    chunks = [f"c{i}" for i in range(30)]
+    a = plan_queries(chunks, pack, 2, seed=1)
+    b = plan_queries(list(reversed(chunks)), pack, 2, seed=1)
+    c = plan_queries(chunks, pack, 2, seed=2)
+    assert a.equals(b)  # input order does not matter
+    assert not a.equals(c)
+    styles = a["style"].to_pylist()
+    assert styles == sorted(styles)
+    assert a.num_rows == 60 and len(set(a["slot_id"].to_pylist())) == 60
+
+
+def test_slot_seed_depends_only_on_seed_and_slot():
+    assert derive_seed(1, "c1#0") == derive_seed(1, "c1#0")
+    assert derive_seed(1, "c1#0") != derive_seed(1, "c1#1")
+
+
+def test_prompt_has_persona_style_examples_and_passage(pack):
+    recipe = PersonaQueryRecipe(pack, pack.generator, seed=0)
+    slot = {"slot_id": "c1#0", "chunk_id": "c1", "persona": "credit_analyst", "style": "keyword", "seed": 11}
+    req = recipe.build_request(slot, "The borrower must keep net leverage below 3.5 times.")
+    persona = next(p.description for p in pack.personas if p.id == "credit_analyst")
+    assert req.prompt.endswith(f"Persona: {persona}\nStyle: {recipe.styles['keyword']}\n"
+                               "Passage: The borrower must keep net leverage below 3.5 times.\nQuery:")
+    assert req.prompt.count("\nQuery: ") == pack.generator.few_shot
+    assert req.stop == ("\n",) and req.seed == 11
+    # The shared prefix is exactly the instructions plus the examples, identical for every keyword slot.
+    other = recipe.build_request({**slot, "persona": "auditor", "seed": 5}, "Other text.")
+    assert req.prompt[: req.prefix_chars] == other.prompt[: other.prefix_chars]
+    assert req.prompt[req.prefix_chars:].startswith("Persona: ")
+
+
+def test_long_passages_are_cut_at_a_word(pack):
+    recipe = PersonaQueryRecipe(pack, pack.generator, seed=0, max_passage_chars=40)
+    slot = {"slot_id": "c#0", "chunk_id": "c", "persona": "auditor", "style": "question", "seed": 1}
+    req = recipe.build_request(slot, "word " * 100)
+    assert "Passage: " + "word " * 8 + "...\nQuery:" in req.prompt
+
+
+@pytest.mark.parametrize("raw,clean", [
+    (" What is the leverage covenant?\nPersona: x", "What is the leverage covenant?"),
+    ('Query: "fed funds target range"', "fed funds target range"),
+    ("- discount rate change 1995", "discount rate change 1995"),
+    ("1. net interest margin guidance", "net interest margin guidance"),
+    ("   ", ""),
+])
+def test_clean_query(raw, clean):
+    assert clean_query(raw) == clean
+
+
+def test_parse_reports_errors_and_empty_output(pack):
+    recipe = PersonaQueryRecipe(pack, pack.generator, seed=0)
+    assert recipe.parse(GenerationResult(text="", error="timeout")).drop_reason == "llm_error"
+    assert recipe.parse(GenerationResult(text="\n\n")).drop_reason == "empty_output"
+    assert recipe.parse(GenerationResult(text=" capital ratio 2025")).text == "capital ratio 2025"
+
+
+def test_request_key_covers_model_prompt_and_params():
+    r = GenerationRequest(prompt="p", seed=1)
+    assert r.key("m") == GenerationRequest(prompt="p", seed=1).key("m")
+    assert r.key("m") != r.key("m2")
+    assert r.key("m") != GenerationRequest(prompt="p", seed=2).key("m")
+    assert r.key("m") != GenerationRequest(prompt="p", seed=1, temperature=0.1).key("m")
+    with pytest.raises(ValueError):
+        GenerationRequest()
