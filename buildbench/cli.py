@@ -35,8 +35,15 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-docs", type=int, metavar="N", help="read at most N documents")
     p.add_argument("--queries-per-chunk", type=int, metavar="K", help="queries to write per chunk, each with its own persona and style (default 2)")
     p.add_argument("--seed", type=int, metavar="S", help="seed for sampling and generation (default 0)")
+    p.add_argument("--generator", choices=["auto", "local", "openai", "vllm"],
+                   help="LLM backend of the query writer. auto (default): vllm with a CUDA GPU, else openai when "
+                   "--base-url is given, else local (llama.cpp on the CPU)")
     p.add_argument("--model", metavar="NAME",
-                   help="local generator model: gemma3-270m (default), smollm2-135m-instruct, or a .gguf path")
+                   help="the query writer's model: for local gemma3-270m (default), smollm2-135m-instruct or a "
+                   ".gguf path; for openai/vllm the served model name")
+    p.add_argument("--base-url", metavar="URL",
+                   help="an OpenAI-compatible server's /v1 address; the API key is read from $OPENAI_API_KEY "
+                   "(or the variable the pack names in generator.api_key_env), never from the command line")
     p.add_argument("--until", metavar="STAGE", help="stop after this stage (see `build-bench stages`)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -70,9 +77,8 @@ def cmd_build(argv: list[str]) -> int:
     args = _build_parser().parse_args(argv)
     _setup_logging(args.verbose)
     config = make_config(args.domain, out=args.out, docs=args.docs, max_docs=args.max_docs,
-                         queries_per_chunk=args.queries_per_chunk, seed=args.seed)
-    if args.model:
-        config.domain.generator.model = args.model
+                         queries_per_chunk=args.queries_per_chunk, seed=args.seed,
+                         generator={"backend": args.generator, "model": args.model, "base_url": args.base_url})
     stages = None
     if args.until:
         names = [s.name for s in STAGES]

@@ -68,7 +68,7 @@ def _ingest(ctx: StageContext) -> StageResult:
     cfg = ctx.config
     sources = resolve_sources(cfg)
     if isinstance(sources, HubSource):
-        result = read_hub(sources, cfg.domain.reader, max_docs=cfg.max_docs)
+        result = read_hub(sources, cfg.domain.reader, max_docs=cfg.max_docs or sources.max_docs)
         specs = [hub_address(sources)]
     else:
         specs = sources
@@ -284,7 +284,19 @@ def _provenance(ctx: StageContext, queries: pa.Table) -> dict:
         "queries_per_chunk": ctx.config.queries_per_chunk,
         "personas": dict(Counter(queries["persona"].to_pylist())),
         "styles": dict(Counter(queries["style"].to_pylist())),
+        "filters": _filter_funnel(ctx.rundir.load_manifest()),
     }
+
+
+def _filter_funnel(manifest: dict) -> dict[str, str]:
+    """Per filter, "in -> kept", from the counters the filter stages left in the manifest."""
+    out = {}
+    for stage in ("filter_documents", "filter_queries"):
+        stats = manifest.get("stages", {}).get(stage, {}).get("stats", {})
+        for key in sorted(k for k in stats if k.endswith(".in")):
+            name = key[: -len(".in")]
+            out[name] = f"{stats[key]} -> {stats[key] - stats.get(name + '.dropped', 0)}"
+    return out
 
 
 def _evaluate(ctx: StageContext) -> StageResult:
