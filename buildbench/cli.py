@@ -101,8 +101,10 @@ def _print_summary(report: dict, format_table) -> None:
         print(f"{name:<18} {s.get('seconds') or 0:>8.1f} {c.get('in', ''):>6} {c.get('out', ''):>6} "
               f"{c.get('dropped', ''):>8}  {this}", file=out)
     llm = report["llm"]
-    print(f"LLM calls: {llm['new_calls_this_run']} new this run, {llm['cache_hits_this_run']} from cache "
-          f"({llm['calls_total']} in total, {llm['tokens_in']} tokens in, {llm['tokens_out']} out)", file=out)
+    print(f"LLM calls: {llm['new_calls_this_run']} new this run, {llm['cache_hits_this_run']} from cache, "
+          f"{llm['retries_this_run']} retries, {llm['failures_this_run']} failures "
+          f"({llm['calls_total']} calls in the cache: {llm['tokens_in_total']} tokens in, "
+          f"{llm['tokens_out_total']} out)", file=out)
     for item in report["inputs"]["skipped"]:
         print(f"skipped input {item['item_id']}: {item['reason']} ({item['detail']})", file=out)
     if report["scores"]:

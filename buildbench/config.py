@@ -32,11 +32,17 @@ class QueryStyle(Strict):
     instruction: str
 
 
+class Difficulty(Strict):
+    id: str
+    instruction: str
+
+
 class FewShot(Strict):
     persona: str
     style: str
     passage: str
     query: str
+    difficulty: str = "medium"
 
 
 class TaskSpec(Strict):
@@ -178,7 +184,11 @@ class DomainPack(Strict):
     language: str = "en"  # ISO 639-1
     personas: list[Persona]
     query_styles: list[QueryStyle]
-    difficulties: list[str] = ["easy", "medium", "hard"]
+    difficulties: list[Difficulty] = [
+        Difficulty(id="easy", instruction="may use the passage's own key terms"),
+        Difficulty(id="medium", instruction="paraphrases the passage's key terms"),
+        Difficulty(id="hard", instruction="uses different words from the passage and asks about it indirectly"),
+    ]
     few_shot: list[FewShot]
     tasks: list[TaskSpec]
     sources: Sources = Sources()
@@ -196,7 +206,10 @@ class DomainPack(Strict):
     def _few_shot_refers_to_pack(self) -> "DomainPack":
         personas = {p.id for p in self.personas}
         styles = {s.id for s in self.query_styles}
+        difficulties = {d.id for d in self.difficulties}
         for i, ex in enumerate(self.few_shot):
+            if ex.difficulty not in difficulties:
+                raise ValueError(f"few_shot[{i}].difficulty '{ex.difficulty}' is not a difficulty id")
             if ex.persona not in personas:
                 raise ValueError(f"few_shot[{i}].persona '{ex.persona}' is not a persona id")
             if ex.style not in styles:

@@ -167,6 +167,15 @@ def make_llm(ctx: StageContext, role: str = "query_writer"):
     return ctx.service(f"llm.{role}", build)
 
 
+def call_llm(ctx: StageContext, llm, requests):
+    """Generate, counting calls, cache hits, tokens, retries and failures into the stage's stats."""
+    before = Counter(llm.stats)
+    results = llm.generate(requests)
+    for k, v in (Counter(llm.stats) - before).items():
+        ctx.stats[f"llm.{k}"] += v
+    return results
+
+
 def _check_generator(config: BuildConfig) -> None:
     """Fail before any stage runs if the query writer cannot be built (missing package, model or URL)."""
     from .generators.factory import check_backend
@@ -189,10 +198,7 @@ def _generate(shard: pa.Table, ctx: StageContext):
     texts = _chunk_texts(ctx)
     slots = shard.to_pylist()
     requests = [recipe.build_request(s, texts[s["chunk_id"]]) for s in slots]
-    before = Counter(llm.stats)
-    results = llm.generate(requests)
-    for k, v in (Counter(llm.stats) - before).items():
-        ctx.stats[f"llm.{k}"] += v
+    results = call_llm(ctx, llm, requests)
     queries, drops = [], []
     for slot, req, res in zip(slots, requests, results):
         parsed = recipe.parse(res)
@@ -202,7 +208,8 @@ def _generate(shard: pa.Table, ctx: StageContext):
         queries.append(Query(
             id=f"q-{_short(slot['slot_id'])}",
             text=parsed.text, chunk_ids=[slot["chunk_id"]], recipe=recipe.name, persona=slot["persona"],
-            style=slot["style"], language=cfg.domain.language, backend=llm.name, model=llm.model_id,
+            style=slot["style"], difficulty=slot["difficulty"], language=cfg.domain.language,
+            backend=llm.name, model=llm.model_id,
             prompt_hash=req.prompt_hash, cache_key=res.cache_key,
         ))
     ctx.stats["queries"] += len(queries)
@@ -226,8 +233,9 @@ def _filter_queries(ctx: StageContext) -> StageResult:
     sources = [c[0] for c in table["chunk_ids"].to_pylist()]
     personas = {p.id: p.description for p in pack.personas}
     styles = {s.id: s.instruction for s in pack.query_styles}
-    instructions = [f"{personas.get(p, '')} {styles.get(s, '')}"
-                    for p, s in zip(table["persona"].to_pylist(), table["style"].to_pylist())]
+    levels = {d.id: d.instruction for d in pack.difficulties}
+    instructions = [f"{personas.get(p, '')} {styles.get(s, '')} {levels.get(d, '')}" for p, s, d in
+                    zip(table["persona"].to_pylist(), table["style"].to_pylist(), table["difficulty"].to_pylist())]
     # Cheapest first; the retrieval-based round trip runs last, on what is left.
     steps = [
         (LengthFilter(cfg.length, stage="query_length"), None),
@@ -321,14 +329,15 @@ STAGES: list[Stage] = [
     Stage("chunk", "sentence-aware chunking with a size budget and overlap",
           inputs=("documents_clean",), outputs=("chunks",), kind="map", fn=_chunk,
           config_keys=("domain.chunking",)),
-    Stage("plan_queries", "stratified persona x style assignment of query slots to chunks",
+    Stage("plan_queries", "stratified persona x style x difficulty assignment of query slots to chunks",
           inputs=("chunks",), outputs=("plan",), kind="global", fn=_plan,
-          config_keys=("queries_per_chunk", "seed", "domain.personas", "domain.query_styles")),
+          config_keys=("queries_per_chunk", "seed", "domain.personas", "domain.query_styles",
+                       "domain.difficulties")),
     Stage("generate_queries", "persona-conditioned InPars few-shot query writing with the LLM",
           inputs=("plan", "chunks"), outputs=("raw_queries",), kind="map", fn=_generate, needs_llm=True,
           check=_check_generator,
           config_keys=("seed", "domain.generator", "domain.few_shot", "domain.personas", "domain.query_styles",
-                       "domain.name", "domain.language")),
+                       "domain.difficulties", "domain.name", "domain.language")),
     Stage("filter_queries", "length, prompt-echo, copy, language, near-duplicate and round-trip filters",
           inputs=("raw_queries", "chunks"), outputs=("queries",), kind="global", fn=_filter_queries,
           config_keys=("domain.filters", "domain.language")),
@@ -372,30 +381,62 @@ def make_report(rundir: RunDir, manifest: dict, this_run: dict, seconds: float) 
             rows = rundir.read(drops_dataset(st.name)).to_pylist()
             if rows:
                 drops[st.name] = rows
-    gen_stats = stages.get("generate_queries", {}).get("stats", {})
-    new_calls = this_run.get("generate_queries", {}).get("stats", {}).get("llm.calls", 0)
     report = {
         "buildbench_version": __version__,
         "config_hash": manifest.get("config_hash"),
         "wall_seconds": round(seconds, 2),
         "stages": stages,
-        "llm": {
-            "calls_total": gen_stats.get("llm.calls", 0),
-            "new_calls_this_run": new_calls,
-            "cache_hits_this_run": this_run.get("generate_queries", {}).get("stats", {}).get("llm.cache_hits", 0),
-            "tokens_in": gen_stats.get("llm.tokens_in", 0),
-            "tokens_out": gen_stats.get("llm.tokens_out", 0),
-            "failures": gen_stats.get("llm.failures", 0),
-        },
+        "llm": _llm_accounting(rundir, this_run, stages),
         "inputs": {
             "skipped": drops.get("ingest", []),
             "warnings": rundir.read("ingest_warnings").to_pylist() if rundir.has_dataset("ingest_warnings") else [],
         },
+        "queries": _query_mix(rundir),
         "drops": {k: _reason_counts(v) for k, v in drops.items()},
+        # Every dropped item with its reason; also in data/_drops/<stage>/ as Parquet.
+        "dropped_items": {k: v for k, v in drops.items() if k != "ingest"},
         "scores": _scores(rundir),
         "task_dir": str(rundir.task_dir),
     }
     return report
+
+
+def _llm_accounting(rundir: RunDir, this_run: dict, stages: dict) -> dict:
+    """This run's LLM work (zero on a rerun) and what the outputs cost in all (the call cache's contents)."""
+    from .generators.cache import LLMCache
+
+    run: Counter = Counter()
+    for st in this_run.values():
+        for k, v in st.get("stats", {}).items():
+            if k.startswith("llm.") and isinstance(v, (int, float)):
+                run[k[4:]] += v
+    path = rundir.cache_dir / "llm.sqlite"
+    stored = LLMCache(path).totals() if path.exists() else {"calls": 0, "tokens_in": 0, "tokens_out": 0}
+    accepted = (stages.get("filter_queries", {}).get("counts") or {}).get("out") or 0
+    return {
+        "new_calls_this_run": int(run["calls"]),
+        "cache_hits_this_run": int(run["cache_hits"]),
+        "retries_this_run": int(run["retries"]),
+        "failures_this_run": int(run["failures"]),
+        "tokens_in_this_run": int(run["tokens_in"]),
+        "tokens_out_this_run": int(run["tokens_out"]),
+        "calls_total": stored["calls"],
+        "tokens_in_total": stored["tokens_in"],
+        "tokens_out_total": stored["tokens_out"],
+        "calls_per_accepted_query": round(stored["calls"] / accepted, 3) if accepted else None,
+    }
+
+
+def _query_mix(rundir: RunDir) -> dict:
+    """Accepted queries per recipe, persona, style and difficulty."""
+    if not rundir.has_dataset("queries"):
+        return {}
+    q = rundir.read("queries")
+    mix = {"accepted": q.num_rows}
+    for col in ("recipe", "persona", "style", "difficulty", "language"):
+        if col in q.column_names:
+            mix[f"by_{col}"] = dict(Counter(v for v in q[col].to_pylist() if v))
+    return mix
 
 
 def _reason_counts(rows: list[dict]) -> dict[str, int]:

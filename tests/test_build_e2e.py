@@ -56,6 +56,7 @@ def test_fomc_build_completes_with_enough_queries(fomc_build):
     q = pq.read_table(out / "data" / "queries")
     assert len(set(q["persona"].to_pylist())) >= 12
     assert set(q["style"].to_pylist()) == {"keyword", "question", "long_form"}
+    assert set(q["difficulty"].to_pylist()) == {"easy", "medium", "hard"}
 
 
 def test_fomc_task_loads_in_datasets(fomc_build):

@@ -44,6 +44,15 @@ class LLMCache:
                 (key, model, json.dumps(request.__dict__, default=list), json.dumps(data)),
             )
 
+    def totals(self) -> dict[str, int]:
+        """Calls stored and their tokens: what the run's outputs cost, however many reruns it took."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(json_extract(result, '$.tokens_in')), 0), "
+                "COALESCE(SUM(json_extract(result, '$.tokens_out')), 0) FROM calls"
+            ).fetchone()
+        return {"calls": row[0], "tokens_in": row[1], "tokens_out": row[2]}
+
     def __len__(self) -> int:
         with self._lock:
             return self._db.execute("SELECT COUNT(*) FROM calls").fetchone()[0]

@@ -14,13 +14,14 @@ def pack():
     return load_domain_pack("finance")
 
 
-def test_plan_is_balanced_over_personas_and_styles(pack):
-    chunks = [f"c{i:03d}" for i in range(len(pack.personas) * len(pack.query_styles))]
-    plan = plan_queries(chunks, pack, queries_per_chunk=1, seed=3).to_pylist()
-    combos = Counter((r["persona"], r["style"]) for r in plan)
-    # As many slots as grid cells: every persona x style combination exactly once.
-    assert len(combos) == len(plan) and set(c for c, n in combos.items() if n != 1) == set()
-    assert Counter(r["style"] for r in plan) == {s.id: len(pack.personas) for s in pack.query_styles}
+def test_plan_is_balanced_over_personas_styles_and_difficulties(pack):
+    cells = len(pack.personas) * len(pack.query_styles) * len(pack.difficulties)
+    plan = plan_queries([f"c{i:03d}" for i in range(cells)], pack, queries_per_chunk=1, seed=3).to_pylist()
+    combos = Counter((r["persona"], r["style"], r["difficulty"]) for r in plan)
+    # As many slots as grid cells: every persona x style x difficulty combination exactly once.
+    assert len(combos) == len(plan) == cells
+    per_style = len(pack.personas) * len(pack.difficulties)
+    assert Counter(r["style"] for r in plan) == {s.id: per_style for s in pack.query_styles}
 
 
 def test_plan_is_seeded_and_sorted_by_style(pack):
@@ -42,10 +43,12 @@ def test_slot_seed_depends_only_on_seed_and_slot():
 
 def test_prompt_has_persona_style_examples_and_passage(pack):
     recipe = PersonaQueryRecipe(pack, pack.generator, seed=0)
-    slot = {"slot_id": "c1#0", "chunk_id": "c1", "persona": "credit_analyst", "style": "keyword", "seed": 11}
+    slot = {"slot_id": "c1#0", "chunk_id": "c1", "persona": "credit_analyst", "style": "keyword",
+            "difficulty": "hard", "seed": 11}
     req = recipe.build_request(slot, "The borrower must keep net leverage below 3.5 times.")
     persona = next(p.description for p in pack.personas if p.id == "credit_analyst")
     assert req.prompt.endswith(f"Persona: {persona}\nStyle: {recipe.styles['keyword']}\n"
+                               f"Difficulty: {recipe.difficulties['hard']}\n"
                                "Passage: The borrower must keep net leverage below 3.5 times.\nQuery:")
     assert req.prompt.count("\nQuery: ") == pack.generator.few_shot
     assert req.stop == ("\n",) and req.seed == 11
@@ -57,7 +60,8 @@ def test_prompt_has_persona_style_examples_and_passage(pack):
 
 def test_long_passages_are_cut_at_a_word(pack):
     recipe = PersonaQueryRecipe(pack, pack.generator, seed=0, max_passage_chars=40)
-    slot = {"slot_id": "c#0", "chunk_id": "c", "persona": "auditor", "style": "question", "seed": 1}
+    slot = {"slot_id": "c#0", "chunk_id": "c", "persona": "auditor", "style": "question", "difficulty": "easy",
+            "seed": 1}
     req = recipe.build_request(slot, "word " * 100)
     assert "Passage: " + "word " * 8 + "...\nQuery:" in req.prompt
 

@@ -24,6 +24,7 @@ PLAN_SCHEMA = pa.schema(
         ("chunk_id", pa.string()),
         ("persona", pa.string()),
         ("style", pa.string()),
+        ("difficulty", pa.string()),
         ("seed", pa.int64()),
     ]
 )
@@ -36,22 +37,24 @@ def derive_seed(*parts) -> int:
 
 
 def plan_queries(chunk_ids: list[str], pack: DomainPack, queries_per_chunk: int, seed: int) -> pa.Table:
-    """Assign each (chunk, slot) a persona and style, stratified so the mix is balanced.
+    """Assign each (chunk, slot) a persona, style and difficulty, stratified so the mix is balanced.
 
-    The persona x style grid is shuffled once (seeded) and dealt out in turn, so every combination is used
-    before any repeats. Rows are ordered by style so prompts that share a few-shot prefix run back to back.
+    The persona x style x difficulty grid is shuffled once (seeded) and dealt out in turn, so every
+    combination is used before any repeats. Rows are ordered by style so prompts that share a few-shot
+    prefix run back to back.
     """
     rng = random.Random(seed)
-    grid = list(itertools.product([p.id for p in pack.personas], [s.id for s in pack.query_styles]))
+    grid = list(itertools.product([p.id for p in pack.personas], [s.id for s in pack.query_styles],
+                                  [d.id for d in pack.difficulties]))
     rng.shuffle(grid)
     deal = itertools.cycle(grid)
     rows = []
     for chunk_id in sorted(chunk_ids):
         for slot in range(queries_per_chunk):
-            persona, style = next(deal)
+            persona, style, difficulty = next(deal)
             slot_id = f"{chunk_id}#{slot}"
             rows.append(dict(slot_id=slot_id, chunk_id=chunk_id, persona=persona, style=style,
-                             seed=derive_seed(seed, slot_id)))
+                             difficulty=difficulty, seed=derive_seed(seed, slot_id)))
     rows.sort(key=lambda r: (r["style"], r["chunk_id"], r["slot_id"]))
     return pa.Table.from_pylist(rows, schema=PLAN_SCHEMA)
 
@@ -87,6 +90,7 @@ class PersonaQueryRecipe:
         self.max_passage_chars = max_passage_chars
         self.personas = {p.id: p.description for p in pack.personas}
         self.styles = {s.id: s.instruction for s in pack.query_styles}
+        self.difficulties = {d.id: d.instruction for d in pack.difficulties}
         self.examples = self._pick_examples(seed)
 
     def _pick_examples(self, seed: int) -> dict[str, list[dict]]:
@@ -101,7 +105,8 @@ class PersonaQueryRecipe:
             picked = (same + other)[: self.gen.few_shot]
             rng.shuffle(picked)
             out[style] = [
-                dict(persona=self.personas[e.persona], style=self.styles[e.style], passage=e.passage, query=e.query)
+                dict(persona=self.personas[e.persona], style=self.styles[e.style],
+                     difficulty=self.difficulties[e.difficulty], passage=e.passage, query=e.query)
                 for e in picked
             ]
         return out
@@ -114,6 +119,7 @@ class PersonaQueryRecipe:
             examples=self.examples[slot["style"]],
             persona=self.personas[slot["persona"]],
             style=self.styles[slot["style"]],
+            difficulty=self.difficulties[slot["difficulty"]],
             passage=" ".join(passage.split()),
         )
         return GenerationRequest(
