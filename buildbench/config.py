@@ -178,6 +178,19 @@ class EvalConfig(Strict):
     k: int = 10
 
 
+class RecipesConfig(Strict):
+    """Which generators run. Persona queries are the default; the rest add cost and are opt-in."""
+
+    persona: bool = True  # InPars persona-conditioned queries, queries_per_chunk per chunk
+    yourbench_single: int = 0  # YourBench single-hop questions (with answer and citations) per chunk
+    yourbench_multi: int = 0  # YourBench multi-hop questions per document, over 2-3 of its chunks
+    hard_negatives: int = 0  # LLM-written hard negatives per accepted query (synthetic corpus rows)
+    judge: bool = False  # LLM relevance judgement of each accepted (query, positive) pair
+    # Language of generated queries (ISO 639-1); None means the pack's language. English documents with
+    # German queries make a cross-lingual task.
+    query_language: Optional[str] = None
+
+
 class DomainPack(Strict):
     name: str
     description: str
@@ -196,11 +209,17 @@ class DomainPack(Strict):
     reader: ReaderConfig = ReaderConfig()
     chunking: ChunkingConfig = ChunkingConfig()
     generator: GeneratorConfig = GeneratorConfig()
+    recipes: RecipesConfig = RecipesConfig()
     # Other model roles; each falls back to the query writer's backend and model when not set.
+    qa_writer: Optional[LLMConfig] = None  # YourBench questions (structured JSON output)
     negative_writer: Optional[LLMConfig] = None
     judge: Optional[LLMConfig] = None
     filters: FilterConfig = FilterConfig()
     eval: EvalConfig = EvalConfig()
+
+    @property
+    def query_language(self) -> str:
+        return self.recipes.query_language or self.language
 
     @model_validator(mode="after")
     def _few_shot_refers_to_pack(self) -> "DomainPack":

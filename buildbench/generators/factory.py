@@ -72,6 +72,7 @@ def make_backend(cfg: LLMConfig) -> LLMBackend:
 
 
 def role_config(pack, role: str) -> LLMConfig:
-    """The LLMConfig of a model role (query_writer, negative_writer, judge); unset roles use the writer's."""
+    """The LLMConfig of a model role (query_writer, qa_writer, negative_writer, judge); unset roles use the
+    query writer's."""
     cfg: Optional[LLMConfig] = None if role == "query_writer" else getattr(pack, role)
     return cfg if cfg is not None else pack.generator

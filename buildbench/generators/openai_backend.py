@@ -178,6 +178,8 @@ class OpenAIBackend:
             raise ConfigError("the openai backend needs --base-url (the server's /v1 address)")
         self.cfg = cfg
         self.base_url = cfg.base_url.rstrip("/")
+        # CachedLLM hands over this many at once, so `concurrency` requests can be in flight.
+        self.batch_size = max(8, 4 * cfg.concurrency)
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self.retry_after_cap = retry_after_cap

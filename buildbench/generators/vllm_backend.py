@@ -51,6 +51,11 @@ def _version_tuple(version: str) -> tuple[int, ...]:
     return tuple(parts)
 
 
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
 def check_vllm() -> None:
     """Fail with one line unless vllm imports, is recent enough and torch sees a CUDA device."""
     from importlib import metadata
@@ -74,8 +79,7 @@ def check_vllm() -> None:
     try:
         importlib.import_module("vllm")
     except Exception as exc:  # a broken install fails in many ways (ImportError, OSError for CUDA libs, ...)
-        first = str(exc).splitlines()[0] if str(exc) else ""
-        raise GenerationError(f"{NEEDS}: importing vllm failed ({type(exc).__name__}: {first})") from exc
+        raise GenerationError(f"{NEEDS}: importing vllm failed ({type(exc).__name__}: {_first_line(exc)})") from exc
 
 
 @dataclass(frozen=True)
@@ -174,7 +178,8 @@ def to_result(output: Any, structured: bool) -> GenerationResult:
     extra: dict[str, Any] = {}
     if structured:
         extra["structured"] = "json_schema"
-    cached = getattr(output, "num_cached_tokens", None)  # vLLM >= 0.7: prompt tokens served from the cache
+    # Prompt tokens served from the prefix cache; RequestOutput has it in 0.8.5 and later, not in 0.6.3.
+    cached = getattr(output, "num_cached_tokens", None)
     if cached is not None:
         extra["prefix_cached_tokens"] = int(cached)
     return GenerationResult(
@@ -213,6 +218,7 @@ class VLLMBackend:
     """
 
     name = "vllm"
+    batch_size = 512  # CachedLLM hands this many requests at once: vLLM schedules and prefix-caches them
 
     def __init__(self, cfg: LLMConfig, *, vllm_module: Any = None):
         """`vllm_module` stands in for `import vllm` (tests only: vLLM cannot run without a GPU)."""
@@ -267,7 +273,7 @@ class VLLMBackend:
                     # them too, sorted by request id; this request, added last, is always the last output.
                     output = call([one], [params[i]], use_tqdm=False)[-1]
                 except self.api.request_errors as one_exc:
-                    results[i] = GenerationResult(text="", error=f"vllm: {str(one_exc).splitlines()[0]}")
+                    results[i] = GenerationResult(text="", error=f"vllm: {_first_line(one_exc)}")
                 else:
                     results[i] = to_result(output, requests[i].json_schema is not None)
             return

@@ -33,7 +33,7 @@ class RoundTripFilter:
         self.name = self.stage = stage or self.name
 
     def apply(self, ids: Sequence[str], texts: Sequence[str], refs: Sequence[str] | None = None) -> FilterResult:
-        """``refs``: the source chunk id of each query."""
+        """``refs``: the source chunk id of each query, or a list of them (multi-hop: any one counts)."""
         from ..tasks.evaluate import retrieve
 
         check_aligned(ids, texts, refs)
@@ -48,14 +48,16 @@ class RoundTripFilter:
         for name in self.retrievers:
             rankings = retrieve(name, self.corpus, queries, k=k, cache=self.cache, language=self.language)
             for i, (ranked, source) in enumerate(zip(rankings, refs)):
-                if source in ranked:
-                    rank = ranked.index(source) + 1
+                sources = source if isinstance(source, (list, tuple)) else [source]
+                ranks = [ranked.index(s) + 1 for s in sources if s in ranked]
+                if ranks:
                     found_by[name] += 1
-                    best[i] = rank if best[i] is None else min(best[i], rank)
+                    best[i] = min(ranks) if best[i] is None else min(best[i], *ranks)
         keep = [b is not None for b in best]
         drops = [
             Drop(self.stage, qid, "source_not_retrieved",
-                 f"its chunk {src} is not in the top {k} of {', '.join(self.retrievers)}")
+                 f"its chunk {src if isinstance(src, str) else ' / '.join(src)} is not in the top {k} of "
+                 f"{', '.join(self.retrievers)}")
             for qid, src, b in zip(ids, refs, best) if b is None
         ]
         stats = {f"found_by_{r}": n for r, n in found_by.items()}

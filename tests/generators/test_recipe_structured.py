@@ -57,7 +57,7 @@ def test_parse_structured_reasons():
         value, reason, detail = parse_structured(bad, JudgeOut)
         assert value is None and reason == "schema_mismatch" and detail, bad
     # Lenient where it is harmless: surrounding text, a numeric string, padding.
-    value, _, _ = parse_structured('Here: {"label": "3", "reason": "  Fully answers. "} done', JudgeOut)
+    value, _, _ = parse_structured('Here: {"label": "3", "reason": "  Fully\n  answers. "} done', JudgeOut)
     assert value.label == 3 and value.reason == "Fully answers."
 
 
@@ -181,6 +181,8 @@ def test_max_attempts_one_never_reasks():
     backend = ScriptedBackend({"x": "nope"})
     [out] = generate_structured(backend, [GenerationRequest(prompt="x")], JudgeOut, max_attempts=1)
     assert out.drop_reason == "invalid_json" and out.attempts == 1 and len(backend.batches) == 1
+    # A bare backend sets no cache key: the outcome still records the request's content address.
+    assert out.cache_keys == [GenerationRequest(prompt="x").key("fake-1")]
     with pytest.raises(ValueError):
         generate_structured(backend, [], JudgeOut, max_attempts=0)
 

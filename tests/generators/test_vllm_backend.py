@@ -17,6 +17,7 @@ import subprocess
 import sys
 import textwrap
 import types
+from pathlib import Path
 
 import pytest
 
@@ -89,8 +90,8 @@ class FakeVLLM:
                     if reject and reject in text:
                         if stale_queue:
                             self.queue = done
-                        raise ValueError(f"The decoder prompt (length 99999) is longer than the maximum "
-                                         f"model length of 32768.\nsecond line")
+                        raise ValueError("The decoder prompt (length 99999) is longer than the maximum "
+                                         "model length of 32768.\nsecond line")
                     done.append(fake_output(text))
                 return done
 
@@ -377,7 +378,8 @@ def test_a_rejected_request_fails_alone(stale_queue):
     assert [c[1] for c in generate_calls] == [[r.prompt for r in reqs]] + [[r.prompt] for r in reqs]
     assert [c[2][0]["seed"] for c in generate_calls[1:]] == [1, 2, 3]
     assert [r.text for r in results] == [" answer to p0", "", " answer to p2"]
-    assert results[1].error == "vllm: The decoder prompt (length 99999) is longer than the maximum model length of 32768."
+    assert results[1].error == ("vllm: The decoder prompt (length 99999) is longer than the maximum model "
+                                "length of 32768.")
     assert results[0].error is None and results[2].error is None
 
 
@@ -451,3 +453,20 @@ def test_real_vllm_signatures():
     for method in ("generate", "chat"):
         params_ = list(inspect.signature(getattr(vllm.LLM, method)).parameters)
         assert params_[2] == "sampling_params" and "use_tqdm" in params_, (method, params_)
+
+
+# ------------------------------------------------------------------------------ benchmarks/vllm_build.sh
+def test_vllm_build_script_writes_a_valid_pack_and_reaches_the_backend_check(tmp_path):
+    """Without a GPU the script must get as far as build-bench's backend check: its pack is valid YAML that
+    DomainPack accepts, and the CLI takes its arguments. On a GPU box this would start a real build."""
+    if importlib.util.find_spec("vllm") is not None and factory.cuda_available():
+        pytest.skip("vllm and a GPU are present: the script would run a real build")
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "vllm_build.sh"
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text('{"_id": "d1", "text": "The committee held the policy rate at 4 percent."}\n')
+    env = {**os.environ, "SKIP_INSTALL": "1", "PYTHON": sys.executable, "OUT": str(tmp_path / "run")}
+    out = subprocess.run(["bash", str(script), "org/some-model", str(docs), "--queries-per-chunk", "1"],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 4, out.stderr
+    assert "build-bench: error: the vllm backend needs vllm and a CUDA GPU" in out.stderr
+    assert "with org/some-model on vLLM" in out.stdout

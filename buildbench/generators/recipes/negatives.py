@@ -75,7 +75,8 @@ class HardNegativeRecipe(StructuredRecipe):
                              language=language_name(self.language), query=" ".join(query.split()),
                              passage=truncate(positive, self.max_passage_chars))
 
-    def write(self, queries: Sequence[Query], chunk_texts: Mapping[str, str]) -> tuple[list[SyntheticPassage], list[Drop]]:
+    def write(self, queries: Sequence[Query],
+              chunk_texts: Mapping[str, str]) -> tuple[list[SyntheticPassage], list[Drop]]:
         """Negatives for each query; its positive is the text of its chunks (all of them, for multi-hop)."""
         slots, requests = [], []
         for q in queries:

@@ -15,18 +15,20 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 
-def _has_a_word(text: str) -> str:
-    # Small models fill a field with "..." or "?" when they have nothing to say. Checked after parsing, not
-    # as a schema `pattern`: llama.cpp's schema-to-grammar drops maxLength when a string has a pattern.
+def _one_line_with_a_word(text: str) -> str:
+    # The llama.cpp grammar lets raw newlines into strings, and queries, answers and quotes are one line.
+    # Small models fill a field with "..." or "?" when they have nothing to say. Checked here, not as a
+    # schema `pattern`: llama.cpp's schema-to-grammar drops maxLength when a string has a pattern.
+    text = " ".join(text.split())
     if not any(ch.isalnum() for ch in text):
         raise ValueError("has no letter or digit")
     return text
 
 
 # Pydantic strips before it checks lengths, so an all-blank string the grammar let through still fails.
-Text = Annotated[str, AfterValidator(_has_a_word)]
+Text = Annotated[str, AfterValidator(_one_line_with_a_word)]
 Quote = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=160),
-                  AfterValidator(_has_a_word)]
+                  AfterValidator(_one_line_with_a_word)]
 
 
 class StructuredOut(BaseModel):

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -25,8 +24,6 @@ from ..base import GenerationRequest, GenerationResult
 from .persona import derive_seed
 from .schemas import schema_json
 from .templates import template
-
-log = logging.getLogger("buildbench.generators.recipes")
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -138,6 +135,7 @@ def generate_structured(
     if max_attempts < 1:
         raise ValueError("max_attempts must be at least 1")
     stats = stats if stats is not None else Counter()
+    model_id = getattr(llm, "model_id", "")
     outcomes = [StructuredOutcome(request=r) for r in requests]
     pending = list(range(len(outcomes)))
     for attempt in range(max_attempts):
@@ -149,10 +147,11 @@ def generate_structured(
         if attempt:
             stats["retries"] += len(asked)
         still = []
-        for i, res in zip(pending, results):
+        for i, req, res in zip(pending, asked, results):
             out = outcomes[i]
             out.attempts += 1
-            out.cache_keys.append(res.cache_key)
+            # A bare backend sets no cache key; the request's content address is the same key a cache uses.
+            out.cache_keys.append(res.cache_key or (req.key(model_id) if model_id else ""))
             out.raw, out.result = res.text, res
             if res.error:
                 out.drop_reason, out.detail = LLM_ERROR, res.error
