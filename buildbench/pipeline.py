@@ -18,7 +18,7 @@ import pyarrow as pa
 from . import __version__
 from .builders.chunking import chunk_documents
 from .builders.readers import hub_address, read_documents, read_hub
-from .config import BuildConfig, HubSource, sample_dir
+from .config import BuildConfig, CopyConfig, HubSource, sample_dir
 from .engine.rundir import RunDir, atomic_write_json
 from .engine.runner import Runner, drops_dataset
 from .engine.stage import Stage, StageContext, StageResult
@@ -223,7 +223,7 @@ def _generate(shard: pa.Table, ctx: StageContext):
         queries.append(Query(
             id=f"q-{_short(slot['slot_id'])}",
             text=parsed.text, chunk_ids=[slot["chunk_id"]], recipe=recipe.name, persona=slot["persona"],
-            style=slot["style"], difficulty=slot["difficulty"], language=cfg.domain.language,
+            style=slot["style"], difficulty=slot["difficulty"], language=cfg.domain.query_language,
             backend=llm.name, model=llm.model_id,
             prompt_hash=req.prompt_hash, cache_key=res.cache_key,
         ))
@@ -311,9 +311,17 @@ def _write_negatives(ctx: StageContext) -> StageResult:
     llm = make_llm(ctx, "negative_writer")
     recipe = HardNegativeRecipe.from_pack(llm, pack, seed=ctx.config.seed, negatives_per_query=n)
     queries = from_table(ctx.rundir.read("queries"), Query)
+    texts = _chunk_texts(ctx)
     with track_llm(ctx, llm):
-        passages, drops = recipe.write(queries, _chunk_texts(ctx))
+        passages, drops = recipe.write(queries, texts)
     ctx.stats.update({f"recipe.{k}": v for k, v in recipe.stats.items()})
+    # A "negative" that repeats its query's positive would be an unlabelled relevant passage: drop it.
+    positives = {q.id: " ".join(texts[c] for c in q.chunk_ids) for q in queries}
+    copies = CopyFilter(CopyConfig(max_overlap=0.5, ngram=3), stage="negative_copy").apply(
+        [p.id for p in passages], [p.text for p in passages],
+        [positives[p.metadata["negative_for"]] for p in passages])
+    passages = [p for p, k in zip(passages, copies.keep) if k]
+    drops += [Drop(d.stage, d.item_id, "copies_positive", d.detail) for d in copies.drops]
     # Corpus rows marked synthetic: their metadata names the recipe and the query they were written for.
     docs = [Document(id=p.id, text=p.text, title=p.title, source="llm", metadata=p.metadata) for p in passages]
     return StageResult(outputs={"negatives": to_table(docs, Document)}, drops=drops)
@@ -434,7 +442,7 @@ STAGES: list[Stage] = [
           inputs=("plan", "chunks"), outputs=("raw_queries",), kind="map", fn=_generate, needs_llm=True,
           check=_check_role("query_writer", lambda p: p.recipes.persona),
           config_keys=("seed", "domain.generator", "domain.few_shot", "domain.personas", "domain.query_styles",
-                       "domain.difficulties", "domain.name", "domain.language")),
+                       "domain.difficulties", "domain.name", "domain.language", "domain.recipes.query_language")),
     Stage("generate_qa", "YourBench summaries, single-hop and multi-hop questions with answers and citations",
           inputs=("chunks",), outputs=("qa_queries",), kind="global", fn=_generate_qa, needs_llm=True,
           check=_check_role("qa_writer", lambda p: p.recipes.yourbench_single or p.recipes.yourbench_multi),

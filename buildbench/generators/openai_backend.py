@@ -180,6 +180,8 @@ class OpenAIBackend:
         self.base_url = cfg.base_url.rstrip("/")
         # CachedLLM hands over this many at once, so `concurrency` requests can be in flight.
         self.batch_size = max(8, 4 * cfg.concurrency)
+        # Recipes build messages for chat models and raw prompts for base models.
+        self.chat = prompt_endpoint(cfg) == "chat"
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self.retry_after_cap = retry_after_cap

@@ -229,6 +229,7 @@ class VLLMBackend:
             self.api = _VLLMApi.from_module(vllm_module)
         self.cfg = cfg
         self.chat_endpoint = prompt_endpoint(cfg) == "chat"
+        self.chat = self.chat_endpoint  # recipes build messages for chat models
         log.info("vllm %s: loading %s (tensor_parallel_size=%d, prefix caching %s, prompts via %s, "
                  "JSON decoding via %s)", self.api.version, cfg.model, cfg.tensor_parallel_size,
                  "on" if cfg.enable_prefix_caching else "off", "chat" if self.chat_endpoint else "generate",

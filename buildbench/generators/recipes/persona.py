@@ -91,6 +91,11 @@ class PersonaQueryRecipe:
         self.personas = {p.id: p.description for p in pack.personas}
         self.styles = {s.id: s.instruction for s in pack.query_styles}
         self.difficulties = {d.id: d.instruction for d in pack.difficulties}
+        # Named in the prompt only when queries are wanted in another language than the documents.
+        from .structured import language_name  # structured imports this module
+
+        self.query_language = (language_name(pack.query_language) if pack.query_language != pack.language
+                               else None)
         self.examples = self._pick_examples(seed)
 
     def _pick_examples(self, seed: int) -> dict[str, list[dict]]:
@@ -120,6 +125,8 @@ class PersonaQueryRecipe:
             persona=self.personas[slot["persona"]],
             style=self.styles[slot["style"]],
             difficulty=self.difficulties[slot["difficulty"]],
+            # Only when queries are wanted in another language than the documents (a cross-lingual task).
+            language=self.query_language,
             passage=" ".join(passage.split()),
         )
         return GenerationRequest(
