@@ -100,6 +100,8 @@ def _print_summary(report: dict, format_table) -> None:
         this = "skipped (up to date)" if s["this_run"].get("skipped") else f"{s['this_run'].get('seconds', 0)}s"
         print(f"{name:<18} {s.get('seconds') or 0:>8.1f} {c.get('in', ''):>6} {c.get('out', ''):>6} "
               f"{c.get('dropped', ''):>8}  {this}", file=out)
+    if (st.get("ingest", {}).get("stats") or {}).get("bundled_sample"):
+        print("Built from the bundled sample corpus: no --docs given and the Hub is not reachable.", file=out)
     llm = report["llm"]
     print(f"LLM calls: {llm['new_calls_this_run']} new this run, {llm['cache_hits_this_run']} from cache, "
           f"{llm['retries_this_run']} retries, {llm['failures_this_run']} failures "

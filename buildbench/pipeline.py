@@ -280,7 +280,7 @@ def _generate_qa(ctx: StageContext) -> StageResult:
     if not (wanted.yourbench_single or wanted.yourbench_multi):
         return StageResult(outputs={"qa_queries": empty_table(Query)})
     llm = make_llm(ctx, "qa_writer")
-    recipe = YourBenchRecipe.from_pack(llm, pack, seed=seed, language=pack.query_language)
+    recipe = YourBenchRecipe.from_pack(llm, pack, seed=seed)
     table = ctx.rundir.read("chunks")
     chunks = from_table(table, Chunk)
     queries: list[Query] = []

@@ -116,12 +116,15 @@ class Runner:
                            log=logging.getLogger(f"buildbench.{st.name}"), services=self.services)
         t0 = time.perf_counter()
         if st.kind == "map":
-            counts = self._run_map(st, ctx)
+            counts, totals = self._run_map(st, ctx)
         else:
             counts = self._run_global(st, ctx)
+            totals = Counter(ctx.stats)
         seconds = time.perf_counter() - t0
+        # The manifest keeps the whole stage's totals (a resumed map stage adds the shards of earlier runs);
+        # this_run keeps only what this process did, which is what "new LLM calls this run" reports.
         entry.update(status="done", seconds=round(seconds, 3), counts=counts,
-                     stats=dict(sorted(ctx.stats.items())), finished=time.time())
+                     stats=dict(sorted(totals.items())), finished=time.time())
         self.this_run[st.name] = {"skipped": False, "seconds": round(seconds, 3), "stats": dict(ctx.stats)}
         self._save()
         log.info("%s: done in %.1fs %s", st.name, seconds, counts)
@@ -155,12 +158,7 @@ class Runner:
         total = Counter()
         for p in sorted(stats_dir.glob("part-*.json")):
             total.update(json.loads(p.read_text()))
-        # ctx.stats keeps this run's counters; the manifest gets the whole stage's totals.
-        this_run = dict(ctx.stats)
-        ctx.stats.clear()
-        ctx.stats.update(total)
-        ctx.stats.update({f"this_run.{k}": v for k, v in this_run.items()})
-        return {"in": rows_in, "out": rows_out, "dropped": dropped}
+        return {"in": rows_in, "out": rows_out, "dropped": dropped}, total
 
     def _run_global(self, st: Stage, ctx: StageContext) -> dict:
         result: StageResult = st.fn(ctx)

@@ -94,9 +94,9 @@ def test_crash_resumes_at_first_missing_shard(tmp_path):
     calls.clear()
     runner, manifest = run(tmp_path, calls)
     assert calls == [("square", (6, 7, 8)), ("square", (9,))]
-    # Totals cover the whole stage, not only the resumed part.
+    # The manifest's totals cover the whole stage; this_run only the resumed part.
     assert manifest["stages"]["square"]["stats"]["squared"] == 10
-    assert manifest["stages"]["square"]["stats"]["this_run.squared"] == 4
+    assert runner.this_run["square"]["stats"]["squared"] == 4
     assert runner.rundir.read("squares")["n"].to_pylist() == [1, 2, 3, 4, 6, 7, 8, 9]
 
 

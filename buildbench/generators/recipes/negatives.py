@@ -63,11 +63,7 @@ class HardNegativeRecipe(StructuredRecipe):
         self.max_tokens = max_tokens
         self.max_passage_chars = max_passage_chars
 
-    @classmethod
-    def from_pack(cls, llm, pack, seed: int = 0, **overrides) -> "HardNegativeRecipe":
-        cfg = pack.negative_writer or pack.generator
-        kwargs = dict(language=pack.language, seed=seed, temperature=cfg.temperature, top_p=cfg.top_p)
-        return cls(llm, **{**kwargs, **overrides})
+    role = "negative_writer"  # negatives are corpus passages, so they keep the documents' language
 
     def build_request(self, query_id: str, slot: int, query: str, positive: str) -> GenerationRequest:
         return self._request(self.template_name, NegativeOut, self.max_tokens,

@@ -245,6 +245,23 @@ class StructuredRecipe:
         self.top_p = top_p
         self.stats: Counter = Counter()
 
+    role = "query_writer"  # the pack's model role whose sampling settings from_pack reads
+
+    @classmethod
+    def pack_language(cls, pack) -> str:
+        """The language this recipe writes in: the documents' by default."""
+        return pack.language
+
+    @classmethod
+    def from_pack(cls, llm, pack, seed: int = 0, **overrides):
+        """Language and sampling from a domain pack (the recipe's role, else the query writer's); other knobs
+        from ``overrides``."""
+        from ..factory import role_config
+
+        cfg = role_config(pack, cls.role)
+        kwargs = dict(language=cls.pack_language(pack), seed=seed, temperature=cfg.temperature, top_p=cfg.top_p)
+        return cls(llm, **{**kwargs, **overrides})
+
     @property
     def backend_name(self) -> str:
         return getattr(self.llm, "name", "")

@@ -162,12 +162,11 @@ class YourBenchRecipe(StructuredRecipe):
         self.max_chunk_chars = max_chunk_chars
         self.max_summary_chars = max_summary_chars
 
+    role = "qa_writer"
+
     @classmethod
-    def from_pack(cls, llm, pack, seed: int = 0, **overrides) -> "YourBenchRecipe":
-        """Language and sampling from a domain pack's query writer; other knobs from ``overrides``."""
-        gen = pack.generator
-        kwargs = dict(language=pack.language, seed=seed, temperature=gen.temperature, top_p=gen.top_p)
-        return cls(llm, **{**kwargs, **overrides})
+    def pack_language(cls, pack) -> str:
+        return pack.query_language  # questions may be in another language than the documents
 
     # -- summaries
 
