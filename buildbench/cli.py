@@ -61,10 +61,13 @@ def _eval_parser() -> argparse.ArgumentParser:
 
 
 def _setup_logging(verbose: bool) -> None:
+    from rich.console import Console
     from rich.logging import RichHandler
 
+    # Logs go to stderr; stdout carries only the summary and the score table.
+    handler = RichHandler(console=Console(stderr=True), show_path=False, rich_tracebacks=verbose)
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s",
-                        handlers=[RichHandler(show_path=False, rich_tracebacks=verbose)], force=True)
+                        handlers=[handler], force=True)
     for noisy in ("httpx", "urllib3", "datasets", "huggingface_hub", "sentence_transformers", "filelock"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 

@@ -54,7 +54,7 @@ def test_fomc_build_completes_with_enough_queries(fomc_build):
     assert rep["llm"]["new_calls_this_run"] == rep["llm"]["calls_total"] > 0
     for model in ("bm25", "minilm"):
         assert 0.0 < rep["scores"][model]["ndcg_at_10"] <= 1.0
-    assert "ndcg_at_10" in proc.stdout  # the table is printed at the end
+    assert "ndcg@10" in proc.stdout  # the score table is printed at the end
     # Every query records its persona and style, and they are spread over the pack.
     q = pq.read_table(out / "data" / "queries")
     assert len(set(q["persona"].to_pylist())) >= 12

@@ -177,8 +177,10 @@ class Runner:
     def _progress(self):
         if not self.progress:
             return _NoProgress()
+        from rich.console import Console
+
         return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), transient=True)
+                        TimeElapsedColumn(), transient=True, console=Console(stderr=True))
 
 
 class _NoProgress:
