@@ -10,7 +10,6 @@ import logging
 import time
 from contextlib import contextmanager
 from collections import Counter
-from pathlib import Path
 from typing import Optional
 
 import pyarrow as pa

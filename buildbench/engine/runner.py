@@ -14,7 +14,6 @@ from collections import Counter
 from importlib import metadata
 from typing import Iterable, Optional
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
