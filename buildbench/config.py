@@ -161,6 +161,40 @@ class RoundTripConfig(Strict):
     k: int = 20
 
 
+class GroundingConfig(Strict):
+    """Citations of YourBench-style queries must be found in their source chunks (queries without citations
+    pass). Unlike YourBench, which only scores citations, a query is dropped when they fail."""
+
+    enabled: bool = True
+    # A citation is supported when its best fuzzy partial match (rapidfuzz partial_ratio, case and spacing
+    # ignored) against a source chunk reaches this; a query needs min_supported of its citations supported.
+    min_citation_score: float = 0.85
+    min_supported: float = 1.0  # fraction of a query's citations; 1.0 = every citation
+
+
+class EasinessConfig(Strict):
+    """NeMo-style easiness filter: a query is trivially easy when its signals agree. A signal set to None is off."""
+
+    enabled: bool = True
+    # Lexical: fraction of the query's content words (stop words removed) that occur in its positive.
+    max_word_overlap: Optional[float] = 0.8
+    # BM25: the positive ranks first with a score at least this many times the runner-up's.
+    bm25_margin: Optional[float] = 1.5
+    # Embedding: query-positive cosine at or above this percentile of all queries' cosines (NeMo's filter).
+    percentile: Optional[float] = 90.0
+    model: str = "static"
+    # "all": drop only when every enabled signal says easy; "any": when one does.
+    combine: Literal["all", "any"] = "all"
+
+
+class SemanticDedupConfig(Strict):
+    """Embedding clusters of queries (cosine >= threshold, single linkage); the most central query stays."""
+
+    enabled: bool = True
+    model: str = "static"
+    threshold: float = 0.95
+
+
 class FilterConfig(Strict):
     doc_dedup: DedupConfig = DedupConfig()
     query_dedup: DedupConfig = DedupConfig(threshold=0.8)
@@ -169,8 +203,63 @@ class FilterConfig(Strict):
     copy_filter: CopyConfig = Field(default_factory=CopyConfig, alias="copy")
     prompt_echo_max_overlap: float = 0.5
     round_trip: RoundTripConfig = RoundTripConfig()
+    grounding: GroundingConfig = GroundingConfig()
+    easiness: EasinessConfig = EasinessConfig()
+    semantic_dedup: SemanticDedupConfig = SemanticDedupConfig()
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class MiningConfig(Strict):
+    """Positive-aware hard-negative mining over a pool of several retrievers (NV-Retriever's TopK-PercPos)."""
+
+    enabled: bool = True
+    retrievers: list[str] = ["bm25", "static", "minilm"]  # pool: the union of each one's top `depth`
+    depth: int = 30
+    # Candidates are scored by this model; a candidate scoring at least max_ratio x the positive's score is
+    # too close to be a safe negative (a likely unlabelled positive) and goes to the judge instead.
+    score_model: str = "minilm"
+    max_ratio: float = 0.95
+    skip_top: int = 0  # ranks (by score_model) never used as negatives
+    per_query: int = 5  # hard negatives kept per query
+    # The LLM judge sees each query's judge_top closest candidates (plus every too-close one, up to
+    # judge_max), its positives and its LLM-written negatives.
+    judge_top: int = 2
+    judge_max: int = 5
+
+
+class RepairConfig(Strict):
+    """AIR-Bench-style qrels repair from the judge's labels (0-3), gated by a calibration of the judge."""
+
+    enabled: bool = True
+    relevant_label: int = 2  # a label at or above this counts as relevant
+    # Controls: (query, random passage of another document) pairs, to measure whether the judge tells a
+    # positive from a random passage. Its verdicts drive repairs only if the balanced accuracy reaches
+    # min_judge_accuracy ("auto"); "always" and "never" override.
+    controls: int = 40
+    min_judge_accuracy: float = 0.75
+    trust_judge: Literal["auto", "always", "never"] = "auto"
+    # Without a trusted judge a pooled candidate is still added to the qrels when its text nearly duplicates
+    # the positive: word 3-gram containment of the shorter in the longer at or above this, numbers equal.
+    duplicate_containment: float = 0.8
+    # Queries judged not self-contained or without clear intent are dropped (only with a trusted judge).
+    answerability: bool = True
+
+
+class RerankingConfig(Strict):
+    enabled: bool = True
+    candidates: int = 20  # per query: its positives plus mined hard negatives, filled from the pool
+
+
+class DownsampleConfig(Strict):
+    """MMTEB-style downsampled corpus: gold documents plus each query's top pooled candidates."""
+
+    enabled: bool = True
+    retrievers: list[str] = ["bm25", "static", "minilm"]
+    top_k: int = 20
+    corpus_size: Optional[int] = None  # fill with random documents up to this size; None = no fill
+    # Models whose ranking on the downsampled corpus is compared with their ranking on the full corpus.
+    agreement_models: list[str] = ["random", "bm25", "static", "minilm"]
 
 
 class EvalConfig(Strict):
@@ -215,6 +304,10 @@ class DomainPack(Strict):
     negative_writer: Optional[LLMConfig] = None
     judge: Optional[LLMConfig] = None
     filters: FilterConfig = FilterConfig()
+    mining: MiningConfig = MiningConfig()
+    repair: RepairConfig = RepairConfig()
+    reranking: RerankingConfig = RerankingConfig()
+    downsample: DownsampleConfig = DownsampleConfig()
     eval: EvalConfig = EvalConfig()
 
     @property

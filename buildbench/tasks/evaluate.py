@@ -149,7 +149,7 @@ def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
     return np.take_along_axis(part, order, axis=1)
 
 
-def _bm25_rankings(corpus_texts: list[str], query_texts: list[str], k: int, language: str) -> list[list[int]]:
+def _bm25_search(corpus_texts: list[str], query_texts: list[str], k: int, language: str) -> list[list[tuple[int, float]]]:
     bm25s = require("bm25s", "eval", "BM25 evaluation")
     stemmer = None
     # PyStemmer is optional: without it bm25s matches surface forms only, which is still a fair lexical baseline.
@@ -165,38 +165,69 @@ def _bm25_rankings(corpus_texts: list[str], query_texts: list[str], k: int, lang
     retriever = bm25s.BM25()
     retriever.index(bm25s.tokenize(corpus_texts, **opts), show_progress=False)
     query_tokens = bm25s.tokenize(query_texts, return_ids=False, **opts)
-    rankings = []
+    results = []
     for tokens in query_tokens:
         tokens = [t for t in tokens if t]
         if not tokens:
-            rankings.append([])  # nothing to match: BM25 retrieves nothing
+            results.append([])  # nothing to match: BM25 retrieves nothing
             continue
         scores = retriever.get_scores(tokens)
         top = _top_k(scores[None, :], k)[0]
         # A document sharing no term with the query is not retrieved, as in any inverted index.
-        rankings.append([int(i) for i in top if scores[i] > 0])
-    return rankings
+        results.append([(int(i), float(scores[i])) for i in top if scores[i] > 0])
+    return results
 
 
-def _dense_rankings(
+def _dense_search(
     model: str, corpus_texts: list[str], query_texts: list[str], k: int, cache: Optional[EmbeddingCache],
     batch_size: int,
-) -> list[list[int]]:
+) -> list[list[tuple[int, float]]]:
     docs = embed(model, corpus_texts, cache, batch_size=batch_size)
     qs = embed(model, query_texts, cache, batch_size=batch_size)
     # Exact search with numpy: the vectors are normalised, so a dot product is the cosine. faiss IndexFlatIP
     # would give the same ranking; at task sizes (<1M documents) blocked matmul is fast enough and exact.
-    rankings: list[list[int]] = []
+    results: list[list[tuple[int, float]]] = []
     block = max(1, 2_000_000 // max(1, docs.shape[0]))  # bounds the score block to ~2M floats
     for start in range(0, qs.shape[0], block):
         scores = qs[start : start + block] @ docs.T
-        rankings.extend(_top_k(scores, k).tolist())
-    return rankings
+        top = _top_k(scores, k)
+        for row, idx in zip(scores, top):
+            results.append([(int(i), float(row[i])) for i in idx])
+    return results
 
 
-def _random_rankings(n_docs: int, n_queries: int, k: int, seed: int) -> list[list[int]]:
+def _random_search(n_docs: int, n_queries: int, k: int, seed: int) -> list[list[tuple[int, float]]]:
     rng = np.random.default_rng(seed)
-    return [rng.choice(n_docs, size=min(k, n_docs), replace=False).tolist() for _ in range(n_queries)]
+    out = []
+    for _ in range(n_queries):
+        picked = rng.choice(n_docs, size=min(k, n_docs), replace=False).tolist()
+        out.append([(int(i), 1.0 / (r + 1)) for r, i in enumerate(picked)])  # scores only order the list
+    return out
+
+
+def search(
+    model: str,
+    corpus: pa.Table,
+    queries: pa.Table,
+    k: int = 10,
+    cache: Optional[EmbeddingCache] = None,
+    language: str = "en",
+    seed: int = 0,
+    batch_size: int = 64,
+) -> list[list[tuple[str, float]]]:
+    """The top-k (corpus id, score) of each query, best first (fewer than k when BM25 matches fewer documents).
+
+    Scores are BM25 scores, cosines for dense models, and 1/rank for "random".
+    """
+    corpus_ids = corpus.column("id").to_pylist()
+    query_texts = queries.column("text").to_pylist()
+    if model == "bm25":
+        hits = _bm25_search(document_texts(corpus), query_texts, k, language)
+    elif model == "random":
+        hits = _random_search(len(corpus_ids), len(query_texts), k, seed)
+    else:
+        hits = _dense_search(model, document_texts(corpus), query_texts, k, cache, batch_size)
+    return [[(corpus_ids[i], s) for i, s in row] for row in hits]
 
 
 def retrieve(
@@ -209,16 +240,9 @@ def retrieve(
     seed: int = 0,
     batch_size: int = 64,
 ) -> list[list[str]]:
-    """The top-k corpus ids of each query, best first (fewer than k when BM25 matches fewer documents)."""
-    corpus_ids = corpus.column("id").to_pylist()
-    query_texts = queries.column("text").to_pylist()
-    if model == "bm25":
-        idx = _bm25_rankings(document_texts(corpus), query_texts, k, language)
-    elif model == "random":
-        idx = _random_rankings(len(corpus_ids), len(query_texts), k, seed)
-    else:
-        idx = _dense_rankings(model, document_texts(corpus), query_texts, k, cache, batch_size)
-    return [[corpus_ids[i] for i in row] for row in idx]
+    """The top-k corpus ids of each query, best first (see ``search`` for the scores)."""
+    hits = search(model, corpus, queries, k=k, cache=cache, language=language, seed=seed, batch_size=batch_size)
+    return [[doc for doc, _ in row] for row in hits]
 
 
 # -- evaluation
