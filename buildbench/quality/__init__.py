@@ -8,6 +8,10 @@ removed item).
 - ``CopyFilter``: queries that copy their chunk or mention "the passage" (``copy``)
 - ``PromptEchoFilter``: queries that repeat their prompt's instructions (``copy``)
 - ``RoundTripFilter``: queries whose own chunk no cheap retriever finds (``consistency``)
+- ``CitationFilter``, ``citation_support``: queries whose citations are not in their chunks (``grounding``)
+- ``EasinessFilter``: queries that lexical, BM25 and embedding signals agree are trivially easy (``easiness``)
+- ``SemanticDedup``: clusters of queries with near-identical embeddings, one kept per cluster
+  (``semantic_dedup``)
 """
 
 from .base import Filter, FilterResult, normalize_text, words
@@ -25,6 +29,8 @@ from .dedup import (
     shingle_hashes,
     shingles,
 )
+from .easiness import EasinessFilter
+from .grounding import CitationFilter, citation_support
 from .language import (
     FastLangDetector,
     LangDetectDetector,
@@ -34,11 +40,12 @@ from .language import (
     make_detector,
 )
 from .length import LengthFilter
+from .semantic_dedup import SemanticDedup
 
 __all__ = [
+    "CitationFilter",
     "CopyFilter",
-    "PromptEchoFilter",
-    "RoundTripFilter",
+    "EasinessFilter",
     "ExactDedup",
     "FastLangDetector",
     "Filter",
@@ -48,6 +55,10 @@ __all__ = [
     "LanguageFilter",
     "LengthFilter",
     "MinHashDedup",
+    "PromptEchoFilter",
+    "RoundTripFilter",
+    "SemanticDedup",
+    "citation_support",
     "dedup_texts",
     "jaccard",
     "language_counts",

@@ -2,8 +2,9 @@
 one chunk and multi-hop questions across adjacent chunks of one document, each with an answer and verbatim
 citations.
 
-Citations are recorded, not enforced: ``citation_support`` measures how well a quote matches its chunks,
-and the grounding filter that acts on it is a later stage.
+Citations are recorded, not enforced: ``citation_support`` (in ``buildbench.quality.grounding``) measures
+how well a quote matches its chunks, and the grounding filter (``CitationFilter``) that acts on it is a later
+stage.
 """
 
 from __future__ import annotations
@@ -11,62 +12,17 @@ from __future__ import annotations
 import hashlib
 import random
 from dataclasses import dataclass
-from difflib import SequenceMatcher
 from typing import Iterable, Mapping, Optional, Sequence
 
 import pyarrow as pa
 
 from ...errors import InputError
+from ...quality.grounding import citation_support
 from ...records import Chunk, Drop, Query
 from ..base import GenerationRequest
 from .persona import derive_seed
 from .schemas import MultiHopOut, QAOut, SummaryOut
 from .structured import StructuredOutcome, StructuredRecipe, language_name, truncate
-
-try:  # a faster drop-in when present; difflib gives the same kind of score
-    from rapidfuzz import fuzz as _fuzz
-except ImportError:  # pragma: no cover - depends on the environment
-    _fuzz = None
-
-
-# --------------------------------------------------------------------------------------------- citations
-
-
-def _normalise(text: str) -> str:
-    text = text.lower().replace("\u2019", "'").replace("\u2018", "'").replace("\u201c", '"').replace("\u201d", '"')
-    return " ".join(text.split())
-
-
-def _partial_ratio(short: str, long: str) -> float:
-    """Best similarity of ``short`` to any equally long window of ``long`` (rapidfuzz's partial_ratio)."""
-    if len(short) > len(long):
-        short, long = long, short
-    if not short:
-        return 0.0
-    if short in long:
-        return 1.0
-    if _fuzz is not None:
-        return _fuzz.partial_ratio(short, long) / 100.0
-    # Windows start where a matching block would align short with long; autojunk off, because on text
-    # over 200 characters it would junk spaces and common letters and miss the alignment.
-    best = 0.0
-    for a, b, size in SequenceMatcher(None, short, long, autojunk=False).get_matching_blocks():
-        if not size:
-            continue
-        start = max(0, min(b - a, len(long) - len(short)))
-        window = long[start : start + len(short)]
-        best = max(best, SequenceMatcher(None, short, window, autojunk=False).ratio())
-    return best
-
-
-def citation_support(citation: str, chunk_texts: Sequence[str]) -> float:
-    """How verbatim a citation is: 1.0 when it occurs in one of the chunks (case and spacing ignored),
-    lower as it drifts from every window of them, 0.0 when empty."""
-    quote = _normalise(citation).strip("\"' ")
-    if not quote:
-        return 0.0
-    return max((_partial_ratio(quote, _normalise(t)) for t in chunk_texts), default=0.0)
-
 
 # --------------------------------------------------------------------------------------------- planning
 
