@@ -5,20 +5,24 @@ Layout of ``<out_dir>/``::
     corpus/test-00000-of-00001.parquet    id, title, text           (config "corpus")
     queries/test-00000-of-00001.parquet   id, text                  (config "queries")
     qrels/test-00000-of-00001.parquet     query-id, corpus-id, score (config "default")
+    top_ranked/test-00000-of-00001.parquet query-id, corpus-ids       (config "top_ranked"; reranking tasks only)
     README.md                             dataset card; its YAML ``configs:`` tell `datasets` and mteb where each
                                           config's files are
     task.json                             TaskInfo + counts; written last, so its presence means "complete"
 
 This is the layout mteb v2's ``RetrievalDatasetLoader`` reads: ``load_dataset(path, "corpus")``,
-``load_dataset(path, "queries")`` and ``load_dataset(path, "default")`` for the qrels, split ``test``.
+``load_dataset(path, "queries")`` and ``load_dataset(path, "default")`` for the qrels, split ``test``. When
+the card lists a ``top_ranked`` config, mteb also loads it and the task becomes a reranking task: each query
+is scored on its own candidate list only (mteb 2.x: an ``AbsTaskRetrieval`` with ``type="Reranking"``).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -33,19 +37,27 @@ log = logging.getLogger(__name__)
 SPLIT = "test"
 MAIN_SCORE = "ndcg_at_10"
 
+TOP_RANKED = "top_ranked"
+
 # config name -> (folder, columns). The qrels are the "default" config because that is what mteb loads
-# when it asks for relevance judgements.
+# when it asks for relevance judgements. "top_ranked" is written only for reranking tasks.
 CONFIGS: dict[str, tuple[str, tuple[str, ...]]] = {
     "corpus": ("corpus", ("id", "title", "text")),
     "queries": ("queries", ("id", "text")),
     "default": ("qrels", ("query-id", "corpus-id", "score")),
+    TOP_RANKED: ("top_ranked", ("query-id", "corpus-ids")),
 }
+BASE_CONFIGS = ("corpus", "queries", "default")
 
 SCHEMAS: dict[str, pa.Schema] = {
     "corpus": pa.schema([("id", pa.string()), ("title", pa.string()), ("text", pa.string())]),
     "queries": pa.schema([("id", pa.string()), ("text", pa.string())]),
     "default": pa.schema([("query-id", pa.string()), ("corpus-id", pa.string()), ("score", pa.int64())]),
+    TOP_RANKED: pa.schema([("query-id", pa.string()), ("corpus-ids", pa.list_(pa.string()))]),
 }
+
+RETRIEVAL = "Retrieval"
+RERANKING = "Reranking"
 
 TASK_JSON = "task.json"
 SHARD_NAME = f"{SPLIT}-00000-of-00001.parquet"
@@ -56,14 +68,24 @@ def shard_path(task_dir: Path, config: str) -> Path:
     return Path(task_dir) / folder / SHARD_NAME
 
 
-def write_retrieval_task(out_dir: Path, corpus: pa.Table, queries: pa.Table, qrels: pa.Table, info: TaskInfo) -> Path:
+def write_retrieval_task(
+    out_dir: Path,
+    corpus: pa.Table,
+    queries: pa.Table,
+    qrels: pa.Table,
+    info: TaskInfo,
+    top_ranked: pa.Table | None = None,
+) -> Path:
     """Validate a retrieval task and write it under ``out_dir``; returns ``out_dir``.
 
     corpus: columns ``id``, ``text`` and optionally ``title`` (missing or null titles become "").
     queries: columns ``id``, ``text``.
     qrels: columns ``query-id``, ``corpus-id``, ``score`` (integer grade; > 0 means relevant).
+    top_ranked: columns ``query-id``, ``corpus-ids`` (list of corpus ids), one row per query. When given, the
+        task is a reranking task: models order each query's candidates instead of searching the corpus.
     Extra columns are dropped. Raises QualityError, naming the first offending ids, when a qrel points at a
-    missing document or query, a query has no relevant document, a text is empty, or an id repeats.
+    missing document or query, a query has no relevant document, a text is empty, an id repeats, or a
+    candidate list is unusable (see ``check_top_ranked``).
     """
     out_dir = Path(out_dir)
     tables = {
@@ -71,8 +93,10 @@ def write_retrieval_task(out_dir: Path, corpus: pa.Table, queries: pa.Table, qre
         "queries": _conform(queries, "queries"),
         "default": _conform(qrels, "default"),
     }
-    check_task(tables["corpus"], tables["queries"], tables["default"])
-    counts = task_counts(tables["corpus"], tables["queries"], tables["default"])
+    if top_ranked is not None:
+        tables[TOP_RANKED] = _conform(top_ranked, TOP_RANKED)
+    check_task(tables["corpus"], tables["queries"], tables["default"], tables.get(TOP_RANKED))
+    counts = task_counts(tables["corpus"], tables["queries"], tables["default"], tables.get(TOP_RANKED))
 
     # task.json goes first and comes back last: a crash in between leaves a folder that readers refuse.
     (out_dir / TASK_JSON).unlink(missing_ok=True)
@@ -84,12 +108,16 @@ def write_retrieval_task(out_dir: Path, corpus: pa.Table, queries: pa.Table, qre
                 if stale.name != path.name:
                     stale.unlink()
         atomic_write_parquet(path, table)
+    if TOP_RANKED not in tables:
+        # A retrieval task rewritten over a former reranking task: its candidate lists no longer apply.
+        for stale in shard_path(out_dir, TOP_RANKED).parent.glob(f"{SPLIT}-*.parquet"):
+            stale.unlink()
     num_bytes = {config: table.nbytes for config, table in tables.items()}
     atomic_write_text(out_dir / "README.md", render_card(info, counts, num_bytes))
     atomic_write_json(out_dir / TASK_JSON, task_record(info, counts))
     log.info(
-        "wrote task %s to %s: %d documents, %d queries, %d qrels",
-        info.name, out_dir, counts["corpus"], counts["queries"], counts["qrels"],
+        "wrote %s task %s to %s: %d documents, %d queries, %d qrels",
+        task_type(counts).lower(), info.name, out_dir, counts["corpus"], counts["queries"], counts["qrels"],
     )
     return out_dir
 
@@ -140,8 +168,11 @@ def _empty_ids(table: pa.Table) -> list[str]:
     return [i for i, t in zip(ids, texts) if t is None or not t.strip()]
 
 
-def check_task(corpus: pa.Table, queries: pa.Table, qrels: pa.Table) -> None:
-    """The rules every written task obeys. The first rule broken raises QualityError in one line."""
+def check_task(corpus: pa.Table, queries: pa.Table, qrels: pa.Table, top_ranked: pa.Table | None = None) -> None:
+    """The rules every written task obeys. The first rule broken raises QualityError in one line.
+
+    top_ranked: the candidate lists of a reranking task, checked by ``check_top_ranked`` after the rest.
+    """
     corpus_ids = corpus.column("id").to_pylist()
     query_ids = queries.column("id").to_pylist()
     if corpus.num_rows == 0:
@@ -184,19 +215,74 @@ def check_task(corpus: pa.Table, queries: pa.Table, qrels: pa.Table) -> None:
     unjudged = [q for q in query_ids if q not in judged]
     if unjudged:
         raise QualityError(f"{len(unjudged)} queries have no relevant document: {_first_few(unjudged)}")
+    if top_ranked is not None:
+        check_top_ranked(corpus_set, query_ids, qrels, top_ranked)
+
+
+def check_top_ranked(corpus_ids: Iterable[str], query_ids: Iterable[str], qrels: pa.Table, top_ranked: pa.Table) -> None:
+    """The rules of a reranking task's candidate lists; the first one broken raises QualityError in one line.
+
+    Each query has exactly one list; every id in a list is a corpus document, listed once; and each list
+    holds at least one of its query's relevant documents. mteb scores a query only on its list, so a query
+    without a list (mteb warns and scores it 0) or whose list misses every positive cannot be scored.
+    """
+    corpus_set = set(corpus_ids)
+    query_ids = list(query_ids)
+    query_set = set(query_ids)
+    t_queries = top_ranked.column("query-id").to_pylist()
+    t_lists = [lst or [] for lst in top_ranked.column("corpus-ids").to_pylist()]
+    if None in t_queries or "" in t_queries:
+        raise QualityError(f"top_ranked has {sum(1 for q in t_queries if not q)} rows without a query id")
+    dup = _duplicates(t_queries)
+    if dup:
+        raise QualityError(f"top_ranked lists {len(set(dup))} queries more than once: {_first_few(dup)}")
+    unknown_queries = [q for q in t_queries if q not in query_set]
+    if unknown_queries:
+        raise QualityError(
+            f"top_ranked names {len(unknown_queries)} query ids not in the queries: {_first_few(unknown_queries)}"
+        )
+    listed = set(t_queries)
+    missing = [q for q in query_ids if q not in listed]
+    if missing:
+        raise QualityError(f"{len(missing)} queries have no top_ranked candidate list: {_first_few(missing)}")
+    unknown_docs = [c for lst in t_lists for c in lst if c not in corpus_set]
+    if unknown_docs:
+        raise QualityError(
+            f"top_ranked names {len(set(unknown_docs))} corpus ids not in the corpus: {_first_few(unknown_docs)}"
+        )
+    repeats = [(q, d) for q, lst in zip(t_queries, t_lists) for d in dict.fromkeys(_duplicates(lst))]
+    if repeats:
+        raise QualityError(
+            f"top_ranked repeats documents in the lists of {len({q for q, _ in repeats})} queries: "
+            f"{_first_few(f'{q}->{d}' for q, d in repeats)}"
+        )
+    positives: dict[str, set[str]] = {}
+    for q, c, s in zip(
+        qrels.column("query-id").to_pylist(), qrels.column("corpus-id").to_pylist(), qrels.column("score").to_pylist()
+    ):
+        if s is not None and s > 0:
+            positives.setdefault(q, set()).add(c)
+    blind = [q for q, lst in zip(t_queries, t_lists) if not positives.get(q, set()).intersection(lst)]
+    if blind:
+        raise QualityError(
+            f"{len(blind)} top_ranked lists hold none of their query's relevant documents: {_first_few(blind)}"
+        )
 
 
 # -- statistics, card, task.json
 
 
-def task_counts(corpus: pa.Table, queries: pa.Table, qrels: pa.Table) -> dict[str, Any]:
+def task_counts(
+    corpus: pa.Table, queries: pa.Table, qrels: pa.Table, top_ranked: pa.Table | None = None
+) -> dict[str, Any]:
+    """Row counts and lengths for the card and task.json; with candidate lists, their count and sizes."""
     def mean_len(table: pa.Table) -> float:
         lengths = pc.utf8_length(table.column("text"))
         return round(float(pc.mean(lengths).as_py() or 0.0), 1)
 
     relevant = pc.greater(qrels.column("score"), 0)
     n_relevant = int(pc.sum(relevant).as_py() or 0)
-    return {
+    counts: dict[str, Any] = {
         "corpus": corpus.num_rows,
         "queries": queries.num_rows,
         "qrels": qrels.num_rows,
@@ -204,6 +290,38 @@ def task_counts(corpus: pa.Table, queries: pa.Table, qrels: pa.Table) -> dict[st
         "mean_document_chars": mean_len(corpus),
         "mean_query_chars": mean_len(queries),
     }
+    if top_ranked is not None:
+        sizes = [len(lst or []) for lst in top_ranked.column("corpus-ids").to_pylist()]
+        counts["top_ranked"] = top_ranked.num_rows
+        counts["candidates_per_query"] = {
+            "min": min(sizes, default=0),
+            "mean": round(sum(sizes) / max(1, len(sizes)), 3),
+            "max": max(sizes, default=0),
+        }
+    return counts
+
+
+def task_type(counts: dict[str, Any]) -> str:
+    """"Reranking" when the task has candidate lists, else "Retrieval"."""
+    return RERANKING if TOP_RANKED in counts else RETRIEVAL
+
+
+def written_configs(counts: dict[str, Any]) -> list[str]:
+    return list(BASE_CONFIGS) + ([TOP_RANKED] if TOP_RANKED in counts else [])
+
+
+def _row_counts(counts: dict[str, Any]) -> dict[str, int]:
+    rows = {"corpus": counts["corpus"], "queries": counts["queries"], "default": counts["qrels"]}
+    if TOP_RANKED in counts:
+        rows[TOP_RANKED] = counts[TOP_RANKED]
+    return rows
+
+
+def _candidates_text(counts: dict[str, Any]) -> str:
+    c = counts["candidates_per_query"]
+    if c["min"] == c["max"]:
+        return str(c["max"])
+    return f"{c['mean']:g} on average (min {c['min']}, max {c['max']})"
 
 
 def size_category(n: int) -> str:
@@ -220,29 +338,38 @@ def task_record(info: TaskInfo, counts: dict[str, Any]) -> dict[str, Any]:
     return {
         **info.model_dump(mode="json"),
         "eval_langs": [info.mteb_lang()],
-        "type": "Retrieval",
+        "type": task_type(counts),
         "main_score": MAIN_SCORE,
         "split": SPLIT,
         "counts": counts,
-        "configs": {name: CONFIGS[name][0] + "/" + SHARD_NAME for name in CONFIGS},
+        "configs": {name: CONFIGS[name][0] + "/" + SHARD_NAME for name in written_configs(counts)},
     }
 
 
 def read_task_record(task_dir: Path) -> dict[str, Any]:
+    """task.json of a written task. Folders written before reranking existed have no "type": Retrieval."""
     path = Path(task_dir) / TASK_JSON
     if not path.exists():
         raise InputError(f"{task_dir} is not a complete buildbench task (no {TASK_JSON})")
-    return json.loads(path.read_text(encoding="utf-8"))
+    record = json.loads(path.read_text(encoding="utf-8"))
+    record.setdefault("type", RETRIEVAL)
+    return record
 
 
 def _card_header(info: TaskInfo, counts: dict[str, Any], num_bytes: dict[str, int]) -> dict[str, Any]:
-    row_counts = {"corpus": counts["corpus"], "queries": counts["queries"], "default": counts["qrels"]}
-    dtype = {pa.string(): "string", pa.int64(): "int64"}
+    row_counts = _row_counts(counts)
+    configs = written_configs(counts)
+
+    def feature(f: pa.Field) -> dict[str, Any]:
+        if pa.types.is_list(f.type):
+            return {"name": f.name, "list": "string"}  # how `datasets` writes a list of strings
+        return {"name": f.name, "dtype": {pa.string(): "string", pa.int64(): "int64"}[f.type]}
+
     return {
         "language": [info.language],
         "license": info.license,
         "multilinguality": "monolingual",
-        "task_categories": ["text-retrieval"],
+        "task_categories": ["text-retrieval"] + (["text-ranking"] if TOP_RANKED in counts else []),
         "task_ids": ["document-retrieval"],
         "size_categories": [size_category(counts["corpus"])],
         "source_datasets": ["original"],
@@ -253,16 +380,16 @@ def _card_header(info: TaskInfo, counts: dict[str, Any], num_bytes: dict[str, in
                 "config_name": name,
                 "data_files": [{"split": SPLIT, "path": f"{folder}/{SPLIT}-*.parquet"}],
             }
-            for name, (folder, _) in CONFIGS.items()
+            for name, folder in ((name, CONFIGS[name][0]) for name in configs)
         ],
         # Features per config, so a reader sees the columns without opening a file.
         "dataset_info": [
             {
                 "config_name": name,
-                "features": [{"name": f.name, "dtype": dtype[f.type]} for f in SCHEMAS[name]],
+                "features": [feature(f) for f in SCHEMAS[name]],
                 "splits": [{"name": SPLIT, "num_bytes": num_bytes.get(name, 0), "num_examples": row_counts[name]}],
             }
-            for name in CONFIGS
+            for name in configs
         ],
     }
 
@@ -286,8 +413,9 @@ def render_card(info: TaskInfo, counts: dict[str, Any], num_bytes: dict[str, int
     num_bytes: Arrow size of each config's table, which `datasets` expects next to each split's row count.
     """
     header = yaml.safe_dump(_card_header(info, counts, num_bytes or {}), sort_keys=False, allow_unicode=True, width=1000)
+    reranking = TOP_RANKED in counts
     facts = [
-        ("Task type", "Retrieval"),
+        ("Task type", task_type(counts)),
         ("Domain", info.domain),
         ("Language", f"{info.language} ({info.mteb_lang()})"),
         ("License", info.license),
@@ -297,6 +425,7 @@ def render_card(info: TaskInfo, counts: dict[str, Any], num_bytes: dict[str, int
         ("Queries", counts["queries"]),
         ("Relevance judgements", counts["qrels"]),
         ("Relevant documents per query", counts["relevant_per_query"]),
+        *([("Candidates per query", _candidates_text(counts))] if reranking else []),
         ("Mean document length (chars)", counts["mean_document_chars"]),
         ("Mean query length (chars)", counts["mean_query_chars"]),
         ("Revision", info.revision),
@@ -308,6 +437,17 @@ def render_card(info: TaskInfo, counts: dict[str, Any], num_bytes: dict[str, int
         "",
         info.description.strip(),
         "",
+    ]
+    if reranking:
+        body += [
+            (
+                f"This is a reranking task: each query comes with its own list of {_candidates_text(counts)} "
+                "candidate documents (config `top_ranked`), and a model is scored on how it orders that list, "
+                "not on a search of the whole corpus."
+            ),
+            "",
+        ]
+    body += [
         "## Task",
         "",
         _table(facts, ("Field", "Value")),
@@ -317,12 +457,14 @@ def render_card(info: TaskInfo, counts: dict[str, Any], num_bytes: dict[str, int
         "| Config | Columns | Rows | File |",
         "|---|---|---|---|",
     ]
-    rows = {"corpus": counts["corpus"], "queries": counts["queries"], "default": counts["qrels"]}
-    for name, (folder, columns) in CONFIGS.items():
+    rows = _row_counts(counts)
+    for name in written_configs(counts):
+        folder, columns = CONFIGS[name]
         body.append(f"| `{name}` | {', '.join(columns)} | {rows[name]} | `{folder}/{SHARD_NAME}` |")
     body += [
         "",
-        "A `score` above 0 marks a relevant document; higher is more relevant.",
+        "A `score` above 0 marks a relevant document; higher is more relevant."
+        + (" `corpus-ids` lists the candidates a model reranks for `query-id`." if reranking else ""),
         "",
         "## Provenance",
         "",
@@ -336,6 +478,7 @@ def render_card(info: TaskInfo, counts: dict[str, Any], num_bytes: dict[str, int
         'corpus = load_dataset("<this folder or repo>", "corpus", split="test")',
         'queries = load_dataset("<this folder or repo>", "queries", split="test")',
         'qrels = load_dataset("<this folder or repo>", "default", split="test")',
+        *(['top_ranked = load_dataset("<this folder or repo>", "top_ranked", split="test")'] if reranking else []),
         "```",
         "",
         "Evaluate with mteb (v2) through buildbench:",

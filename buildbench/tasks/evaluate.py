@@ -10,6 +10,10 @@ Models:
 The metrics are our own code, written to agree with trec_eval (which mteb uses): linear gains from the graded
 qrels, a log2(rank + 1) discount, the ideal ranking taken from all of a query's judgements, and scores of 0 or
 less counting as not relevant.
+
+A reranking task (one with a ``top_ranked`` config) is scored as mteb scores it: each query's candidate list
+is ordered by the model and nothing outside it is ranked; relevant documents missing from the list still count
+in the ideal ranking.
 """
 
 from __future__ import annotations
@@ -18,9 +22,9 @@ import importlib.util
 import logging
 import math
 import time
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Optional, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -28,7 +32,7 @@ import pyarrow.parquet as pq
 
 from ..engine.embeddings import EmbeddingCache, embed
 from ..errors import InputError, require
-from .assemble import CONFIGS, SPLIT, read_task_record
+from .assemble import CONFIGS, SPLIT, TOP_RANKED, read_task_record
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +54,31 @@ def load_task(task_dir: Path) -> tuple[pa.Table, pa.Table, pa.Table]:
         table = pa.concat_tables([pq.read_table(p, columns=list(columns)) for p in paths])
         tables.append(table)
     return tables[0], tables[1], tables[2]
+
+
+def load_top_ranked(task_dir: Path) -> dict[str, list[str]] | None:
+    """query id -> candidate corpus ids of a reranking task, in stored order; None for a retrieval task.
+
+    task.json decides (type "Reranking"), so a stale top_ranked folder under a rewritten retrieval task is
+    ignored; a bare MTEB folder without task.json is a reranking task when it has top_ranked shards.
+    """
+    task_dir = Path(task_dir)
+    try:
+        if read_task_record(task_dir).get("type") != "Reranking":
+            return None
+    except InputError:
+        pass
+    folder, columns = CONFIGS[TOP_RANKED]
+    paths = sorted((task_dir / folder).glob(f"{SPLIT}-*.parquet"))
+    if not paths:
+        if (task_dir / "task.json").exists():
+            raise InputError(f"{task_dir} is a reranking task but has no {folder}/{SPLIT}-*.parquet")
+        return None
+    table = pa.concat_tables([pq.read_table(p, columns=list(columns)) for p in paths])
+    return {
+        str(q): [str(c) for c in (ids or [])]
+        for q, ids in zip(table.column("query-id").to_pylist(), table.column("corpus-ids").to_pylist())
+    }
 
 
 def qrels_by_query(qrels: pa.Table) -> dict[str, dict[str, int]]:
@@ -149,7 +178,8 @@ def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
     return np.take_along_axis(part, order, axis=1)
 
 
-def _bm25_search(corpus_texts: list[str], query_texts: list[str], k: int, language: str) -> list[list[tuple[int, float]]]:
+def _bm25_scores(corpus_texts: list[str], query_texts: list[str], language: str) -> Iterator[np.ndarray | None]:
+    """Yield, per query, the BM25 score of every document (None when the query has no usable token)."""
     bm25s = require("bm25s", "eval", "BM25 evaluation")
     stemmer = None
     # PyStemmer is optional: without it bm25s matches surface forms only, which is still a fair lexical baseline.
@@ -161,17 +191,21 @@ def _bm25_search(corpus_texts: list[str], query_texts: list[str], k: int, langua
         stopwords = list(bm25s.tokenization._infer_stopwords(language))
     except ValueError:
         stopwords = []  # bm25s has no stopword list for this language
-    opts = dict(lower=True, stopwords=stopwords, stemmer=stemmer, show_progress=False)
+    opts = {"lower": True, "stopwords": stopwords, "stemmer": stemmer, "show_progress": False}
     retriever = bm25s.BM25()
     retriever.index(bm25s.tokenize(corpus_texts, **opts), show_progress=False)
     query_tokens = bm25s.tokenize(query_texts, return_ids=False, **opts)
-    results = []
     for tokens in query_tokens:
         tokens = [t for t in tokens if t]
-        if not tokens:
+        yield retriever.get_scores(tokens) if tokens else None
+
+
+def _bm25_search(corpus_texts: list[str], query_texts: list[str], k: int, language: str) -> list[list[tuple[int, float]]]:
+    results = []
+    for scores in _bm25_scores(corpus_texts, query_texts, language):
+        if scores is None:
             results.append([])  # nothing to match: BM25 retrieves nothing
             continue
-        scores = retriever.get_scores(tokens)
         top = _top_k(scores[None, :], k)[0]
         # A document sharing no term with the query is not retrieved, as in any inverted index.
         results.append([(int(i), float(scores[i])) for i in top if scores[i] > 0])
@@ -179,7 +213,7 @@ def _bm25_search(corpus_texts: list[str], query_texts: list[str], k: int, langua
 
 
 def _dense_search(
-    model: str, corpus_texts: list[str], query_texts: list[str], k: int, cache: Optional[EmbeddingCache],
+    model: str, corpus_texts: list[str], query_texts: list[str], k: int, cache: EmbeddingCache | None,
     batch_size: int,
 ) -> list[list[tuple[int, float]]]:
     docs = embed(model, corpus_texts, cache, batch_size=batch_size)
@@ -210,7 +244,7 @@ def search(
     corpus: pa.Table,
     queries: pa.Table,
     k: int = 10,
-    cache: Optional[EmbeddingCache] = None,
+    cache: EmbeddingCache | None = None,
     language: str = "en",
     seed: int = 0,
     batch_size: int = 64,
@@ -235,7 +269,7 @@ def retrieve(
     corpus: pa.Table,
     queries: pa.Table,
     k: int = 10,
-    cache: Optional[EmbeddingCache] = None,
+    cache: EmbeddingCache | None = None,
     language: str = "en",
     seed: int = 0,
     batch_size: int = 64,
@@ -245,6 +279,51 @@ def retrieve(
     return [[doc for doc, _ in row] for row in hits]
 
 
+def rerank(
+    model: str,
+    corpus: pa.Table,
+    queries: pa.Table,
+    candidates: Sequence[Sequence[str]],
+    cache: EmbeddingCache | None = None,
+    language: str = "en",
+    seed: int = 0,
+    batch_size: int = 64,
+) -> list[list[tuple[str, float]]]:
+    """Every candidate of each query as (corpus id, score), best first; ``candidates[i]`` belongs to query i.
+
+    Only a query's own candidates are ranked. BM25 scores them with the statistics of the whole corpus (a
+    candidate sharing no term with the query scores 0 and still appears); dense models use the cosine;
+    "random" is a shuffle seeded by ``seed``. Ties keep the order of the candidate list.
+    """
+    corpus_ids = corpus.column("id").to_pylist()
+    position = {c: i for i, c in enumerate(corpus_ids)}
+    unknown = [c for cands in candidates for c in cands if c not in position]
+    if unknown:
+        raise InputError(f"candidate lists name {len(set(unknown))} ids not in the corpus, e.g. {unknown[0]}")
+    index_lists = [np.array([position[c] for c in cands], dtype=np.int64) for cands in candidates]
+
+    def ranked(idx: np.ndarray, scores: np.ndarray) -> list[tuple[str, float]]:
+        order = np.argsort(-scores, kind="stable")
+        return [(corpus_ids[idx[j]], float(scores[j])) for j in order]
+
+    if model == "random":
+        rng = np.random.default_rng(seed)
+        out = []
+        for idx in index_lists:
+            perm = rng.permutation(len(idx))
+            out.append([(corpus_ids[idx[j]], 1.0 / (r + 1)) for r, j in enumerate(perm)])
+        return out
+    query_texts = queries.column("text").to_pylist()
+    if model == "bm25":
+        rows = _bm25_scores(document_texts(corpus), query_texts, language)
+        return [
+            ranked(idx, row[idx] if row is not None else np.zeros(len(idx))) for idx, row in zip(index_lists, rows)
+        ]
+    docs = embed(model, document_texts(corpus), cache, batch_size=batch_size)
+    qs = embed(model, query_texts, cache, batch_size=batch_size)
+    return [ranked(idx, docs[idx] @ q) for idx, q in zip(index_lists, qs)]
+
+
 # -- evaluation
 
 
@@ -252,12 +331,14 @@ def evaluate_task_per_query(
     task_dir: Path,
     models: list[str],
     k: int = 10,
-    cache: Optional[EmbeddingCache] = None,
+    cache: EmbeddingCache | None = None,
     seed: int = 0,
     batch_size: int = 64,
 ) -> dict[str, QueryScores]:
     """Per-query nDCG/Recall/MRR@k for each model. Queries without a relevant document are skipped, as mteb does.
 
+    On a reranking task (see ``load_top_ranked``) each query's candidate list is reranked instead of searching
+    the corpus.
     seed: for the "random" model only.
     batch_size: texts per forward pass of dense models.
     """
@@ -272,12 +353,19 @@ def evaluate_task_per_query(
         log.warning("%s: %d queries have no relevant document and are not scored", task_dir, queries.num_rows - len(keep))
     queries = queries.take(pa.array(keep, pa.int64()))
     query_ids = queries.column("id").to_pylist()
+    top_ranked = load_top_ranked(task_dir)
+    candidates = [top_ranked.get(q, []) for q in query_ids] if top_ranked is not None else None
 
     out: dict[str, QueryScores] = {}
     for model in models:
         start = time.perf_counter()
-        rankings = retrieve(model, corpus, queries, k=k, cache=cache, language=language, seed=seed,
-                            batch_size=batch_size)
+        if candidates is None:
+            rankings = retrieve(model, corpus, queries, k=k, cache=cache, language=language, seed=seed,
+                                batch_size=batch_size)
+        else:
+            hits = rerank(model, corpus, queries, candidates, cache=cache, language=language, seed=seed,
+                          batch_size=batch_size)
+            rankings = [[doc for doc, _ in row] for row in hits]
         scores = QueryScores(model=model, k=k, query_ids=query_ids, metrics=score_rankings(rankings, query_ids, judged, k))
         scores.seconds = time.perf_counter() - start
         log.info("%s on %s: %s (%.1fs)", model, task_dir.name, scores.mean(), scores.seconds)
@@ -289,7 +377,7 @@ def evaluate_task(
     task_dir: Path,
     models: list[str],
     k: int = 10,
-    cache: Optional[EmbeddingCache] = None,
+    cache: EmbeddingCache | None = None,
     seed: int = 0,
     batch_size: int = 64,
 ) -> dict[str, dict[str, float]]:

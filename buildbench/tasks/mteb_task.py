@@ -1,17 +1,22 @@
 """A written task as an mteb v2 ``AbsTaskRetrieval``, so ``mteb.evaluate`` runs it offline from its folder.
 
 mteb's own loader reads the folder: ``load_dataset(<folder>, "corpus" | "queries" | "default")``, split
-``test``. Nothing here re-implements loading, so what mteb scores is exactly what was published.
+``test``, plus ``"top_ranked"`` when the card lists it. Nothing here re-implements loading, so what mteb scores
+is exactly what was published.
+
+Reranking tasks are ``AbsTaskRetrieval`` too in mteb 2.x: the ``top_ranked`` config is what makes mteb score
+each query on its candidate list only, and ``type="Reranking"`` (from task.json) is what mteb and model
+wrappers read to pick prompts and (for sparse models) dense embeddings.
 """
 
 from __future__ import annotations
 
 import typing
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
-from ..errors import require
-from .assemble import MAIN_SCORE, SPLIT, read_task_record
+from ..errors import InputError, require
+from .assemble import MAIN_SCORE, RERANKING, RETRIEVAL, SPLIT, read_task_record
 
 # buildbench domain names that differ from mteb's TaskDomain vocabulary.
 _DOMAIN_ALIASES = {
@@ -46,7 +51,7 @@ def _literal_values(alias: Any) -> set[str]:
     return out
 
 
-def _mteb_domains(domain: str, allowed: set[str]) -> Optional[list[str]]:
+def _mteb_domains(domain: str, allowed: set[str]) -> list[str] | None:
     by_lower = {d.lower(): d for d in allowed}
     name = _DOMAIN_ALIASES.get(domain.lower()) or by_lower.get(domain.lower())
     return [name] if name in allowed else None
@@ -59,7 +64,7 @@ def _mteb_license(license: str, allowed: set[str]) -> str:
 
 
 def make_mteb_task(task_dir: Path, name: str | None = None, revision: str = "local"):
-    """An mteb ``AbsTaskRetrieval`` instance over the task written in ``task_dir``.
+    """An mteb ``AbsTaskRetrieval`` instance over the task written in ``task_dir``, of the type in its task.json.
 
     name: the mteb task name (defaults to the name in task.json).
     revision: recorded in mteb's results as the dataset revision; a local folder has none, hence "local".
@@ -69,12 +74,15 @@ def make_mteb_task(task_dir: Path, name: str | None = None, revision: str = "loc
 
     task_dir = Path(task_dir).resolve()
     record = read_task_record(task_dir)
+    task_type = record["type"]
+    if task_type not in (RETRIEVAL, RERANKING):
+        raise InputError(f"{task_dir}/task.json has type '{task_type}'; expected {RETRIEVAL} or {RERANKING}")
     metadata = task_metadata.TaskMetadata(
         name=name or record["name"],
         description=record["description"] or record["name"],
         reference=record.get("reference") or None,
         dataset={"path": str(task_dir), "revision": revision},
-        type="Retrieval",
+        type=task_type,
         category="t2t",
         modalities=["text"],
         eval_splits=[SPLIT],
@@ -91,7 +99,7 @@ def make_mteb_task(task_dir: Path, name: str | None = None, revision: str = "loc
     )
     # A class per task, because mteb reads `metadata` from the class: this is how mteb's own tasks are declared.
     cls = type(
-        f"BuildBenchRetrieval_{metadata.name}",
+        f"BuildBench{task_type}_{metadata.name}",
         (abstasks.AbsTaskRetrieval,),
         {"metadata": metadata, "__module__": __name__},
     )
