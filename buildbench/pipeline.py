@@ -237,7 +237,7 @@ def _short(text: str) -> str:
 
 
 def _filter_queries(ctx: StageContext) -> StageResult:
-    from .engine.embeddings import EmbeddingCache
+    from .quality import CitationFilter, EasinessFilter, SemanticDedup
 
     pack = ctx.config.domain
     cfg = pack.filters
@@ -250,24 +250,40 @@ def _filter_queries(ctx: StageContext) -> StageResult:
     levels = {d.id: d.instruction for d in pack.difficulties}
     instructions = [f"{personas.get(p, '')} {styles.get(s, '')} {levels.get(d, '')}" for p, s, d in
                     zip(table["persona"].to_pylist(), table["style"].to_pylist(), table["difficulty"].to_pylist())]
-    # Cheapest first; the retrieval-based round trip runs last, on what is left.
+    cache = _embedding_cache(ctx)
+    corpus = ctx.rundir.read("chunks").select(["id", "title", "text"])
+    # Cheapest first; the retrieval-based checks run last, on what is left. Easiness is last of all because
+    # its embedding percentile is taken over the queries that survive everything else.
     steps = [
         (LengthFilter(cfg.length, stage="query_length"), None),
         (PromptEchoFilter(cfg.prompt_echo_max_overlap, stage="query_prompt_echo"), instructions),
         (CopyFilter(cfg.copy_filter, stage="query_copy"), [" ".join(chunks[c] for c in cs) for cs in sources]),
     ]
+    if cfg.grounding.enabled:
+        steps.append((CitationFilter(cfg.grounding, stage="query_grounding"),
+                      [(c, [chunks[x] for x in cs]) for c, cs in zip(table["citations"].to_pylist(), sources)]))
     if cfg.language.enabled:
         steps.append((LanguageFilter(pack.query_language, cfg.language, stage="query_language"), None))
     if cfg.query_dedup.enabled:
         steps.append((_Dedup(cfg.query_dedup, "query_dedup"), None))
+    if cfg.semantic_dedup.enabled:
+        steps.append((SemanticDedup(cfg.semantic_dedup, cache=cache, stage="query_semantic_dedup"), None))
     if cfg.round_trip.enabled:
-        corpus = ctx.rundir.read("chunks").select(["id", "title", "text"])
-        steps.append((RoundTripFilter(corpus, cfg.round_trip.retrievers, cfg.round_trip.k,
-                                      cache=EmbeddingCache(ctx.rundir.cache_dir / "embeddings"),
+        steps.append((RoundTripFilter(corpus, cfg.round_trip.retrievers, cfg.round_trip.k, cache=cache,
                                       language=pack.language, stage="query_round_trip"), sources))
+    if cfg.easiness.enabled:
+        steps.append((EasinessFilter(cfg.easiness, corpus, cache=cache, language=pack.language,
+                                     stage="query_easiness"), sources))
     stats: Counter = Counter()
     drops, keep = apply_filters(steps, ids, texts, stats)
     return StageResult(outputs={"queries": table.filter(pa.array(keep, pa.bool_()))}, drops=drops, stats=stats)
+
+
+def _embedding_cache(ctx: StageContext):
+    """One embedding cache per run: each text is embedded once per model, whichever stage asks first."""
+    from .engine.embeddings import EmbeddingCache
+
+    return ctx.service("embeddings", lambda: EmbeddingCache(ctx.rundir.cache_dir / "embeddings"))
 
 
 def _generate_qa(ctx: StageContext) -> StageResult:
@@ -326,61 +342,236 @@ def _write_negatives(ctx: StageContext) -> StageResult:
     return StageResult(outputs={"negatives": to_table(docs, Document)}, drops=drops)
 
 
-def _judge(ctx: StageContext) -> StageResult:
-    """Graded LLM relevance judgements of each accepted query against its positives."""
-    from .generators.recipes import JUDGEMENT_SCHEMA, JudgePair, RelevanceJudge
+def _positives(queries: pa.Table) -> dict[str, list[str]]:
+    return dict(zip(queries["id"].to_pylist(), queries["chunk_ids"].to_pylist()))
+
+
+def _mining_corpus(ctx: StageContext) -> pa.Table:
+    """The chunks plus the LLM-written negatives: the corpus the task will have."""
+    cols = ["id", "title", "text"]
+    return pa.concat_tables([ctx.rundir.read("chunks").select(cols), ctx.rundir.read("negatives").select(cols)])
+
+
+def _synthetic_by_query(negatives: pa.Table) -> dict[str, list[str]]:
+    import json
+
+    out: dict[str, list[str]] = {}
+    for pid, meta in zip(negatives["id"].to_pylist(), negatives["metadata"].to_pylist()):
+        out.setdefault(json.loads(meta or "{}").get("negative_for", ""), []).append(pid)
+    return out
+
+
+def _mine(ctx: StageContext) -> StageResult:
+    """Pool hard-negative candidates from several retrievers; classify them against the positive's score."""
+    from .quality.mining import candidates_table, mine
 
     pack = ctx.config.domain
+    if not pack.mining.enabled:
+        return StageResult(outputs={"candidates": candidates_table([])})
+    queries = ctx.rundir.read("queries")
+    t0 = time.perf_counter()
+    cands = mine(_mining_corpus(ctx), queries.select(["id", "text"]), _positives(queries), pack.mining,
+                 synthetic=_synthetic_by_query(ctx.rundir.read("negatives")), cache=_embedding_cache(ctx),
+                 language=pack.language)
+    stats = Counter(f"decision.{c.decision}" for c in cands)
+    stats["seconds"] = round(time.perf_counter() - t0, 3)
+    stats["queries_with_too_close"] = len({c.query_id for c in cands if c.decision == "too_close"})
+    return StageResult(outputs={"candidates": candidates_table(cands)}, stats=stats)
+
+
+def _judge(ctx: StageContext) -> StageResult:
+    """LLM judgements, calibration first: a sample of queries against their own positive and against a random
+    passage of another document. Only a judge that tells those apart (or is trusted by config) goes on to
+    judge every positive, the closest mined candidates and the LLM-written negatives, and each query's
+    answerability; an untrusted judge's labels would not be acted on, so they are not paid for."""
+    import random
+
+    from .generators.recipes import JUDGEMENT_SCHEMA, QUERY_CHECK_SCHEMA, JudgePair, RelevanceJudge
+    from .quality.mining import candidates_from_table, judge_selection
+    from .quality.repair import CANDIDATE, CONTROL, POSITIVE, Verdict, calibrate
+
+    pack, seed = ctx.config.domain, ctx.config.seed
+    empty = {"judgements": JUDGEMENT_SCHEMA.empty_table(), "query_checks": QUERY_CHECK_SCHEMA.empty_table()}
     if not pack.recipes.judge:
-        return StageResult(outputs={"judgements": JUDGEMENT_SCHEMA.empty_table()})
-    llm = make_llm(ctx, "judge")
-    judge = RelevanceJudge.from_pack(llm, pack, seed=ctx.config.seed)
-    texts = _chunk_texts(ctx)
+        return StageResult(outputs=empty)
+    texts = dict(_chunk_texts(ctx))
+    negatives = ctx.rundir.read("negatives")
+    texts.update(zip(negatives["id"].to_pylist(), negatives["text"].to_pylist()))
     q = ctx.rundir.read("queries")
-    pairs = [JudgePair(qid, text, cid, texts[cid])
-             for qid, text, cids in zip(q["id"].to_pylist(), q["text"].to_pylist(), q["chunk_ids"].to_pylist())
-             for cid in cids]
+    qtext = dict(zip(q["id"].to_pylist(), q["text"].to_pylist()))
+    positives = _positives(q)
+    chunks = ctx.rundir.read("chunks")
+    doc_of = dict(zip(chunks["id"].to_pylist(), chunks["doc_id"].to_pylist()))
+    rng = random.Random(seed)
+    chunk_ids = sorted(doc_of)
+    sample = rng.sample(sorted(qtext), min(pack.repair.controls, len(qtext)))
+    first: list[JudgePair] = []
+    for qid in sample:
+        own = {doc_of.get(c) for c in positives[qid]}
+        others = [c for c in chunk_ids if doc_of[c] not in own]
+        if others:
+            cid = rng.choice(others)
+            first.append(JudgePair(qid, qtext[qid], positives[qid][0], texts[positives[qid][0]], POSITIVE))
+            first.append(JudgePair(qid, qtext[qid], cid, texts[cid], CONTROL))
+    llm = make_llm(ctx, "judge")
+    judge = RelevanceJudge.from_pack(llm, pack, seed=seed)
     with track_llm(ctx, llm):
-        judgements, drops = judge.judge(pairs)
+        judgements, drops = judge.judge(first)
+        cal = calibrate([Verdict(j.query_id, j.passage_id, j.kind, j.label) for j in judgements], pack.repair)
+        ctx.stats["calibration_pairs"] = len(first)
+        checks = []
+        if cal.trusted:
+            done = {(p.query_id, p.passage_id) for p in first}
+            rest = [JudgePair(qid, qtext[qid], cid, texts[cid], POSITIVE) for qid, cids in positives.items()
+                    for cid in cids if (qid, cid) not in done]
+            picked = judge_selection(candidates_from_table(ctx.rundir.read("candidates")), pack.mining)
+            rest += [JudgePair(c.query_id, qtext[c.query_id], c.passage_id, texts[c.passage_id], CANDIDATE)
+                     for c in picked]
+            more, more_drops = judge.judge(rest)
+            judgements, drops = judgements + more, drops + more_drops
+            ctx.stats.update(Counter(f"pairs.{p.kind}" for p in rest))
+            if pack.repair.answerability:
+                checks, more_drops = judge.check_queries(list(qtext.items()))
+                drops += more_drops
+        else:
+            log.warning("judge not trusted (%s): candidates and answerability are not judged, and the qrels "
+                        "repair uses only duplicate detection", cal.why)
+    ctx.stats.update(Counter(f"pairs.{p.kind}" for p in first))
     ctx.stats.update({f"recipe.{k}": v for k, v in judge.stats.items()})
-    ctx.stats.update({f"label.{j.label}": 0 for j in judgements})
-    for j in judgements:
-        ctx.stats[f"label.{j.label}"] += 1
-    rows = [j.__dict__ for j in judgements]
-    return StageResult(outputs={"judgements": pa.Table.from_pylist(rows, schema=JUDGEMENT_SCHEMA)}, drops=drops)
+    return StageResult(outputs={
+        "judgements": pa.Table.from_pylist([j.__dict__ for j in judgements], schema=JUDGEMENT_SCHEMA),
+        "query_checks": pa.Table.from_pylist([c.__dict__ for c in checks], schema=QUERY_CHECK_SCHEMA),
+    }, drops=drops)
+
+
+def _repair(ctx: StageContext) -> StageResult:
+    """AIR-Bench qrels repair from the judgements, gated by the judge's calibration; the per-query audit."""
+    from .quality.mining import candidates_from_table
+    from .quality.repair import Answerability, Verdict, audit_table, repair
+
+    pack = ctx.config.domain
+    queries = ctx.rundir.read("queries")
+    texts = dict(_chunk_texts(ctx))
+    negatives = ctx.rundir.read("negatives")
+    texts.update(zip(negatives["id"].to_pylist(), negatives["text"].to_pylist()))
+    verdicts = [Verdict(r["query_id"], r["passage_id"], r["kind"], r["label"])
+                for r in ctx.rundir.read("judgements").to_pylist()]
+    checks = [Answerability(r["query_id"], r["self_contained"], r["clear_intent"], r["reason"])
+              for r in ctx.rundir.read("query_checks").to_pylist()]
+    result = repair(queries["id"].to_pylist(), _positives(queries),
+                    candidates_from_table(ctx.rundir.read("candidates")), texts, verdicts, checks, pack.repair)
+    kept = set(result.kept_queries)
+    drops = [Drop("repair_qrels", e.query_id, e.reason, e.detail) for e in result.audit if e.action == "drop_query"]
+    qrels = pa.Table.from_pylist([{"query-id": q, "corpus-id": c, "score": s} for q, c, s in result.qrels],
+                                 schema=QRELS_SCHEMA)
+    hard = pa.Table.from_pylist([{"query_id": q, "passage_ids": ids} for q, ids in result.hard_negatives.items()],
+                                schema=pa.schema([("query_id", pa.string()), ("passage_ids", pa.list_(pa.string()))]))
+    removed = pa.table({"id": pa.array(result.removed_synthetic, pa.string())})
+    stats = Counter(result.stats)
+    stats.update({f"judge.{k}": v for k, v in result.calibration.as_dict().items()
+                  if isinstance(v, (int, float)) and v is not None})
+    ctx.stats["judge_trusted"] = int(result.calibration.trusted)
+    log.info("qrels repair: judge %s; %d false negatives added to the qrels, %d queries dropped",
+             "trusted" if result.calibration.trusted else "not trusted (" + result.calibration.why + ")",
+             stats["false_negatives_added"], len(drops))
+    return StageResult(outputs={
+        "final_queries": queries.filter(pa.array([q in kept for q in queries["id"].to_pylist()], pa.bool_())),
+        "qrels": qrels, "hard_negatives": hard, "removed_negatives": removed,
+        "audit": audit_table(result.audit),
+    }, drops=drops, stats=stats)
+
+
+QRELS_SCHEMA = pa.schema([("query-id", pa.string()), ("corpus-id", pa.string()), ("score", pa.int64())])
 
 
 # ---------------------------------------------------------------- task
-def _assemble(ctx: StageContext) -> StageResult:
-    from .tasks.assemble import TaskInfo, write_retrieval_task
+VARIANTS = ("retrieval", "reranking", "downsampled")
 
+
+def _assemble(ctx: StageContext) -> StageResult:
+    """The retrieval task, and beside it the reranking task and the downsampled-corpus task."""
     from .engine.rundir import atomic_write_parquet
+    from .tasks.assemble import TaskInfo, write_retrieval_task
+    from .tasks.downsample import downsample_corpus
+    from .tasks.evaluate import retrieve
+    from .tasks.reranking import candidate_lists
 
     cfg = ctx.config
+    pack = cfg.domain
     chunks = ctx.rundir.read("chunks")
-    queries = ctx.rundir.read("queries")
+    queries = ctx.rundir.read("final_queries")
     negatives = ctx.rundir.read("negatives")
-    corpus = pa.concat_tables([chunks.select(["id", "title", "text"]), negatives.select(["id", "title", "text"])])
-    qrels = pa.Table.from_pylist(
-        [{"query-id": q, "corpus-id": c, "score": 1}
-         for q, cs in zip(queries["id"].to_pylist(), queries["chunk_ids"].to_pylist()) for c in cs],
-        schema=pa.schema([("query-id", pa.string()), ("corpus-id", pa.string()), ("score", pa.int64())]),
-    )
-    spec = cfg.domain.tasks[0]
-    info = TaskInfo(
-        name=spec.name, description=spec.description or cfg.domain.description, domain=cfg.domain.name,
-        language=cfg.domain.language, license=cfg.domain.license,
-        provenance=_provenance(ctx, queries),
-    )
-    task_dir = write_retrieval_task(ctx.rundir.task_dir, corpus, queries.select(["id", "text"]), qrels, info)
+    removed = set(ctx.rundir.read("removed_negatives")["id"].to_pylist())
+    negatives = negatives.filter(pa.array([i not in removed for i in negatives["id"].to_pylist()], pa.bool_()))
+    cols = ["id", "title", "text"]
+    corpus = pa.concat_tables([chunks.select(cols), negatives.select(cols)])
+    qrels = ctx.rundir.read("qrels")
+    q_table = queries.select(["id", "text"])
+    spec = pack.tasks[0]
+    provenance = _provenance(ctx, queries)
+
+    def info(suffix: str, description: str) -> TaskInfo:
+        return TaskInfo(name=spec.name + suffix, description=description, domain=pack.name,
+                        language=pack.language, license=pack.license, provenance=provenance)
+
+    base = spec.description or pack.description
+    written = []
+    task_dir = write_retrieval_task(ctx.rundir.task_dir, corpus, q_table, qrels, info("", base))
+    written.append(("retrieval", task_dir, corpus.num_rows))
     # Beside the MTEB configs: where every query and corpus row came from (not loaded by mteb).
     atomic_write_parquet(task_dir / "provenance" / "queries.parquet", queries)
     synthetic = pa.table({"id": negatives["id"], "synthetic": pa.array([True] * negatives.num_rows),
                           "metadata": negatives["metadata"]})
     atomic_write_parquet(task_dir / "provenance" / "synthetic_corpus.parquet", synthetic)
-    return StageResult(outputs={"qrels": qrels}, stats={"corpus": corpus.num_rows, "queries": queries.num_rows,
-                                                        "qrels": qrels.num_rows,
-                                                        "synthetic_negatives": negatives.num_rows})
+    atomic_write_parquet(task_dir / "provenance" / "audit.parquet", ctx.rundir.read("audit"))
+
+    stats: Counter = Counter(corpus=corpus.num_rows, queries=queries.num_rows, qrels=qrels.num_rows,
+                             synthetic_negatives=negatives.num_rows)
+    positives: dict[str, list[str]] = {}
+    for q, c in zip(qrels["query-id"].to_pylist(), qrels["corpus-id"].to_pylist()):
+        positives.setdefault(q, []).append(c)
+    cache = _embedding_cache(ctx)
+    if pack.reranking.enabled and queries.num_rows:
+        hard = {r["query_id"]: r["passage_ids"] for r in ctx.rundir.read("hard_negatives").to_pylist()}
+        # Fill from safe pooled candidates only: a too-close one may be an unlabelled positive.
+        pool: dict[str, list[str]] = {}
+        for r in sorted(ctx.rundir.read("candidates").to_pylist(), key=lambda r: r["rank"]):
+            if r["decision"] in ("negative", "pool") and r["passage_id"] not in removed:
+                pool.setdefault(r["query_id"], []).append(r["passage_id"])
+        top = candidate_lists(q_table["id"].to_pylist(), positives, hard, pool, pack.reranking.candidates, cfg.seed)
+        d = write_retrieval_task(ctx.rundir.variant_dir("reranking"), corpus, q_table, qrels,
+                                 info("Reranking", f"{base} Reranking: each query's positives among its mined hard "
+                                      f"negatives ({pack.reranking.candidates} candidates per query)."),
+                                 top_ranked=top)
+        written.append(("reranking", d, corpus.num_rows))
+        stats["reranking_lists"] = top.num_rows
+    if pack.downsample.enabled and queries.num_rows:
+        pools = {name: dict(zip(q_table["id"].to_pylist(),
+                                retrieve(name, corpus, q_table, k=pack.downsample.top_k, cache=cache,
+                                         language=pack.language)))
+                 for name in pack.downsample.retrievers}
+        small, dstats = downsample_corpus(corpus, qrels, pools, pack.downsample.top_k,
+                                          pack.downsample.corpus_size, cfg.seed)
+        d = write_retrieval_task(ctx.rundir.variant_dir("downsampled"), small, q_table, qrels,
+                                 info("Downsampled", f"{base} Downsampled corpus: gold documents plus the top "
+                                      f"{pack.downsample.top_k} of {', '.join(pack.downsample.retrievers)}."))
+        written.append(("downsampled", d, small.num_rows))
+        stats.update({f"downsample.{k}": v for k, v in dstats.items() if isinstance(v, (int, float))})
+    # The content hash makes the evaluate stage rerun when a task's data changes, whatever its size.
+    tasks = pa.Table.from_pylist([{"variant": v, "path": str(p), "corpus": n, "sha256": _folder_hash(p)}
+                                  for v, p, n in written])
+    return StageResult(outputs={"tasks": tasks}, stats=stats)
+
+
+def _folder_hash(folder) -> str:
+    import hashlib
+
+    from .engine.rundir import file_sha256
+
+    h = hashlib.sha256()
+    for path in sorted(folder.rglob("*.parquet")):
+        h.update(f"{path.relative_to(folder)}:{file_sha256(path)}".encode())
+    return h.hexdigest()[:16]
 
 
 def _provenance(ctx: StageContext, queries: pa.Table) -> dict:
@@ -412,15 +603,34 @@ def _filter_funnel(manifest: dict) -> dict[str, str]:
 
 
 def _evaluate(ctx: StageContext) -> StageResult:
-    from .engine.embeddings import EmbeddingCache
+    """Baselines on every written task variant, and how the downsampled corpus ranks models against the full one."""
+    from .tasks.downsample import ranking_agreement
     from .tasks.evaluate import evaluate_task
 
-    models = ctx.config.domain.eval.models
-    scores = evaluate_task(ctx.rundir.task_dir, models, k=ctx.config.domain.eval.k,
-                           cache=EmbeddingCache(ctx.rundir.cache_dir / "embeddings"))
-    rows = [{"model": m, "metric": k, "value": float(v)} for m, d in scores.items() for k, v in d.items()]
-    return StageResult(outputs={"scores": pa.Table.from_pylist(
-        rows, schema=pa.schema([("model", pa.string()), ("metric", pa.string()), ("value", pa.float64())]))})
+    pack = ctx.config.domain
+    cache = _embedding_cache(ctx)
+    k = pack.eval.k
+    rows = []
+    tasks = ctx.rundir.read("tasks").to_pylist()
+    results: dict[str, dict] = {}
+    for t in tasks:
+        models = list(pack.eval.models)
+        if t["variant"] in ("retrieval", "downsampled") and pack.downsample.enabled:
+            models += [m for m in pack.downsample.agreement_models if m not in models]
+        results[t["variant"]] = evaluate_task(t["path"], models, k=k, cache=cache)
+        rows += [{"task": t["variant"], "model": m, "metric": name, "value": float(v)}
+                 for m, d in results[t["variant"]].items() for name, v in d.items()]
+    if "downsampled" in results:
+        main = f"ndcg_at_{k}"
+        models = pack.downsample.agreement_models
+        agree = ranking_agreement({m: results["retrieval"][m][main] for m in models},
+                                  {m: results["downsampled"][m][main] for m in models})
+        ctx.stats.update({f"agreement.{key}": v for key, v in agree.items() if isinstance(v, (int, float))})
+    return StageResult(outputs={"scores": pa.Table.from_pylist(rows, schema=SCORES_SCHEMA)})
+
+
+SCORES_SCHEMA = pa.schema([("task", pa.string()), ("model", pa.string()), ("metric", pa.string()),
+                           ("value", pa.float64())])
 
 
 STAGES: list[Stage] = [
@@ -454,16 +664,26 @@ STAGES: list[Stage] = [
           check=_check_role("negative_writer", lambda p: p.recipes.hard_negatives),
           config_keys=("seed", "domain.recipes.hard_negatives", "domain.negative_writer", "domain.generator",
                        "domain.language")),
-    Stage("judge", "graded LLM relevance judgements of each query against its positives",
-          inputs=("queries", "chunks"), outputs=("judgements",), kind="global", fn=_judge, needs_llm=True,
-          check=_check_role("judge", lambda p: p.recipes.judge),
-          config_keys=("seed", "domain.recipes.judge", "domain.judge", "domain.generator")),
-    Stage("assemble_task", "the retrieval task in MTEB v2 layout with its dataset card",
-          inputs=("queries", "chunks", "negatives"), outputs=("qrels",), kind="global", fn=_assemble,
-          config_keys=("domain.tasks", "domain.license", "domain.description", "domain.name")),
-    Stage("evaluate", "BM25 and dense baselines: nDCG@10, Recall@10, MRR@10",
-          inputs=("qrels",), outputs=("scores",), kind="global", fn=_evaluate,
-          config_keys=("domain.eval",)),
+    Stage("mine_negatives", "pool candidates from BM25 and dense retrievers; TopK-PercPos against the positive",
+          inputs=("queries", "chunks", "negatives"), outputs=("candidates",), kind="global", fn=_mine,
+          config_keys=("domain.mining", "domain.language")),
+    Stage("judge", "LLM judge: positives, closest candidates, LLM negatives, controls; query answerability",
+          inputs=("queries", "candidates", "chunks", "negatives"), outputs=("judgements", "query_checks"),
+          kind="global", fn=_judge, needs_llm=True, check=_check_role("judge", lambda p: p.recipes.judge),
+          config_keys=("seed", "domain.recipes.judge", "domain.judge", "domain.generator", "domain.mining",
+                       "domain.repair.controls", "domain.repair.answerability")),
+    Stage("repair_qrels", "AIR-Bench qrels repair (judge calibrated on controls) and the per-query audit log",
+          inputs=("queries", "candidates", "judgements", "query_checks", "chunks", "negatives"),
+          outputs=("final_queries", "qrels", "hard_negatives", "removed_negatives", "audit"), kind="global",
+          fn=_repair, config_keys=("domain.repair",)),
+    Stage("assemble_task", "retrieval, reranking (top_ranked) and downsampled-corpus tasks in MTEB v2 layout",
+          inputs=("final_queries", "qrels", "chunks", "negatives", "removed_negatives", "hard_negatives",
+                  "candidates", "audit"), outputs=("tasks",), kind="global", fn=_assemble,
+          config_keys=("seed", "domain.tasks", "domain.license", "domain.description", "domain.name",
+                       "domain.reranking", "domain.downsample", "domain.language")),
+    Stage("evaluate", "baselines on each task (nDCG@10, Recall@10, MRR@10); downsampled-vs-full ranking agreement",
+          inputs=("tasks", "qrels"), outputs=("scores",), kind="global", fn=_evaluate,
+          config_keys=("domain.eval", "domain.downsample")),
 ]
 
 # Rows per shard of the plan: a killed run loses at most the calls of one unfinished shard's batch, and
@@ -512,10 +732,91 @@ def make_report(rundir: RunDir, manifest: dict, this_run: dict, seconds: float) 
         "drops": {k: _reason_counts(v) for k, v in drops.items()},
         # Every dropped item with its reason; also in data/_drops/<stage>/ as Parquet.
         "dropped_items": {k: v for k, v in drops.items() if k != "ingest"},
-        "scores": _scores(rundir),
+        "filters": _filter_table(stages),
+        "languages": _languages(stages),
+        "qrels_repair": _repair_summary(stages),
+        "scores": _scores(rundir).get("retrieval", {}),
+        "task_scores": _scores(rundir),
+        "downsample_agreement": {k[len("agreement."):]: v for k, v in
+                                 stages.get("evaluate", {}).get("stats", {}).items() if k.startswith("agreement.")},
         "task_dir": str(rundir.task_dir),
+        "tasks": (rundir.read("tasks").to_pylist() if rundir.has_dataset("tasks") else []),
+        "audit_log": str(write_audit_log(rundir, drops)),
     }
     return report
+
+
+# Stages whose drops are about queries: they go to the per-query audit log with the repair decisions.
+QUERY_STAGES = ("generate_queries", "generate_qa", "filter_queries", "judge", "repair_qrels")
+
+
+def write_audit_log(rundir: RunDir, drops: dict[str, list[dict]]):
+    """audit.jsonl: one line per decision about a query (every filter drop, every repair action), by query."""
+    import json
+
+    from .engine.rundir import atomic_write_text
+
+    rows = []
+    for stage in QUERY_STAGES:
+        if stage == "repair_qrels":
+            continue  # its drops are in the repair audit below, with more context
+        for d in drops.get(stage, []):
+            rows.append({"query_id": d["item_id"], "stage": d["stage"], "action": "drop_query",
+                         "reason": d["reason"], "passage_id": "", "detail": d["detail"]})
+    if rundir.has_dataset("audit"):
+        rows += rundir.read("audit").to_pylist()
+    rows.sort(key=lambda r: r["query_id"])
+    path = rundir.root / "audit.jsonl"
+    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    return path
+
+
+def _filter_table(stages: dict) -> dict[str, dict]:
+    """Per filter: items in, kept, dropped and seconds (the filter funnel with its cost)."""
+    out = {}
+    for stage in ("filter_documents", "filter_queries"):
+        stats = stages.get(stage, {}).get("stats", {})
+        for key in (k for k in stats if k.endswith(".in")):
+            name = key[: -len(".in")]
+            n_in, dropped = stats[key], stats.get(f"{name}.dropped", 0)
+            out[name] = {"in": n_in, "kept": n_in - dropped, "dropped": dropped,
+                         "seconds": round(stats.get(f"{name}.seconds", 0.0), 3)}
+    return out
+
+
+def _languages(stages: dict) -> dict[str, dict[str, int]]:
+    """Detected languages of documents and queries, from the language filters' counts."""
+    out = {}
+    for stage, name in (("filter_documents", "doc_language"), ("filter_queries", "query_language")):
+        stats = stages.get(stage, {}).get("stats", {})
+        prefix = f"{name}.detected."
+        counts = {k[len(prefix):]: v for k, v in stats.items() if k.startswith(prefix)}
+        if counts:
+            out["documents" if stage == "filter_documents" else "queries"] = dict(
+                sorted(counts.items(), key=lambda kv: -kv[1]))
+            out[f"{'documents' if stage == 'filter_documents' else 'queries'}_mixed"] = stats.get(f"{name}.mixed", 0)
+    return out
+
+
+def _repair_summary(stages: dict) -> dict:
+    stats = stages.get("repair_qrels", {}).get("stats", {})
+    mining = stages.get("mine_negatives", {}).get("stats", {})
+    if not stats:
+        return {}
+    return {
+        "judge_trusted": bool(stats.get("judge_trusted")),
+        "judge_calibration": {k[len("judge."):]: v for k, v in stats.items() if k.startswith("judge.")},
+        "false_negatives_added": stats.get("false_negatives_added", 0),
+        "false_negatives_by_rule": {k.split(".", 1)[1]: v for k, v in stats.items()
+                                    if k.startswith("false_negatives.")},
+        "queries_dropped": {k.split(".", 1)[1]: v for k, v in stats.items() if k.startswith("queries_dropped.")},
+        "not_acted_on": {k.split(".", 1)[1]: v for k, v in stats.items() if k.startswith("not_acted.")},
+        "synthetic_negatives_removed": stats.get("synthetic_removed", 0),
+        "candidates_excluded": {k.split(".", 1)[1]: v for k, v in stats.items() if k.startswith("excluded.")},
+        "hard_negatives": stats.get("hard_negatives", 0),
+        "mining": {k.split(".", 1)[1]: v for k, v in mining.items() if k.startswith("decision.")},
+        "mining_seconds": mining.get("seconds"),
+    }
 
 
 def _llm_accounting(rundir: RunDir, this_run: dict, stages: dict) -> dict:
@@ -545,10 +846,11 @@ def _llm_accounting(rundir: RunDir, this_run: dict, stages: dict) -> dict:
 
 
 def _query_mix(rundir: RunDir) -> dict:
-    """Accepted queries per recipe, persona, style and difficulty."""
-    if not rundir.has_dataset("queries"):
+    """Accepted queries (after the filters and the qrels repair) per recipe, persona, style and difficulty."""
+    name = "final_queries" if rundir.has_dataset("final_queries") else "queries"
+    if not rundir.has_dataset(name):
         return {}
-    q = rundir.read("queries")
+    q = rundir.read(name)
     mix = {"accepted": q.num_rows}
     for col in ("recipe", "persona", "style", "difficulty", "language"):
         if col in q.column_names:
@@ -561,9 +863,10 @@ def _reason_counts(rows: list[dict]) -> dict[str, int]:
 
 
 def _scores(rundir: RunDir) -> dict:
+    """task variant -> model -> metric -> value."""
     if not rundir.has_dataset("scores"):
         return {}
     out: dict = {}
     for r in rundir.read("scores").to_pylist():
-        out.setdefault(r["model"], {})[r["metric"]] = round(r["value"], 4)
+        out.setdefault(r.get("task", "retrieval"), {}).setdefault(r["model"], {})[r["metric"]] = round(r["value"], 4)
     return out

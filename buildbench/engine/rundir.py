@@ -6,7 +6,10 @@ Layout of ``<out>/``::
     data/<dataset>/part-NNNNN.parquet
     drops/<stage>.parquet    every item a stage dropped, with its reason
     cache/                   LLM call cache, embedding cache
-    task/                    the MTEB task
+    task/                    the MTEB retrieval task
+    task_reranking/          the reranking task (top_ranked candidate lists)
+    task_downsampled/        the retrieval task over a downsampled corpus
+    audit.jsonl              per-query audit: every filter drop and qrels repair decision
     report.json
 """
 
@@ -78,6 +81,11 @@ class RunDir:
     @property
     def task_dir(self) -> Path:
         return self.root / "task"
+
+    def variant_dir(self, variant: str) -> Path:
+        """Where one task variant is written: the retrieval task in ``task/``, the others (reranking,
+        downsampled) beside it in ``task_<variant>/``."""
+        return self.task_dir if variant == "retrieval" else self.root / f"task_{variant}"
 
     @property
     def report_path(self) -> Path:

@@ -88,7 +88,10 @@ class Runner:
         self.rundir.save_manifest(self.manifest)
 
     def run(self) -> dict:
-        validate_plan(self.stages, self.config)
+        # Inputs already complete in the run directory count as available, so a build can start mid-way
+        # (e.g. from queries written elsewhere).
+        present = {i for st in self.stages for i in st.inputs if self.rundir.has_dataset(i)}
+        validate_plan(self.stages, self.config, external=present)
         self.manifest.setdefault("stages", {})
         self._save()
         for st in self.stages:

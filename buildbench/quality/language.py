@@ -180,6 +180,7 @@ class LanguageFilter:
         detected = self.detector.detect(texts)
         keep = [True] * len(texts)
         drops: list[Drop] = []
+        mixed_count = 0
         for i, (lang, conf) in enumerate(detected):
             if lang != self.expected:
                 reason = "wrong_language"
@@ -195,11 +196,15 @@ class LanguageFilter:
                 mixed = self._foreign_segment(texts[i])
                 if mixed is None:
                     continue
+                mixed_count += 1
                 reason = "mixed_language"
                 detail = f"whole text {lang} ({conf:.2f}) but a segment is {mixed[0]} ({mixed[1]:.2f}): '{mixed[2]}'"
             keep[i] = False
             drops.append(Drop(stage=self.name, item_id=ids[i], reason=reason, detail=detail))
-        return FilterResult(keep, drops)
+        # Texts per detected language (the report's language breakdown), and how many mixed ones were found.
+        stats = {f"detected.{lang}": n for lang, n in Counter(lang for lang, _ in detected).most_common()}
+        stats["mixed"] = mixed_count
+        return FilterResult(keep, drops, stats)
 
     def _foreign_segment(self, text: str) -> tuple[str, float, str] | None:
         segments = split_segments(text, self.mixed_min_words)

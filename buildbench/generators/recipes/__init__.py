@@ -1,7 +1,7 @@
 """Prompt recipes. Each builds GenerationRequests and parses GenerationResults into typed records;
 none of them knows which backend runs it."""
 
-from .judge import JUDGEMENT_SCHEMA, Judgement, JudgePair, RelevanceJudge
+from .judge import JUDGEMENT_SCHEMA, QUERY_CHECK_SCHEMA, Judgement, JudgePair, QueryCheck, RelevanceJudge
 from .negatives import SYNTHETIC_PASSAGE_SCHEMA, HardNegativeRecipe, SyntheticPassage, negative_id
 from .persona import ParsedQuery, PersonaQueryRecipe, clean_query, derive_seed, plan_queries
 from .schemas import JudgeOut, MultiHopOut, NegativeOut, QAOut, SummaryOut, schema_json
@@ -24,5 +24,5 @@ __all__ = [
     "SummaryOut", "QAOut", "MultiHopOut", "NegativeOut", "JudgeOut",
     "YourBenchRecipe", "DocumentSummary", "plan_multihop", "citation_support",
     "HardNegativeRecipe", "SyntheticPassage", "SYNTHETIC_PASSAGE_SCHEMA", "negative_id",
-    "RelevanceJudge", "JudgePair", "Judgement", "JUDGEMENT_SCHEMA",
+    "RelevanceJudge", "JudgePair", "Judgement", "JUDGEMENT_SCHEMA", "QueryCheck", "QUERY_CHECK_SCHEMA",
 ]

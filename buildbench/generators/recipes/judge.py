@@ -14,7 +14,7 @@ import pyarrow as pa
 from ...records import Drop
 from ..base import GenerationRequest
 from .persona import derive_seed
-from .schemas import JudgeOut
+from .schemas import AnswerabilityOut, JudgeOut
 from .structured import StructuredRecipe, truncate
 
 
@@ -24,6 +24,7 @@ class JudgePair:
     query: str
     passage_id: str
     passage: str
+    kind: str = ""
 
 
 @dataclass
@@ -32,16 +33,34 @@ class Judgement:
     passage_id: str
     label: int  # 0..3
     reason: str
+    kind: str = ""  # what the pair is to the query: positive, candidate or control (see quality.repair)
     model: str = ""
     cache_key: str = ""
     backend: str = ""
     prompt_hash: str = ""
 
 
+@dataclass
+class QueryCheck:
+    """The answerability verdict on one query (no passage involved)."""
+
+    query_id: str
+    self_contained: bool
+    clear_intent: bool
+    reason: str
+    model: str = ""
+    cache_key: str = ""
+
+
+QUERY_CHECK_SCHEMA = pa.schema([("query_id", pa.string()), ("self_contained", pa.bool_()),
+                                ("clear_intent", pa.bool_()), ("reason", pa.string()), ("model", pa.string()),
+                                ("cache_key", pa.string())])
+
 JUDGEMENT_SCHEMA = pa.schema(
     [
         ("query_id", pa.string()),
         ("passage_id", pa.string()),
+        ("kind", pa.string()),
         ("label", pa.int8()),
         ("reason", pa.string()),
         ("model", pa.string()),
@@ -93,6 +112,22 @@ class RelevanceJudge(StructuredRecipe):
                 drops.append(Drop("judge", f"{pair.query_id}|{pair.passage_id}", out.drop_reason, out.detail))
                 continue
             judgements.append(Judgement(pair.query_id, pair.passage_id, out.value.label, out.value.reason,
-                                        self.model_id, out.cache_key, self.backend_name, out.request.prompt_hash))
+                                        pair.kind, self.model_id, out.cache_key, self.backend_name,
+                                        out.request.prompt_hash))
             self.stats[f"label.{out.value.label}"] += 1
         return judgements, drops
+
+    def check_queries(self, queries: Sequence[tuple[str, str]]) -> tuple[list[QueryCheck], list[Drop]]:
+        """Answerability of (query id, text) pairs: self-contained and with a clear intent."""
+        requests = [self._request("answerability.j2", AnswerabilityOut, self.max_tokens,
+                                  derive_seed(self.seed, "answerability", qid), query=" ".join(text.split()))
+                    for qid, text in queries]
+        checks, drops = [], []
+        for (qid, _), out in zip(queries, self._generate(requests, AnswerabilityOut)):
+            if not out.ok:
+                drops.append(Drop("judge", qid, out.drop_reason, out.detail))
+                continue
+            v = out.value
+            checks.append(QueryCheck(qid, v.self_contained, v.clear_intent, v.reason, self.model_id, out.cache_key))
+            self.stats["answerable"] += int(v.self_contained and v.clear_intent)
+        return checks, drops

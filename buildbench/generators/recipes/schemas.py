@@ -65,6 +65,14 @@ class JudgeOut(StructuredOut):
     reason: Text = Field(min_length=1, max_length=200)
 
 
+class AnswerabilityOut(StructuredOut):
+    """NeMo-style query checks that need no passage: can a stranger understand it, and what does it want."""
+
+    self_contained: bool
+    clear_intent: bool
+    reason: Text = Field(min_length=1, max_length=200)
+
+
 def _without_prose(node: Any, names: bool = False) -> Any:
     """The schema without "title" and "description" keywords; ``names``: node maps field names to schemas."""
     if isinstance(node, dict):

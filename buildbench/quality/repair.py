@@ -1,0 +1,244 @@
+"""Qrels repair after mining and judging, with AIR-Bench's rules and a per-query audit log.
+
+AIR-Bench's rules, applied with the judge's labels (0-3; ``relevant_label`` and up is relevant):
+
+- a query whose labelled positive is judged not relevant is dropped (the query drifted off its passage);
+- a generated (LLM-written) hard negative judged relevant is removed from the corpus;
+- a pooled corpus document judged relevant is added to the qrels (a false negative caught).
+
+A judge is only as good as its model. A 135M model asked "does this passage answer the query?" may say yes
+to everything, and acting on that would corrupt the qrels it is meant to repair. So the judge is calibrated
+first on control pairs: each query's own positive (expected relevant) and a random passage from another
+document (expected not relevant). The balanced accuracy on those decides whether its verdicts are acted on
+(``RepairConfig.trust_judge="auto"``). Whatever the judge, a pooled document that nearly duplicates the
+positive (same words, same numbers) is added to the qrels: FOMC statements repeat paragraphs across meetings,
+and a query answered by one copy is answered by the other.
+
+Every decision, including "kept" and "not acted on because the judge is not trusted", goes to the audit log.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Mapping, Optional, Sequence
+
+import pyarrow as pa
+
+from ..config import RepairConfig
+from .base import words
+from .dedup import numbers, numbers_differ
+from .mining import NEGATIVE, POOL, SYNTHETIC, TOO_CLOSE, SKIPPED_TOP, Candidate
+
+# Kinds of judged pairs.
+POSITIVE, CANDIDATE, CONTROL = "positive", "candidate", "control"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One judged (query, passage) pair."""
+
+    query_id: str
+    passage_id: str
+    kind: str  # positive / candidate / control
+    label: int
+
+
+@dataclass(frozen=True)
+class Answerability:
+    query_id: str
+    self_contained: bool
+    clear_intent: bool
+    reason: str = ""
+
+
+@dataclass
+class AuditEntry:
+    query_id: str
+    action: str  # drop_query / add_qrel / remove_negative / exclude_candidate / keep_negative / keep_query
+    reason: str
+    passage_id: str = ""
+    detail: str = ""
+
+
+AUDIT_SCHEMA = pa.schema([("query_id", pa.string()), ("stage", pa.string()), ("action", pa.string()),
+                          ("reason", pa.string()), ("passage_id", pa.string()), ("detail", pa.string())])
+
+
+@dataclass
+class Calibration:
+    positives: int = 0
+    controls: int = 0
+    true_positive_rate: Optional[float] = None  # positives labelled relevant
+    true_negative_rate: Optional[float] = None  # controls labelled not relevant
+    balanced_accuracy: Optional[float] = None
+    trusted: bool = False
+    why: str = ""
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def calibrate(verdicts: Sequence[Verdict], cfg: RepairConfig) -> Calibration:
+    pos = [v.label >= cfg.relevant_label for v in verdicts if v.kind == POSITIVE]
+    ctl = [v.label < cfg.relevant_label for v in verdicts if v.kind == CONTROL]
+    cal = Calibration(positives=len(pos), controls=len(ctl))
+    if pos and ctl:
+        cal.true_positive_rate = round(sum(pos) / len(pos), 4)
+        cal.true_negative_rate = round(sum(ctl) / len(ctl), 4)
+        cal.balanced_accuracy = round((cal.true_positive_rate + cal.true_negative_rate) / 2, 4)
+    if cfg.trust_judge != "auto":
+        cal.trusted = cfg.trust_judge == "always"
+        cal.why = f"trust_judge={cfg.trust_judge}"
+    elif cal.balanced_accuracy is None:
+        cal.why = "no judged positives and controls to calibrate on"
+    else:
+        cal.trusted = cal.balanced_accuracy >= cfg.min_judge_accuracy
+        cal.why = (f"balanced accuracy {cal.balanced_accuracy:.2f} on {len(pos)} positives and {len(ctl)} controls "
+                   f"{'>=' if cal.trusted else '<'} {cfg.min_judge_accuracy:.2f}")
+    return cal
+
+
+def containment(part: str, whole: str, n: int = 3) -> float:
+    """Share of ``part``'s word n-grams found in ``whole``."""
+    gp, gw = _grams(part, n), _grams(whole, n)
+    return len(gp & gw) / len(gp) if gp else 0.0
+
+
+def _grams(text: str, n: int) -> set[tuple[str, ...]]:
+    w = words(text)
+    return {tuple(w[i : i + n]) for i in range(len(w) - n + 1)}
+
+
+@dataclass
+class RepairResult:
+    kept_queries: list[str]
+    qrels: list[tuple[str, str, int]]  # (query id, corpus id, score)
+    hard_negatives: dict[str, list[str]]  # query id -> negatives, closest first (synthetic ones included)
+    removed_synthetic: list[str]
+    audit: list[AuditEntry]
+    calibration: Calibration
+    stats: Counter = field(default_factory=Counter)
+
+
+def repair(
+    query_ids: Sequence[str],
+    positives: Mapping[str, Sequence[str]],
+    candidates: Sequence[Candidate],
+    texts: Mapping[str, str],
+    verdicts: Sequence[Verdict] = (),
+    answerability: Sequence[Answerability] = (),
+    cfg: Optional[RepairConfig] = None,
+) -> RepairResult:
+    """Apply the rules. ``texts`` maps corpus ids (positives and candidates) to their text."""
+    cfg = cfg or RepairConfig()
+    cal = calibrate(verdicts, cfg)
+    act = cfg.enabled and cal.trusted
+    label = {(v.query_id, v.passage_id): v.label for v in verdicts if v.kind in (POSITIVE, CANDIDATE)}
+    fit = {a.query_id: a for a in answerability}
+    audit: list[AuditEntry] = []
+    stats: Counter = Counter()
+    by_query: dict[str, list[Candidate]] = {}
+    for c in candidates:
+        by_query.setdefault(c.query_id, []).append(c)
+
+    kept, qrels, negatives, removed = [], [], {}, []
+    for q in query_ids:
+        pos = list(positives.get(q, ()))
+        drop = _drop_reason(q, pos, label, fit.get(q), cfg) if cfg.enabled else None
+        if drop is not None:
+            reason, detail = drop
+            if act:
+                audit.append(AuditEntry(q, "drop_query", reason, pos[0] if pos else "", detail))
+                stats[f"queries_dropped.{reason}"] += 1
+                continue
+            audit.append(AuditEntry(q, "keep_query", "judge_not_trusted", pos[0] if pos else "",
+                                    f"judge says {reason} ({detail}); not acted on: {cal.why}"))
+            stats[f"not_acted.{reason}"] += 1
+        kept.append(q)
+        qrels += [(q, p, 1) for p in pos]
+        negs: list[str] = []
+        for c in sorted(by_query.get(q, []), key=lambda c: c.rank):
+            verdict = label.get((q, c.passage_id))
+            judged_relevant = verdict is not None and verdict >= cfg.relevant_label
+            if c.decision == SYNTHETIC:
+                if judged_relevant and act:
+                    removed.append(c.passage_id)
+                    audit.append(AuditEntry(q, "remove_negative", "synthetic_negative_relevant", c.passage_id,
+                                            f"judge label {verdict}: the LLM-written negative answers the query"))
+                    stats["synthetic_removed"] += 1
+                else:
+                    negs.append(c.passage_id)
+                continue
+            dup = _duplicate_of(c, pos, texts, cfg) if cfg.enabled else None
+            if dup is not None:
+                qrels.append((q, c.passage_id, 1))
+                audit.append(AuditEntry(q, "add_qrel", "duplicate_of_positive", c.passage_id, dup))
+                stats["false_negatives.duplicate_of_positive"] += 1
+                continue
+            if judged_relevant and act:
+                qrels.append((q, c.passage_id, 1))
+                audit.append(AuditEntry(q, "add_qrel", "judged_relevant", c.passage_id,
+                                        f"judge label {verdict}; score ratio {c.ratio:.2f} to the positive "
+                                        f"({', '.join(c.found_by)})"))
+                stats["false_negatives.judged_relevant"] += 1
+                continue
+            if c.decision in (TOO_CLOSE, SKIPPED_TOP):
+                why = (f"score {c.score:.3f} is {c.ratio:.2f} of the positive's {c.positive_score:.3f}"
+                       if c.decision == TOO_CLOSE else f"rank {c.rank} is within skip_top")
+                if verdict is not None:
+                    why += f"; judge label {verdict}" + ("" if act else " (judge not trusted)")
+                audit.append(AuditEntry(q, "exclude_candidate", c.decision, c.passage_id, why))
+                stats[f"excluded.{c.decision}"] += 1
+                continue
+            if judged_relevant:  # relevant by an untrusted judge: not a label, but not a safe negative either
+                audit.append(AuditEntry(q, "exclude_candidate", "judged_relevant_untrusted", c.passage_id,
+                                        f"judge label {verdict}; {cal.why}"))
+                stats["excluded.judged_relevant_untrusted"] += 1
+                continue
+            if c.decision == NEGATIVE:
+                negs.append(c.passage_id)
+                if verdict is not None:
+                    audit.append(AuditEntry(q, "keep_negative", "judged_not_relevant", c.passage_id,
+                                            f"judge label {verdict}; score ratio {c.ratio:.2f}"))
+            elif c.decision == POOL:
+                pass
+        negatives[q] = negs
+        stats["hard_negatives"] += len(negs)
+    stats["false_negatives_added"] = sum(v for k, v in stats.items() if k.startswith("false_negatives."))
+    return RepairResult(kept, qrels, negatives, removed, audit, cal, stats)
+
+
+def _drop_reason(q: str, pos: list[str], label: Mapping, fit: Optional[Answerability],
+                 cfg: RepairConfig) -> Optional[tuple[str, str]]:
+    labels = [label[(q, p)] for p in pos if (q, p) in label]
+    if labels and max(labels) < cfg.relevant_label:
+        return "positive_not_relevant", f"judge label {max(labels)} < {cfg.relevant_label} for its positive"
+    if fit is not None and cfg.answerability:
+        if not fit.self_contained:
+            return "not_self_contained", fit.reason or "judge: needs context it does not give"
+        if not fit.clear_intent:
+            return "unclear_intent", fit.reason or "judge: what it asks for is unclear"
+    return None
+
+
+def _duplicate_of(c: Candidate, positives: list[str], texts: Mapping[str, str],
+                  cfg: RepairConfig) -> Optional[str]:
+    cand = texts.get(c.passage_id)
+    if not cand:
+        return None
+    for p in positives:
+        pos = texts.get(p)
+        if not pos:
+            continue
+        # The positive's content inside the candidate: whatever in the positive answers the query is there too.
+        share = containment(pos, cand)
+        if share >= cfg.duplicate_containment and not numbers_differ(numbers(cand), numbers(pos)):
+            return f"it holds {share:.2f} of positive {p}'s word 3-grams, and their numbers agree"
+    return None
+
+
+def audit_table(entries: Sequence[AuditEntry], stage: str = "repair_qrels") -> pa.Table:
+    return pa.Table.from_pylist([{"query_id": e.query_id, "stage": stage, "action": e.action, "reason": e.reason,
+                                  "passage_id": e.passage_id, "detail": e.detail} for e in entries],
+                                schema=AUDIT_SCHEMA)

@@ -1,0 +1,124 @@
+"""AIR-Bench qrels repair: rules, the judge's calibration gate, and the audit log."""
+
+from buildbench.config import RepairConfig
+from buildbench.quality.mining import Candidate
+from buildbench.quality.repair import (
+    CANDIDATE,
+    CONTROL,
+    POSITIVE,
+    Answerability,
+    Verdict,
+    audit_table,
+    calibrate,
+    containment,
+    repair,
+)
+
+TEXTS = {
+    "p1": "The board raised the quarterly dividend to 42 cents per share, payable on 15 March to holders of record.",
+    # The positive's paragraph repeated inside a longer release: it answers the same query.
+    "dup": "Press release. The board raised the quarterly dividend to 42 cents per share, payable on 15 March to "
+           "holders of record. The annual meeting is in May.",
+    # Same template, other numbers: a different fact, not a duplicate.
+    "other_year": "The board raised the quarterly dividend to 38 cents per share, payable on 14 March to holders "
+                  "of record.",
+    "n1": "The company repurchased 2 million shares during the quarter under its existing authorisation.",
+    "n2": "Capital expenditure was 310 million, mostly for the new distribution centre.",
+    "syn": "The board discussed the dividend policy and will review it at the next meeting.",
+    "p2": "Net interest margin narrowed to 2.9 percent as deposit costs rose.",
+}
+
+
+def cand(q, p, score, rank, decision, pos=0.8, found=("bm25",)):
+    return Candidate(q, p, score, pos, rank, decision, list(found))
+
+
+CANDS = [
+    cand("q1", "dup", 0.82, 1, "too_close"),
+    cand("q1", "other_year", 0.79, 2, "too_close"),
+    cand("q1", "n1", 0.50, 3, "negative"),
+    cand("q1", "n2", 0.30, 4, "negative"),
+    cand("q1", "syn", 0.60, 5, "synthetic", found=("llm",)),
+    cand("q2", "n1", 0.20, 1, "negative"),
+]
+POS = {"q1": ["p1"], "q2": ["p2"]}
+
+
+def good_judge_verdicts():
+    """A judge that tells positives from controls (balanced accuracy 1.0)."""
+    v = [Verdict("q1", "p1", POSITIVE, 3), Verdict("q2", "p2", POSITIVE, 3)]
+    v += [Verdict("q1", "n2", CONTROL, 0), Verdict("q2", "n2", CONTROL, 0)]
+    return v
+
+
+def test_containment_is_directional():
+    assert containment(TEXTS["p1"], TEXTS["dup"]) == 1.0
+    assert containment(TEXTS["dup"], TEXTS["p1"]) < 0.8
+    assert containment("", TEXTS["p1"]) == 0.0
+
+
+def test_duplicate_of_positive_is_added_without_any_judge():
+    res = repair(["q1", "q2"], POS, CANDS, TEXTS)
+    assert ("q1", "dup", 1) in res.qrels and ("q1", "p1", 1) in res.qrels
+    added = [e for e in res.audit if e.action == "add_qrel"]
+    assert [(e.query_id, e.passage_id, e.reason) for e in added] == [("q1", "dup", "duplicate_of_positive")]
+    assert "numbers agree" in added[0].detail
+    # Same wording, other numbers: too close to be a negative, but not added either.
+    excluded = {e.passage_id: e for e in res.audit if e.action == "exclude_candidate"}
+    assert excluded["other_year"].reason == "too_close" and "0.99 of the positive" in excluded["other_year"].detail
+    assert res.hard_negatives["q1"] == ["n1", "n2", "syn"]
+    assert res.stats["false_negatives_added"] == 1
+    assert not res.calibration.trusted and "no judged positives" in res.calibration.why
+
+
+def test_trusted_judge_applies_air_bench_rules():
+    verdicts = good_judge_verdicts() + [
+        Verdict("q1", "n1", CANDIDATE, 3),  # a mined "negative" that answers the query
+        Verdict("q1", "syn", CANDIDATE, 2),  # an LLM-written negative that answers it
+        Verdict("q1", "n2", CANDIDATE, 0),
+    ]
+    res = repair(["q1", "q2"], POS, CANDS, TEXTS, verdicts)
+    assert res.calibration.trusted and res.calibration.balanced_accuracy == 1.0
+    assert ("q1", "n1", 1) in res.qrels
+    assert "n1" not in res.hard_negatives["q1"] and res.hard_negatives["q1"] == ["n2"]
+    assert res.removed_synthetic == ["syn"]
+    reasons = {(e.passage_id, e.action, e.reason) for e in res.audit if e.query_id == "q1"}
+    assert ("n1", "add_qrel", "judged_relevant") in reasons
+    assert ("syn", "remove_negative", "synthetic_negative_relevant") in reasons
+    assert ("n2", "keep_negative", "judged_not_relevant") in reasons
+    assert res.stats["false_negatives.judged_relevant"] == 1
+
+
+def test_positive_judged_not_relevant_drops_the_query_only_with_a_trusted_judge():
+    verdicts = good_judge_verdicts() + [Verdict("q3", "p3", POSITIVE, 0)]
+    pos = {**POS, "q3": ["p3"]}
+    res = repair(["q1", "q2", "q3"], pos, CANDS, TEXTS, verdicts)
+    assert res.kept_queries == ["q1", "q2"]
+    drop = [e for e in res.audit if e.action == "drop_query"][0]
+    assert (drop.query_id, drop.reason) == ("q3", "positive_not_relevant")
+    # A judge that calls everything relevant fails calibration: nothing is dropped, the verdict is logged.
+    yes_man = [Verdict(v.query_id, v.passage_id, v.kind, 3) for v in verdicts[:4]] + [Verdict("q3", "p3", POSITIVE, 0)]
+    res = repair(["q1", "q2", "q3"], pos, CANDS, TEXTS, yes_man)
+    assert not res.calibration.trusted and res.calibration.balanced_accuracy == 0.3333
+    assert res.kept_queries == ["q1", "q2", "q3"]
+    note = [e for e in res.audit if e.query_id == "q3"][0]
+    assert (note.action, note.reason) == ("keep_query", "judge_not_trusted") and "positive_not_relevant" in note.detail
+
+
+def test_answerability_and_trust_override():
+    checks = [Answerability("q2", self_contained=False, clear_intent=True, reason="refers to 'it'")]
+    res = repair(["q1", "q2"], POS, CANDS, TEXTS, good_judge_verdicts(), checks)
+    assert res.kept_queries == ["q1"]
+    assert [(e.query_id, e.reason, e.detail) for e in res.audit if e.action == "drop_query"] == [
+        ("q2", "not_self_contained", "refers to 'it'")]
+    res = repair(["q1", "q2"], POS, CANDS, TEXTS, good_judge_verdicts(), checks, RepairConfig(trust_judge="never"))
+    assert res.kept_queries == ["q1", "q2"] and res.calibration.why == "trust_judge=never"
+
+
+def test_calibration_numbers_and_audit_table():
+    cal = calibrate(good_judge_verdicts() + [Verdict("q9", "x", CONTROL, 3)], RepairConfig())
+    assert (cal.positives, cal.controls, cal.true_positive_rate, cal.true_negative_rate) == (2, 3, 1.0, 0.6667)
+    assert cal.trusted and "0.83" in cal.why
+    table = audit_table(repair(["q1"], POS, CANDS, TEXTS).audit)
+    assert set(table.column_names) == {"query_id", "stage", "action", "reason", "passage_id", "detail"}
+    assert table.num_rows >= 2 and set(table["stage"].to_pylist()) == {"repair_qrels"}
