@@ -44,6 +44,11 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base-url", metavar="URL",
                    help="an OpenAI-compatible server's /v1 address; the API key is read from $OPENAI_API_KEY "
                    "(or the variable the pack names in generator.api_key_env), never from the command line")
+    p.add_argument("--corpus-size", type=int, metavar="N",
+                   help="target corpus size of the downsampled task (gold documents plus each query's pooled "
+                   "top candidates, filled at random up to N). Default: no random fill")
+    p.add_argument("--judge", action="store_true",
+                   help="run the LLM judge (calibrated on control pairs first; see domain pack `repair`)")
     p.add_argument("--until", metavar="STAGE", help="stop after this stage (see `build-bench stages`)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -81,7 +86,9 @@ def cmd_build(argv: list[str]) -> int:
     _setup_logging(args.verbose)
     config = make_config(args.domain, out=args.out, docs=args.docs, max_docs=args.max_docs,
                          queries_per_chunk=args.queries_per_chunk, seed=args.seed,
-                         generator={"backend": args.generator, "model": args.model, "base_url": args.base_url})
+                         generator={"backend": args.generator, "model": args.model, "base_url": args.base_url},
+                         pack_overrides={"downsample.corpus_size": args.corpus_size,
+                                         "recipes.judge": True if args.judge else None})
     stages = None
     if args.until:
         names = [s.name for s in STAGES]
@@ -112,8 +119,22 @@ def _print_summary(report: dict, format_table) -> None:
           f"{llm['tokens_out_total']} out)", file=out)
     for item in report["inputs"]["skipped"]:
         print(f"skipped input {item['item_id']}: {item['reason']} ({item['detail']})", file=out)
-    if report["scores"]:
-        print(format_table(report["scores"]), file=out)
+    repair = report.get("qrels_repair") or {}
+    if repair:
+        cal = repair.get("judge_calibration") or {}
+        judge = (f"judge trusted (balanced accuracy {cal.get('balanced_accuracy')})" if repair["judge_trusted"]
+                 else f"judge not trusted (balanced accuracy {cal.get('balanced_accuracy')})" if cal.get("controls")
+                 else "no judge")
+        print(f"Qrels repair: {repair['false_negatives_added']} false negatives added to the qrels, "
+              f"{sum(repair['queries_dropped'].values())} queries dropped, {repair['hard_negatives']} hard "
+              f"negatives kept; {judge}. Per-query decisions: {report.get('audit_log')}", file=out)
+    for variant, scores in (report.get("task_scores") or {}).items():
+        print(f"\n{variant}:", file=out)
+        print(format_table(scores), file=out)
+    agree = report.get("downsample_agreement") or {}
+    if agree.get("spearman_rho") is not None:
+        print(f"Downsampled vs full corpus, model ranking agreement: Spearman {agree['spearman_rho']:.3f}, "
+              f"Kendall {agree['kendall_tau']:.3f} over {agree['models']} models", file=out)
     print(f"Task: {report['task_dir']}   report: {report['task_dir'].rsplit('/task', 1)[0]}/report.json", file=out)
 
 

@@ -404,12 +404,23 @@ def sample_dir(pack: DomainPack) -> Optional[Path]:
 
 
 def make_config(domain: str, out: Optional[str] = None, generator: Optional[dict] = None,
-                **overrides) -> BuildConfig:
-    """The pack, then CLI overrides: build options, and ``generator`` keys (backend, model, base_url, ...)."""
+                pack_overrides: Optional[dict] = None, **overrides) -> BuildConfig:
+    """The pack, then CLI overrides: build options, ``generator`` keys (backend, model, base_url, ...), and
+    ``pack_overrides`` as dotted pack keys (``{"downsample.corpus_size": 500}``). None values are ignored."""
     pack = load_domain_pack(domain)
     values = {k: v for k, v in overrides.items() if v is not None}
     gen = {k: v for k, v in (generator or {}).items() if v is not None}
+    dotted = {k: v for k, v in (pack_overrides or {}).items() if v is not None}
     try:
+        if dotted:
+            data = pack.model_dump(by_alias=True, exclude_unset=True)
+            for key, value in dotted.items():
+                *parents, leaf = key.split(".")
+                node = data
+                for part in parents:
+                    node = node.setdefault(part, {})
+                node[leaf] = value
+            pack = DomainPack.model_validate(data)
         if gen:
             merged = pack.generator.model_dump(exclude_unset=True) | gen
             pack = pack.model_copy(update={"generator": GeneratorConfig.model_validate(merged)})

@@ -625,7 +625,12 @@ def _evaluate(ctx: StageContext) -> StageResult:
         models = pack.downsample.agreement_models
         agree = ranking_agreement({m: results["retrieval"][m][main] for m in models},
                                   {m: results["downsampled"][m][main] for m in models})
-        ctx.stats.update({f"agreement.{key}": v for key, v in agree.items() if isinstance(v, (int, float))})
+        for key, v in agree.items():
+            if key == "scores":
+                for m, pair in v.items():
+                    ctx.stats[f"agreement.full.{m}"], ctx.stats[f"agreement.downsampled.{m}"] = pair["full"], pair["sub"]
+            else:
+                ctx.stats[f"agreement.{key}"] = " > ".join(v) if isinstance(v, list) else v
     return StageResult(outputs={"scores": pa.Table.from_pylist(rows, schema=SCORES_SCHEMA)})
 
 
@@ -699,6 +704,10 @@ def build(config: BuildConfig, progress: bool = True, stages: Optional[list[str]
     t0 = time.perf_counter()
     manifest = runner.run()
     report = make_report(rundir, manifest, runner.this_run, time.perf_counter() - t0)
+    cache = runner.services.get("embeddings")
+    if cache is not None:
+        report["embeddings"] = {"vectors_stored": cache.stored(), "served_from_cache_this_run": dict(cache.served),
+                                "embedded_this_run": dict(cache.embedded)}
     atomic_write_json(rundir.report_path, report)
     return report
 

@@ -101,6 +101,58 @@ def test_fomc_task_evaluates_in_mteb(fomc_build):
     assert theirs > 0.05  # far above random on ~100 docs
 
 
+def test_fomc_false_negatives_are_caught_and_added_to_qrels(fomc_build):
+    """FOMC statements repeat paragraphs from meeting to meeting: a query's answer is often in several chunks."""
+    out, _, _ = fomc_build
+    rep = report(out)
+    repair = rep["qrels_repair"]
+    added = repair["false_negatives_added"]
+    assert added >= 1 and added == sum(repair["false_negatives_by_rule"].values())
+    assert repair["mining"]["negative"] > 0 and "too_close" in repair["mining"]
+    audit = [json.loads(line) for line in (out / "audit.jsonl").read_text().splitlines()]
+    adds = {(a["query_id"], a["passage_id"]) for a in audit if a["action"] == "add_qrel"}
+    assert len(adds) == added
+    qrels = pq.read_table(out / "task" / "qrels")
+    pairs = set(zip(qrels["query-id"].to_pylist(), qrels["corpus-id"].to_pylist()))
+    assert adds <= pairs
+    # Every query dropped anywhere is in the audit with its stage and reason.
+    dropped = {d["item_id"] for d in rep["dropped_items"].get("filter_queries", [])}
+    assert dropped <= {a["query_id"] for a in audit if a["action"] == "drop_query"}
+    # Per-filter numbers and cost are in the report.
+    for name in ("query_length", "query_copy", "query_grounding", "query_language", "query_dedup",
+                 "query_semantic_dedup", "query_round_trip", "query_easiness", "doc_dedup"):
+        f = rep["filters"][name]
+        assert f["in"] == f["kept"] + f["dropped"] and f["seconds"] >= 0
+    assert rep["languages"]["queries"]["en"] >= 100
+
+
+def test_fomc_reranking_and_downsampled_tasks_evaluate_in_mteb(fomc_build):
+    import datasets
+    import mteb
+
+    from buildbench.engine.embeddings import get_model
+    from buildbench.tasks.evaluate import evaluate_task
+    from buildbench.tasks.mteb_task import make_mteb_task
+
+    out, _, _ = fomc_build
+    rep = report(out)
+    top = datasets.load_dataset(str(out / "task_reranking"), "top_ranked", split="test")
+    assert len(top) >= 100 and all(5 <= len(ids) <= 20 for ids in top["corpus-ids"])
+    full = datasets.load_dataset(str(out / "task"), "corpus", split="test")
+    small = datasets.load_dataset(str(out / "task_downsampled"), "corpus", split="test")
+    assert len(small) < len(full)
+    tasks = [make_mteb_task(out / "task_reranking"), make_mteb_task(out / "task_downsampled")]
+    assert tasks[0].metadata.type == "Reranking" and tasks[1].metadata.type == "Retrieval"
+    result = mteb.evaluate(get_model("minilm").model, tasks=tasks, cache=None, show_progress_bar=False,
+                           encode_kwargs={"show_progress_bar": False})
+    for task_result, folder in zip(result.task_results, ("task_reranking", "task_downsampled")):
+        theirs = task_result.scores["test"][0]["ndcg_at_10"]
+        ours = evaluate_task(out / folder, ["minilm"])["minilm"]["ndcg_at_10"]
+        assert theirs == pytest.approx(ours, abs=0.02), folder
+    agreement = rep["downsample_agreement"]
+    assert agreement["models"] == 4 and -1.0 <= agreement["spearman_rho"] <= 1.0
+
+
 def test_rerun_is_fast_and_makes_no_llm_calls(fomc_build, fomc_passages):
     out, _, first = fomc_build
     t0 = time.perf_counter()

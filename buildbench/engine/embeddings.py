@@ -20,6 +20,7 @@ import logging
 import re
 import sqlite3
 import threading
+from collections import Counter
 from importlib import metadata
 from pathlib import Path
 from typing import Callable, Optional, Protocol, Sequence
@@ -146,6 +147,10 @@ class EmbeddingCache:
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         self._conns: dict[str, sqlite3.Connection] = {}
         self._lock = threading.Lock()
+        # Per model identity, texts served from the cache and texts embedded, since this object was made:
+        # the evidence that each text is embedded once per model across stages.
+        self.served: Counter = Counter()
+        self.embedded: Counter = Counter()
 
     def path_for(self, identity: str) -> Path:
         slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", identity).strip("_")[-60:]
@@ -188,6 +193,15 @@ class EmbeddingCache:
             conn = self._conn(identity)
             with conn:  # one transaction: all of a batch lands, or none of it
                 conn.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?, ?)", rows)
+
+    def stored(self) -> dict[str, int]:
+        """Vectors on disk per model identity."""
+        out = {}
+        for path in sorted(self.cache_dir.glob("*.sqlite")):
+            with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+                row = conn.execute("SELECT value FROM meta WHERE key = 'model'").fetchone()
+                out[row[0] if row else path.stem] = conn.execute("SELECT COUNT(*) FROM vectors").fetchone()[0]
+        return out
 
     def count(self, identity: str) -> int:
         with self._lock:
@@ -239,6 +253,9 @@ def embed(
     for key, text in zip(keys, texts):
         if key not in vectors and key not in missing:
             missing[key] = text
+    if cache is not None:
+        cache.served[identity] += len(vectors)
+        cache.embedded[identity] += len(missing)
     if missing:
         log.info("embedding %d texts with %s (%d cached)", len(missing), model_name, len(set(keys)) - len(missing))
         model = get_model(model_name)

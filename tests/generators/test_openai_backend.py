@@ -6,7 +6,6 @@ by arrival order, so every count below is exact. LLM calls are few and short (ma
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 import random
@@ -24,7 +23,7 @@ from buildbench.generators.openai_backend import (
     public_url,
 )
 from tests.generators.fault_proxy import FaultProxy
-from tests.servers import GEMMA, SMOLLM2, free_port, llama_cpp_server
+from tests.servers import GEMMA, SMOLLM2, free_port
 
 SECRET = "sk-live-9f8e7d6c5b4a39281706f5e4d3c2b1a0-DO-NOT-LEAK"
 KEY_ENV = "BUILDBENCH_TEST_OPENAI_KEY"

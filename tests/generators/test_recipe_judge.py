@@ -1,6 +1,5 @@
 """The relevance judge: graded 0-3 labels with a short reason, as typed Judgement records."""
 
-import json
 import os
 
 import pyarrow as pa
