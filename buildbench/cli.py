@@ -34,6 +34,9 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help="run directory (default: a folder named after the domain)")
     p.add_argument("--max-docs", type=int, metavar="N", help="read at most N documents")
     p.add_argument("--queries-per-chunk", type=int, metavar="K", help="queries to write per chunk, each with its own persona and style (default 2)")
+    p.add_argument("--max-queries", type=int, metavar="N",
+                   help="query budget: write queries for a seeded sample of chunks only (the rest of the corpus "
+                   "stays as distractors). Default: every chunk")
     p.add_argument("--seed", type=int, metavar="S", help="seed for sampling and generation (default 0)")
     p.add_argument("--generator", choices=["auto", "local", "openai", "vllm"],
                    help="LLM backend of the query writer. auto (default): vllm with a CUDA GPU, else openai when "
@@ -85,7 +88,7 @@ def cmd_build(argv: list[str]) -> int:
     args = _build_parser().parse_args(argv)
     _setup_logging(args.verbose)
     config = make_config(args.domain, out=args.out, docs=args.docs, max_docs=args.max_docs,
-                         queries_per_chunk=args.queries_per_chunk, seed=args.seed,
+                         queries_per_chunk=args.queries_per_chunk, max_queries=args.max_queries, seed=args.seed,
                          generator={"backend": args.generator, "model": args.model, "base_url": args.base_url},
                          pack_overrides={"downsample.corpus_size": args.corpus_size,
                                          "recipes.judge": True if args.judge else None})

@@ -153,7 +153,8 @@ def _plan(ctx: StageContext) -> StageResult:
     ids = [i for t in ctx.rundir.iter_shards("chunks") for i in t["id"].to_pylist()]
     if not ctx.config.domain.recipes.persona:
         ids = []
-    plan = plan_queries(ids, ctx.config.domain, ctx.config.queries_per_chunk, ctx.config.seed)
+    plan = plan_queries(ids, ctx.config.domain, ctx.config.queries_per_chunk, ctx.config.seed,
+                        max_queries=ctx.config.max_queries)
     return StageResult(outputs={"plan": plan}, stats={"slots": plan.num_rows})
 
 
@@ -541,7 +542,11 @@ def _assemble(ctx: StageContext) -> StageResult:
         top = candidate_lists(q_table["id"].to_pylist(), positives, hard, pool, pack.reranking.candidates, cfg.seed)
         d = write_retrieval_task(ctx.rundir.variant_dir("reranking"), corpus, q_table, qrels,
                                  info("Reranking", f"{base} Reranking: each query's positives among its mined hard "
-                                      f"negatives ({pack.reranking.candidates} candidates per query)."),
+                                      f"negatives ({pack.reranking.candidates} candidates per query), pooled "
+                                      f"from {', '.join(pack.mining.retrievers)} and kept below "
+                                      f"{pack.mining.max_ratio:.0%} of the positive's mean cosine under "
+                                      f"{', '.join(pack.mining.score_models)} (those models had a say in "
+                                      f"which candidates are safe negatives)."),
                                  top_ranked=top)
         written.append(("reranking", d, corpus.num_rows))
         stats["reranking_lists"] = top.num_rows
@@ -650,7 +655,7 @@ STAGES: list[Stage] = [
           config_keys=("domain.chunking",)),
     Stage("plan_queries", "stratified persona x style x difficulty assignment of query slots to chunks",
           inputs=("chunks",), outputs=("plan",), kind="global", fn=_plan,
-          config_keys=("queries_per_chunk", "seed", "domain.personas", "domain.query_styles",
+          config_keys=("queries_per_chunk", "max_queries", "seed", "domain.personas", "domain.query_styles",
                        "domain.difficulties", "domain.recipes.persona")),
     Stage("generate_queries", "persona-conditioned InPars few-shot query writing with the LLM",
           inputs=("plan", "chunks"), outputs=("raw_queries",), kind="map", fn=_generate, needs_llm=True,

@@ -9,7 +9,7 @@ judge, and the qrels repair (``quality.repair``) can add them to the qrels.
 
 The pool is the union of each retriever's top ``depth``: BM25 finds lexical look-alikes, dense models find
 paraphrases, and a candidate found by several is more suspect. All candidates are then scored by one model
-(``score_model``) so the ratio to the positive compares like with like.
+(the mean cosine of ``score_models``) so the ratio to the positive compares like with like.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ SYNTHETIC = "synthetic"  # an LLM-written negative for this query
 class Candidate:
     query_id: str
     passage_id: str
-    score: float  # cosine of query and candidate under score_model
+    score: float  # mean cosine of query and candidate under the score models
     positive_score: float  # best cosine of the query and one of its positives
     rank: int  # 1-based rank among the query's candidates by score
     decision: str
@@ -103,19 +103,23 @@ def mine(
         for doc in synthetic.get(q, ()):
             found[i].setdefault(doc, []).append("llm")
 
-    # One embedding per text, shared with evaluation through the cache.
+    # One embedding per text and model, shared with evaluation through the cache.
     ids = corpus.column("id").to_pylist()
     row_of = {d: r for r, d in enumerate(ids)}
-    doc_vecs = embed(cfg.score_model, document_texts(corpus), cache)
-    q_vecs = embed(cfg.score_model, qtexts, cache)
+    vecs = [(embed(m, document_texts(corpus), cache), embed(m, qtexts, cache)) for m in cfg.score_models]
+
+    def mean_cosine(i: int, rows: list[int]) -> np.ndarray:
+        """Mean cosine over the score models of query i with the corpus rows."""
+        return np.mean([docs[rows] @ qs[i] for docs, qs in vecs], axis=0)
+
     out: list[Candidate] = []
     for i, q in enumerate(qids):
         pos_rows = [row_of[p] for p in positives.get(q, ()) if p in row_of]
-        pos_score = float(np.max(doc_vecs[pos_rows] @ q_vecs[i])) if pos_rows else 0.0
+        pos_score = float(np.max(mean_cosine(i, pos_rows))) if pos_rows else 0.0
         pool = list(found[i])
         if not pool:
             continue
-        scores = doc_vecs[[row_of[d] for d in pool]] @ q_vecs[i]
+        scores = mean_cosine(i, [row_of[d] for d in pool])
         order = sorted(range(len(pool)), key=lambda j: (-scores[j], pool[j]))
         kept = 0
         for rank, j in enumerate(order, start=1):

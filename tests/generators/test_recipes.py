@@ -92,3 +92,15 @@ def test_request_key_covers_model_prompt_and_params():
     assert r.key("m") != GenerationRequest(prompt="p", seed=1, temperature=0.1).key("m")
     with pytest.raises(ValueError):
         GenerationRequest()
+
+
+def test_query_budget_samples_chunks_deterministically():
+    pack = load_domain_pack("finance")
+    ids = [f"c{i:02d}" for i in range(20)]
+    plan = plan_queries(ids, pack, 2, seed=3, max_queries=10)
+    assert plan.num_rows == 10 and len(set(plan["chunk_id"].to_pylist())) == 5
+    assert plan.equals(plan_queries(ids, pack, 2, seed=3, max_queries=10))
+    assert set(plan_queries(ids, pack, 2, seed=4, max_queries=10)["chunk_id"].to_pylist()) != set(
+        plan["chunk_id"].to_pylist())
+    # A budget above what the corpus needs changes nothing.
+    assert plan_queries(ids, pack, 2, seed=3, max_queries=100).equals(plan_queries(ids, pack, 2, seed=3))

@@ -25,7 +25,7 @@ QUERIES = pa.table({"id": ["q1"], "text": ["bank raises policy rate 25 basis poi
 
 
 def test_too_close_candidates_are_not_negatives(tmp_path):
-    cfg = MiningConfig(retrievers=["bm25", "static"], score_model="static", depth=10, per_query=2, max_ratio=0.9)
+    cfg = MiningConfig(retrievers=["bm25", "static"], score_models=["static"], depth=10, per_query=2, max_ratio=0.9)
     cands = mine(corpus(), QUERIES, {"q1": ["pos"]}, cfg, synthetic={"q1": ["neg-llm"]})
     by = {c.passage_id: c for c in cands}
     assert "pos" not in by  # the positive is never its own candidate
@@ -41,7 +41,7 @@ def test_too_close_candidates_are_not_negatives(tmp_path):
 
 
 def test_max_ratio_and_skip_top_are_configurable():
-    loose = MiningConfig(retrievers=["bm25", "static"], score_model="static", max_ratio=10.0, per_query=3,
+    loose = MiningConfig(retrievers=["bm25", "static"], score_models=["static"], max_ratio=10.0, per_query=3,
                          skip_top=1)
     cands = sorted(mine(corpus(), QUERIES, {"q1": ["pos"]}, loose), key=lambda c: c.rank)
     assert cands[0].decision == "skipped_top" and cands[0].passage_id == "copy"
@@ -50,13 +50,13 @@ def test_max_ratio_and_skip_top_are_configurable():
 
 def test_llm_negatives_join_only_their_own_query():
     queries = pa.table({"id": ["q1", "q2"], "text": [QUERIES["text"][0].as_py(), "new stores opened by the retailer"]})
-    cfg = MiningConfig(retrievers=["bm25", "static"], score_model="static", depth=10)
+    cfg = MiningConfig(retrievers=["bm25", "static"], score_models=["static"], depth=10)
     cands = mine(corpus(), queries, {"q1": ["pos"], "q2": ["far2"]}, cfg, synthetic={"q1": ["neg-llm"]})
     assert not [c for c in cands if c.query_id == "q2" and c.passage_id == "neg-llm"]
 
 
 def test_judge_selection_takes_close_top_and_synthetic():
-    cfg = MiningConfig(retrievers=["bm25", "static"], score_model="static", depth=10, judge_top=1, max_ratio=0.9)
+    cfg = MiningConfig(retrievers=["bm25", "static"], score_models=["static"], depth=10, judge_top=1, max_ratio=0.9)
     cands = mine(corpus(), QUERIES, {"q1": ["pos"]}, cfg, synthetic={"q1": ["neg-llm"]})
     picked = judge_selection(cands, cfg)
     kinds = [c.decision for c in picked]

@@ -36,14 +36,21 @@ def derive_seed(*parts) -> int:
     return int.from_bytes(digest[:4], "big")
 
 
-def plan_queries(chunk_ids: list[str], pack: DomainPack, queries_per_chunk: int, seed: int) -> pa.Table:
+def plan_queries(chunk_ids: list[str], pack: DomainPack, queries_per_chunk: int, seed: int,
+                 max_queries: Optional[int] = None) -> pa.Table:
     """Assign each (chunk, slot) a persona, style and difficulty, stratified so the mix is balanced.
 
     The persona x style x difficulty grid is shuffled once (seeded) and dealt out in turn, so every
     combination is used before any repeats. Rows are ordered by style so prompts that share a few-shot
     prefix run back to back.
+
+    max_queries: a query budget for large corpora: a seeded sample of chunks gets queries, the rest stay in
+        the corpus as distractors (which is also what makes a downsampled corpus smaller than the full one).
     """
     rng = random.Random(seed)
+    if max_queries is not None and len(chunk_ids) * queries_per_chunk > max_queries:
+        keep = -(-max_queries // queries_per_chunk)
+        chunk_ids = random.Random(derive_seed(seed, "budget")).sample(sorted(chunk_ids), keep)
     grid = list(itertools.product([p.id for p in pack.personas], [s.id for s in pack.query_styles],
                                   [d.id for d in pack.difficulties]))
     rng.shuffle(grid)
@@ -55,6 +62,8 @@ def plan_queries(chunk_ids: list[str], pack: DomainPack, queries_per_chunk: int,
             slot_id = f"{chunk_id}#{slot}"
             rows.append(dict(slot_id=slot_id, chunk_id=chunk_id, persona=persona, style=style,
                              difficulty=difficulty, seed=derive_seed(seed, slot_id)))
+    if max_queries is not None:
+        rows = rows[:max_queries]
     rows.sort(key=lambda r: (r["style"], r["chunk_id"], r["slot_id"]))
     return pa.Table.from_pylist(rows, schema=PLAN_SCHEMA)
 
