@@ -499,3 +499,73 @@ def render_card(info: TaskInfo, counts: dict[str, Any], num_bytes: dict[str, int
         "",
     ]
     return f"---\n{header}---\n\n" + "\n".join(body)
+
+
+# -- compiling a written task for mteb
+
+COMPILED_MARK = "<!-- buildbench:compiled -->"
+
+
+def compile_task(task_dir: Path, *, repo: str | None = None, revision: str = "local", judged: bool = False) -> dict[str, Path]:
+    """Check a written task against the quality rules and compile it for mteb; returns the files written.
+
+    Raises QualityError (one line, every failing rule) before writing anything. Then writes
+    ``descriptive_stats.json`` (mteb's statistics of the test split), ``<TaskName>_task.py`` (a standalone mteb
+    task pinned at ``repo``@``revision``), ``metadata.json`` (the mteb TaskMetadata) and a card section naming
+    them. repo: a Hub dataset id or a folder (default: ``task_dir``). judged: the qrels were reviewed by a judge.
+    Not called by ``write_retrieval_task``: the pipeline compiles once the repo and revision are known.
+    """
+    from .metadata import (
+        METADATA_JSON,
+        class_name,
+        compile_metadata,
+        write_descriptive_statistics,
+        write_task_module,
+    )
+    from .rules import enforce_quality_rules
+
+    task_dir = Path(task_dir)
+    enforce_quality_rules(task_dir)
+    stats_path = write_descriptive_statistics(task_dir)
+    module = write_task_module(task_dir, repo, revision, judged=judged)
+    metadata = compile_metadata(task_dir, repo=repo, revision=revision, judged=judged)
+    metadata_path = task_dir / METADATA_JSON
+    atomic_write_json(metadata_path, metadata.model_dump(mode="json"))
+    _add_compiled_card_section(task_dir, module.name, class_name(metadata.name), stats_path.name, metadata_path.name,
+                               metadata.dataset)
+    log.info("compiled task %s in %s: %s, %s, %s", metadata.name, task_dir, module.name, stats_path.name,
+             metadata_path.name)
+    return {"task_module": module, "descriptive_stats": stats_path, "metadata": metadata_path}
+
+
+def _add_compiled_card_section(task_dir: Path, module: str, cls: str, stats: str, metadata: str, dataset: dict) -> None:
+    """Append (or replace) the card's "mteb task" section; a card rewritten by write_retrieval_task drops it."""
+    card = task_dir / "README.md"
+    if not card.exists():
+        return
+    text = card.read_text(encoding="utf-8")
+    text = text.split(f"\n{COMPILED_MARK}\n", 1)[0].rstrip("\n") + "\n"
+    section = [
+        "",
+        COMPILED_MARK,
+        "## mteb task",
+        "",
+        (
+            f"`{module}` declares the task for mteb (it imports only mteb), loading `{dataset['path']}` at "
+            f"revision `{dataset['revision']}`:"
+        ),
+        "",
+        "```python",
+        "import mteb",
+        f"from {module[:-3]} import {cls}",
+        "",
+        f"results = mteb.evaluate(model, tasks=[{cls}()])",
+        "```",
+        "",
+        (
+            f"`{metadata}` holds the mteb `TaskMetadata`; `{stats}` holds mteb's descriptive statistics of the "
+            f"`{SPLIT}` split."
+        ),
+        "",
+    ]
+    atomic_write_text(card, text + "\n".join(section))
