@@ -511,13 +511,13 @@ def _assemble(ctx: StageContext) -> StageResult:
     spec = pack.tasks[0]
     provenance = _provenance(ctx, queries)
 
-    def info(suffix: str, description: str) -> TaskInfo:
-        return TaskInfo(name=spec.name + suffix, description=description, domain=pack.name,
+    def info(variant: str, description: str) -> TaskInfo:
+        return TaskInfo(name=variant_name(spec.name, variant), description=description, domain=pack.name,
                         language=pack.language, license=pack.license, provenance=provenance)
 
     base = spec.description or pack.description
     written = []
-    task_dir = write_retrieval_task(ctx.rundir.task_dir, corpus, q_table, qrels, info("", base))
+    task_dir = write_retrieval_task(ctx.rundir.task_dir, corpus, q_table, qrels, info("retrieval", base))
     written.append(("retrieval", task_dir, corpus.num_rows))
     # Beside the MTEB configs: where every query and corpus row came from (not loaded by mteb).
     atomic_write_parquet(task_dir / "provenance" / "queries.parquet", queries)
@@ -541,7 +541,7 @@ def _assemble(ctx: StageContext) -> StageResult:
                 pool.setdefault(r["query_id"], []).append(r["passage_id"])
         top = candidate_lists(q_table["id"].to_pylist(), positives, hard, pool, pack.reranking.candidates, cfg.seed)
         d = write_retrieval_task(ctx.rundir.variant_dir("reranking"), corpus, q_table, qrels,
-                                 info("Reranking", f"{base} Reranking: each query's positives among its mined hard "
+                                 info("reranking", f"{base} Reranking: each query's positives among its mined hard "
                                       f"negatives ({pack.reranking.candidates} candidates per query), pooled "
                                       f"from {', '.join(pack.mining.retrievers)} and kept below "
                                       f"{pack.mining.max_ratio:.0%} of the positive's mean cosine under "
@@ -558,14 +558,36 @@ def _assemble(ctx: StageContext) -> StageResult:
         small, dstats = downsample_corpus(corpus, qrels, pools, pack.downsample.top_k,
                                           pack.downsample.corpus_size, cfg.seed)
         d = write_retrieval_task(ctx.rundir.variant_dir("downsampled"), small, q_table, qrels,
-                                 info("Downsampled", f"{base} Downsampled corpus: gold documents plus the top "
+                                 info("downsampled", f"{base} Downsampled corpus: gold documents plus the top "
                                       f"{pack.downsample.top_k} of {', '.join(pack.downsample.retrievers)}."))
         written.append(("downsampled", d, small.num_rows))
         stats.update({f"downsample.{k}": v for k, v in dstats.items() if isinstance(v, (int, float))})
+    # mteb's quality rules (a failure stops the build with every failing rule named), descriptive statistics,
+    # the TaskMetadata and a ready-to-use task module, for each variant.
+    from .tasks.assemble import compile_task
+
+    judged = bool(ctx.rundir.read("judgements").num_rows) and _judge_trusted(ctx)
+    for _, folder, _ in written:
+        compile_task(folder, judged=judged)
     # The content hash makes the evaluate stage rerun when a task's data changes, whatever its size.
     tasks = pa.Table.from_pylist([{"variant": v, "path": str(p), "corpus": n, "sha256": _folder_hash(p)}
                                   for v, p, n in written])
     return StageResult(outputs={"tasks": tasks}, stats=stats)
+
+
+def variant_name(name: str, variant: str) -> str:
+    """BuildBenchFinanceRetrieval -> BuildBenchFinanceReranking / BuildBenchFinanceRetrievalDownsampled."""
+    if variant == "retrieval":
+        return name
+    stem = name[: -len("Retrieval")] if name.endswith("Retrieval") else name
+    return {"reranking": f"{stem}Reranking", "downsampled": f"{stem}RetrievalDownsampled"}.get(
+        variant, f"{name}{variant.title()}")
+
+
+def _judge_trusted(ctx: StageContext) -> bool:
+    """Whether the qrels repair acted on the judge's verdicts (its calibration passed)."""
+    stats = ctx.rundir.load_manifest().get("stages", {}).get("repair_qrels", {}).get("stats", {})
+    return bool(stats.get("judge_trusted"))
 
 
 def _folder_hash(folder) -> str:
@@ -688,7 +710,7 @@ STAGES: list[Stage] = [
           fn=_repair, config_keys=("domain.repair",)),
     Stage("assemble_task", "retrieval, reranking (top_ranked) and downsampled-corpus tasks in MTEB v2 layout",
           inputs=("final_queries", "qrels", "chunks", "negatives", "removed_negatives", "hard_negatives",
-                  "candidates", "audit"), outputs=("tasks",), kind="global", fn=_assemble,
+                  "candidates", "audit", "judgements"), outputs=("tasks",), kind="global", fn=_assemble,
           config_keys=("seed", "domain.tasks", "domain.license", "domain.description", "domain.name",
                        "domain.reranking", "domain.downsample", "domain.language")),
     Stage("evaluate", "baselines on each task (nDCG@10, Recall@10, MRR@10); downsampled-vs-full ranking agreement",
