@@ -736,7 +736,23 @@ def build(config: BuildConfig, progress: bool = True, stages: Optional[list[str]
         report["embeddings"] = {"vectors_stored": cache.stored(), "served_from_cache_this_run": dict(cache.served),
                                 "embedded_this_run": dict(cache.embedded)}
     atomic_write_json(rundir.report_path, report)
+    _render_html(rundir, report)
     return report
+
+
+def _render_html(rundir: RunDir, report: dict) -> None:
+    """report.html beside report.json, when the task was written and matplotlib is installed."""
+    from .errors import MissingDependencyError
+
+    if not rundir.task_dir.exists():
+        return
+    try:
+        from .tasks.report_html import render_report
+
+        path = render_report(rundir.root, report)
+        log.info("report: %s", path)
+    except MissingDependencyError as exc:
+        log.warning("no report.html: %s", exc)
 
 
 def make_report(rundir: RunDir, manifest: dict, this_run: dict, seconds: float) -> dict:
