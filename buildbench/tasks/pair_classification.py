@@ -1,0 +1,469 @@
+"""Write a pair-classification task (MTEB v2 layout) from the queries, qrels and mined hard negatives.
+
+Each row is a (query, passage) pair: label 1 when the passage is one of the query's relevant passages (qrels),
+0 when it is one of the query's mined hard negatives. A model is scored on how well the similarity of the two
+embeddings separates the two labels; the main score is mteb's ``max_ap`` (the best average precision over
+cosine, dot, euclidean, manhattan and the model's own similarity).
+
+Layout of ``<out_dir>/``::
+
+    data/test-00000-of-00001.parquet   sentence1, sentence2, labels, query-id, corpus-id   (config "default")
+    README.md                          dataset card; its YAML ``configs:`` point `datasets` at data/
+    task.json                          TaskInfo + type + counts; written last, so its presence means "complete"
+
+This is the layout mteb v2 reads for ``AbsTaskPairClassification``: ``load_dataset(<folder>)`` (config
+"default"), split ``test``, one row per pair with columns ``sentence1``, ``sentence2``, ``labels`` (0/1). (mteb
+v1 stored a whole split in one row of lists; v2 still accepts that, but only when a split has exactly one row,
+so one row per pair is the v2 form.) The ``query-id``/``corpus-id`` columns trace each pair back to the
+retrieval task; mteb ignores them.
+
+The single-config writing, card and mteb-class helpers at the end of this module are shared with the
+clustering and STS task writers.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import yaml
+
+from ..engine.rundir import atomic_write_json, atomic_write_parquet, atomic_write_text
+from ..errors import InputError, QualityError, require
+from .assemble import (
+    SHARD_NAME,
+    SPLIT,
+    TASK_JSON,
+    _first_few,
+    _table,
+    read_task_record,
+    size_category,
+)
+from .info import TaskInfo
+
+log = logging.getLogger(__name__)
+
+PAIR_CLASSIFICATION = "PairClassification"
+PAIR_MAIN_SCORE = "max_ap"
+DATA_FOLDER = "data"
+
+PAIR_SCHEMA = pa.schema(
+    [
+        ("sentence1", pa.string()),
+        ("sentence2", pa.string()),
+        ("labels", pa.int64()),
+        ("query-id", pa.string()),
+        ("corpus-id", pa.string()),
+    ]
+)
+
+
+# -- rows
+
+
+def pair_rows(
+    queries: Mapping[str, str],
+    qrels: Mapping[str, Sequence[str]],
+    negatives: Mapping[str, Sequence[str]],
+    texts: Mapping[str, str],
+    negatives_per_positive: int = 1,
+    seed: int = 0,
+) -> pa.Table:
+    """Balanced (query, passage) pairs: each positive comes with ``negatives_per_positive`` hard negatives.
+
+    queries: query id -> text; only these queries are used (qrels/negatives of other ids are ignored).
+    qrels: query id -> its relevant passage ids (positives only).
+    negatives: query id -> its mined hard negatives, best first. A negative that is also a positive of the
+        query, or whose text equals one of the positives' texts, is skipped: it would be a pair with both labels.
+    texts: passage id -> text.
+    Per query, ``min(#positives, #negatives // negatives_per_positive)`` positives are kept (in qrels order),
+    so the ratio of labels is exactly 1 : negatives_per_positive; a query without negatives contributes
+    nothing. Which negatives are used is drawn with a per-query RNG seeded from ``seed`` and the query id, so a
+    query's pairs do not depend on the other queries. Rows are ordered by query id, positives first.
+    Raises QualityError when a used passage id has no text.
+    """
+    if negatives_per_positive < 1:
+        raise InputError(f"negatives_per_positive must be at least 1, got {negatives_per_positive}")
+    rows: dict[str, list] = {name: [] for name in PAIR_SCHEMA.names}
+    missing: list[str] = []
+    skipped_queries = 0
+
+    def add(qid: str, cid: str, label: int) -> None:
+        text = texts.get(cid)
+        if text is None:
+            missing.append(cid)
+            return
+        for name, value in zip(PAIR_SCHEMA.names, (queries[qid], text, label, qid, cid)):
+            rows[name].append(value)
+
+    for qid in sorted(queries):
+        positives = list(dict.fromkeys(qrels.get(qid) or []))
+        positive_set = set(positives)
+        positive_texts = {texts[c] for c in positives if c in texts}
+        pool = [
+            c for c in dict.fromkeys(negatives.get(qid) or [])
+            if c not in positive_set and texts.get(c, None) not in positive_texts
+        ]
+        n_pos = min(len(positives), len(pool) // negatives_per_positive)
+        if n_pos == 0:
+            skipped_queries += 1
+            continue
+        rng = random.Random(f"{seed}:{qid}")
+        chosen = rng.sample(pool, n_pos * negatives_per_positive)
+        for cid in positives[:n_pos]:
+            add(qid, cid, 1)
+        for cid in chosen:
+            add(qid, cid, 0)
+    if missing:
+        raise QualityError(f"{len(set(missing))} passage ids of the pairs have no text: {_first_few(missing)}")
+    if skipped_queries:
+        log.info("pair classification: %d of %d queries have no usable positive/negative pair", skipped_queries,
+                 len(queries))
+    return pa.Table.from_pydict(rows, schema=PAIR_SCHEMA)
+
+
+# -- checks and writing
+
+
+def check_pairs(table: pa.Table) -> None:
+    """The rules of a pair-classification split; the first one broken raises QualityError in one line."""
+    if table.num_rows < 2:
+        raise QualityError(f"a pair-classification task needs at least 2 pairs, got {table.num_rows}")
+    _check_texts(table, ("sentence1", "sentence2"))
+    labels = table.column("labels").to_pylist()
+    if None in labels:
+        raise QualityError(f"{labels.count(None)} pairs have no label")
+    bad = sorted({v for v in labels if v not in (0, 1)})
+    if bad:
+        raise QualityError(f"pair labels must be 0 or 1, found {_first_few(bad)}")
+    for value, name in ((1, "positive"), (0, "negative")):
+        if value not in labels:
+            raise QualityError(f"the pairs have no {name} (label {value}) pair: both labels are needed")
+    keys = list(zip(table.column("sentence1").to_pylist(), table.column("sentence2").to_pylist()))
+    label_of: dict[tuple[str, str], set[int]] = {}
+    for key, label in zip(keys, labels):
+        label_of.setdefault(key, set()).add(label)
+    conflicting = [k for k, v in label_of.items() if len(v) > 1]
+    if conflicting:
+        raise QualityError(
+            f"{len(conflicting)} (sentence1, sentence2) pairs carry both labels: "
+            f"{_first_few(f'{a[:40]!r}/{b[:40]!r}' for a, b in conflicting)}"
+        )
+
+
+def pair_counts(table: pa.Table) -> dict[str, Any]:
+    labels = table.column("labels").to_pylist()
+    return {
+        "pairs": table.num_rows,
+        "positives": labels.count(1),
+        "negatives": labels.count(0),
+        "queries": len(set(table.column("query-id").to_pylist())),
+        "mean_sentence1_chars": _mean_chars(table, "sentence1"),
+        "mean_sentence2_chars": _mean_chars(table, "sentence2"),
+    }
+
+
+def write_pair_classification_task(out_dir: Path, rows: pa.Table, info: TaskInfo) -> Path:
+    """Validate pairs (from ``pair_rows``) and write them as a PairClassification task; returns ``out_dir``.
+
+    rows: columns ``sentence1``, ``sentence2``, ``labels`` (0/1), and optionally ``query-id``, ``corpus-id``
+    (written as "" when missing). Raises QualityError when a text is empty, a label is not 0/1, only one label
+    occurs, or the same pair carries both labels.
+    """
+    table = conform(rows, PAIR_SCHEMA, optional=("query-id", "corpus-id"))
+    check_pairs(table)
+    counts = pair_counts(table)
+    ratio = counts["negatives"] / max(1, counts["positives"])
+    facts = [
+        ("Pairs", counts["pairs"]),
+        ("Positive pairs (label 1)", counts["positives"]),
+        ("Negative pairs (label 0)", counts["negatives"]),
+        ("Negatives per positive", round(ratio, 3)),
+        ("Queries", counts["queries"]),
+        ("Mean query length (chars)", counts["mean_sentence1_chars"]),
+        ("Mean passage length (chars)", counts["mean_sentence2_chars"]),
+    ]
+    explanation = (
+        "Each row pairs a search query (`sentence1`) with a passage (`sentence2`). `labels` is 1 when the "
+        "passage answers the query (it is in the retrieval task's qrels) and 0 when it is a hard negative mined "
+        "for the query: a passage a retriever ranks high that does not answer it. A model is scored on how well "
+        "the similarity of the two embeddings separates the labels (average precision at the best similarity "
+        "function, `max_ap`)."
+    )
+    write_single_config_task(
+        out_dir, table, info,
+        task_type=PAIR_CLASSIFICATION, main_score=PAIR_MAIN_SCORE, counts=counts, facts=facts,
+        explanation=explanation, task_categories=["text-classification"],
+        task_ids=["semantic-similarity-classification"], factory="make_mteb_pair_task",
+    )
+    log.info("wrote pair-classification task %s to %s: %d pairs (%d positive)", info.name, out_dir,
+             counts["pairs"], counts["positives"])
+    return Path(out_dir)
+
+
+def make_mteb_pair_task(task_dir: Path, name: str | None = None, revision: str = "local"):
+    """An mteb ``AbsTaskPairClassification`` instance over the task written in ``task_dir``.
+
+    sentence1 is encoded as a query and sentence2 as a document, so models with query/passage prompts use
+    them as they would in retrieval.
+    """
+    abstasks = require("mteb.abstasks", "eval", "Evaluating with mteb")
+    types = require("mteb.types", "eval", "Evaluating with mteb")
+    return make_single_config_mteb_task(
+        task_dir, PAIR_CLASSIFICATION, abstasks.AbsTaskPairClassification,
+        {"input1_prompt_type": types.PromptType.query, "input2_prompt_type": types.PromptType.document},
+        name=name, revision=revision, category="t2t", annotations_creators="LM-generated",
+    )
+
+
+# -- shared by the single-config task types (pair classification, clustering, STS)
+
+
+def conform(table: pa.Table, schema: pa.Schema, optional: Sequence[str] = ()) -> pa.Table:
+    """Select and cast ``schema``'s columns; an ``optional`` column that is missing is filled with ""."""
+    columns = []
+    for field in schema:
+        if field.name not in table.column_names:
+            if field.name in optional:
+                columns.append(pa.array([""] * table.num_rows, field.type))
+                continue
+            raise InputError(f"table has no '{field.name}' column (has: {', '.join(table.column_names)})")
+        col = table.column(field.name)
+        if field.name in optional:
+            col = pc.fill_null(col.cast(pa.string()), "")
+        try:
+            col = col.cast(field.type)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise InputError(f"column '{field.name}' cannot be read as {field.type}: {exc}") from None
+        columns.append(col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col)
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+def _check_texts(table: pa.Table, columns: Sequence[str]) -> None:
+    for column in columns:
+        values = table.column(column).to_pylist()
+        empty = [i for i, t in enumerate(values) if t is None or not t.strip()]
+        if empty:
+            raise QualityError(f"{len(empty)} rows have an empty {column}: rows {_first_few(empty)}")
+
+
+def _mean_chars(table: pa.Table, column: str) -> float:
+    return round(float(pc.mean(pc.utf8_length(table.column(column))).as_py() or 0.0), 1)
+
+
+def shard_file(task_dir: Path) -> Path:
+    return Path(task_dir) / DATA_FOLDER / SHARD_NAME
+
+
+def _feature(f: pa.Field) -> dict[str, Any]:
+    dtype = {pa.string(): "string", pa.int64(): "int64", pa.float64(): "float64"}[f.type]
+    return {"name": f.name, "dtype": dtype}
+
+
+def render_single_config_card(
+    info: TaskInfo,
+    table: pa.Table,
+    *,
+    task_type: str,
+    main_score: str,
+    facts: list[tuple[str, Any]],
+    explanation: str,
+    task_categories: list[str],
+    task_ids: list[str],
+    factory: str,
+) -> str:
+    """README.md of a one-config task: YAML header (`datasets` configs and features), then facts and usage."""
+    header = {
+        "language": [info.language],
+        "license": info.license,
+        "multilinguality": "monolingual",
+        "task_categories": task_categories,
+        "task_ids": task_ids,
+        "size_categories": [size_category(table.num_rows)],
+        "source_datasets": ["original"],
+        "pretty_name": info.name,
+        "tags": ["mteb", "buildbench", info.domain],
+        "configs": [
+            {"config_name": "default", "data_files": [{"split": SPLIT, "path": f"{DATA_FOLDER}/{SPLIT}-*.parquet"}]}
+        ],
+        "dataset_info": [
+            {
+                "config_name": "default",
+                "features": [_feature(f) for f in table.schema],
+                "splits": [{"name": SPLIT, "num_bytes": table.nbytes, "num_examples": table.num_rows}],
+            }
+        ],
+    }
+    head = yaml.safe_dump(header, sort_keys=False, allow_unicode=True, width=1000)
+    all_facts = [
+        ("Task type", task_type),
+        ("Domain", info.domain),
+        ("Language", f"{info.language} ({info.mteb_lang()})"),
+        ("License", info.license),
+        ("Split", SPLIT),
+        ("Main score", main_score),
+        *facts,
+        ("Revision", info.revision),
+    ]
+    if info.reference:
+        all_facts.append(("Reference", info.reference))
+    body = [
+        f"# {info.name}",
+        "",
+        info.description.strip(),
+        "",
+        "## Task",
+        "",
+        _table(all_facts, ("Field", "Value")),
+        "",
+        "## Data",
+        "",
+        "| Config | Columns | Rows | File |",
+        "|---|---|---|---|",
+        f"| `default` | {', '.join(table.column_names)} | {table.num_rows} | `{DATA_FOLDER}/{SHARD_NAME}` |",
+        "",
+        explanation,
+        "",
+        "## Provenance",
+        "",
+        _table(sorted(info.provenance.items()), ("Key", "Value")) if info.provenance else "Not recorded.",
+        "",
+        "## Usage",
+        "",
+        "```python",
+        "from datasets import load_dataset",
+        "",
+        'data = load_dataset("<this folder or repo>", split="test")',
+        "```",
+        "",
+        "Evaluate with mteb (v2) through buildbench:",
+        "",
+        "```python",
+        "from pathlib import Path",
+        "",
+        "import mteb",
+        "from sentence_transformers import SentenceTransformer",
+        f"from {__package__}.{factory_module(factory)} import {factory}",
+        "",
+        f'task = {factory}(Path("<this folder>"))',
+        'model = SentenceTransformer("sentence-transformers/all-MiniLM-L6-v2")',
+        "results = mteb.evaluate(model, tasks=[task], cache=None)",
+        "```",
+        "",
+        "Built with buildbench from domain documents.",
+        "",
+    ]
+    return f"---\n{head}---\n\n" + "\n".join(body)
+
+
+def factory_module(factory: str) -> str:
+    return {
+        "make_mteb_pair_task": "pair_classification",
+        "make_mteb_clustering_task": "clustering",
+        "make_mteb_sts_task": "sts",
+    }[factory]
+
+
+def write_single_config_task(
+    out_dir: Path,
+    table: pa.Table,
+    info: TaskInfo,
+    *,
+    task_type: str,
+    main_score: str,
+    counts: dict[str, Any],
+    facts: list[tuple[str, Any]],
+    explanation: str,
+    task_categories: list[str],
+    task_ids: list[str],
+    factory: str,
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Write ``table`` as the one config of a task, its card, then task.json (last: it marks completion).
+
+    extra: more task.json fields (e.g. STS score bounds) that the mteb class factory reads back.
+    """
+    out_dir = Path(out_dir)
+    (out_dir / TASK_JSON).unlink(missing_ok=True)
+    path = shard_file(out_dir)
+    if path.parent.exists():
+        # The card globs test-*.parquet; a shard left by an older write would be read as part of this task.
+        for stale in path.parent.glob(f"{SPLIT}-*.parquet"):
+            if stale.name != path.name:
+                stale.unlink()
+    atomic_write_parquet(path, table)
+    card = render_single_config_card(
+        info, table, task_type=task_type, main_score=main_score, facts=facts, explanation=explanation,
+        task_categories=task_categories, task_ids=task_ids, factory=factory,
+    )
+    atomic_write_text(out_dir / "README.md", card)
+    record = {
+        **info.model_dump(mode="json"),
+        "eval_langs": [info.mteb_lang()],
+        "type": task_type,
+        "main_score": main_score,
+        "split": SPLIT,
+        "counts": counts,
+        "configs": {"default": f"{DATA_FOLDER}/{SHARD_NAME}"},
+        **(extra or {}),
+    }
+    atomic_write_json(out_dir / TASK_JSON, record)
+    return out_dir
+
+
+def make_single_config_mteb_task(
+    task_dir: Path,
+    task_type: str,
+    base: type,
+    attrs: dict[str, Any] | Callable[[dict[str, Any]], dict[str, Any]],
+    *,
+    name: str | None,
+    revision: str,
+    category: str,
+    annotations_creators: str,
+    task_subtypes: list[str] | None = None,
+):
+    """An instance of a per-task subclass of mteb's ``base`` over the one-config task in ``task_dir``.
+
+    attrs: class attributes (or a function of task.json returning them), e.g. prompt types or score bounds.
+    mteb's own loader reads the folder (``load_dataset(<folder>)``, split ``test``): nothing is re-implemented.
+    """
+    task_metadata = require("mteb.abstasks.task_metadata", "eval", "Evaluating with mteb")
+    from .mteb_task import _literal_values, _mteb_domains, _mteb_license
+
+    task_dir = Path(task_dir).resolve()
+    record = read_task_record(task_dir)
+    if record["type"] != task_type:
+        raise InputError(f"{task_dir}/task.json has type '{record['type']}'; expected {task_type}")
+    metadata = task_metadata.TaskMetadata(
+        name=name or record["name"],
+        description=record["description"] or record["name"],
+        reference=record.get("reference") or None,
+        dataset={"path": str(task_dir), "revision": revision},
+        type=task_type,
+        category=category,
+        modalities=["text"],
+        eval_splits=[record.get("split", SPLIT)],
+        eval_langs=list(record["eval_langs"]),
+        main_score=record["main_score"],
+        domains=_mteb_domains(record.get("domain", ""), _literal_values(task_metadata.TaskDomain)),
+        task_subtypes=task_subtypes,
+        license=_mteb_license(record.get("license", ""), _literal_values(task_metadata.Licenses)),
+        annotations_creators=annotations_creators,
+        sample_creation="found",
+        dialect=[],
+        bibtex_citation="",
+    )
+    class_attrs = attrs(record) if callable(attrs) else dict(attrs)
+    # A class per task, because mteb reads `metadata` from the class: this is how mteb's own tasks are declared.
+    cls = type(
+        f"BuildBench{task_type}_{metadata.name}",
+        (base,),
+        {"metadata": metadata, "__module__": __name__, **class_attrs},
+    )
+    return cls()
