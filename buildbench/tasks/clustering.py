@@ -32,7 +32,7 @@ import pyarrow as pa
 from ..errors import InputError, QualityError, require
 from .assemble import _first_few
 from .info import TaskInfo
-from .pair_classification import (
+from .single_config import (
     _check_texts,
     _mean_chars,
     make_single_config_mteb_task,
