@@ -266,6 +266,17 @@ class DownsampleConfig(Strict):
     agreement_models: list[str] = ["random", "bm25", "static", "minilm"]
 
 
+class ExtraTasksConfig(Strict):
+    """Task types beyond retrieval and reranking, from the same corpus."""
+
+    pair_classification: bool = True  # (query, positive) = 1 and (query, mined hard negative) = 0
+    # Clustering of chunks by a topic label: a chunk or document column, or a key of the document metadata
+    # (e.g. "title" or "metadata.section"). None: no clustering task (most corpora carry no such label).
+    clustering_field: Optional[str] = None
+    # STS pairs graded 0-3 by the judge; written only when the judge passed its calibration.
+    sts: bool = True
+
+
 class EvalConfig(Strict):
     models: list[str] = ["bm25", "minilm"]
     k: int = 10
@@ -312,6 +323,7 @@ class DomainPack(Strict):
     repair: RepairConfig = RepairConfig()
     reranking: RerankingConfig = RerankingConfig()
     downsample: DownsampleConfig = DownsampleConfig()
+    extra_tasks: ExtraTasksConfig = ExtraTasksConfig()
     eval: EvalConfig = EvalConfig()
 
     @property

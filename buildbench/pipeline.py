@@ -562,26 +562,69 @@ def _assemble(ctx: StageContext) -> StageResult:
                                       f"{pack.downsample.top_k} of {', '.join(pack.downsample.retrievers)}."))
         written.append(("downsampled", d, small.num_rows))
         stats.update({f"downsample.{k}": v for k, v in dstats.items() if isinstance(v, (int, float))})
+    extra = _write_extra_tasks(ctx, queries, qrels, corpus, info, base)
     # mteb's quality rules (a failure stops the build with every failing rule named), descriptive statistics,
     # the TaskMetadata and a ready-to-use task module, for each variant.
     from .tasks.assemble import compile_task
 
     judged = bool(ctx.rundir.read("judgements").num_rows) and _judge_trusted(ctx)
-    for _, folder, _ in written:
+    for _, folder, _ in written:  # retrieval and reranking; the single-config types check themselves
         compile_task(folder, judged=judged)
     # The content hash makes the evaluate stage rerun when a task's data changes, whatever its size.
+    written += extra
     tasks = pa.Table.from_pylist([{"variant": v, "path": str(p), "corpus": n, "sha256": _folder_hash(p)}
                                   for v, p, n in written])
     return StageResult(outputs={"tasks": tasks}, stats=stats)
 
 
 def variant_name(name: str, variant: str) -> str:
-    """BuildBenchFinanceRetrieval -> BuildBenchFinanceReranking / BuildBenchFinanceRetrievalDownsampled."""
+    """BuildBenchFinanceRetrieval -> BuildBenchFinanceReranking, ...RetrievalDownsampled, ...PairClassification."""
     if variant == "retrieval":
         return name
     stem = name[: -len("Retrieval")] if name.endswith("Retrieval") else name
-    return {"reranking": f"{stem}Reranking", "downsampled": f"{stem}RetrievalDownsampled"}.get(
-        variant, f"{name}{variant.title()}")
+    return {"reranking": f"{stem}Reranking", "downsampled": f"{stem}RetrievalDownsampled",
+            "pair_classification": f"{stem}PairClassification", "clustering": f"{stem}Clustering",
+            "sts": f"{stem}STS"}.get(variant, f"{name}{variant.title()}")
+
+
+def _write_extra_tasks(ctx: StageContext, queries: pa.Table, qrels: pa.Table, corpus: pa.Table, info,
+                       base: str) -> list[tuple[str, object, int]]:
+    """Pair classification, clustering (when the pack names a label field) and STS (when the judge is
+    trusted), each an MTEB-layout folder beside the retrieval task."""
+    from .tasks.clustering import labels_from_metadata, write_clustering_task
+    from .tasks.pair_classification import pair_rows, write_pair_classification_task
+    from .tasks.sts import sts_rows, write_sts_task
+
+    pack, rundir = ctx.config.domain, ctx.rundir
+    cfg = pack.extra_tasks
+    written = []
+    qtext = dict(zip(queries["id"].to_pylist(), queries["text"].to_pylist()))
+    texts = dict(zip(corpus["id"].to_pylist(), corpus["text"].to_pylist()))
+    positives: dict[str, list[str]] = {}
+    for q, c, score in zip(qrels["query-id"].to_pylist(), qrels["corpus-id"].to_pylist(), qrels["score"].to_pylist()):
+        if score > 0:
+            positives.setdefault(q, []).append(c)
+    if cfg.pair_classification and qtext:
+        hard = {r["query_id"]: r["passage_ids"] for r in rundir.read("hard_negatives").to_pylist()}
+        rows = pair_rows(qtext, positives, hard, texts, seed=ctx.config.seed)
+        if rows.num_rows:
+            d = write_pair_classification_task(rundir.variant_dir("pair_classification"), rows, info(
+                "pair_classification", f"{base} Pair classification: is the passage relevant to the query "
+                "(its positive) or one of its mined hard negatives?"))
+            written.append(("pair_classification", d, rows.num_rows))
+    if cfg.clustering_field:
+        labelled = labels_from_metadata(rundir.read("chunks"), rundir.read("documents_clean"), cfg.clustering_field)
+        d = write_clustering_task(rundir.variant_dir("clustering"), labelled["text"].to_pylist(),
+                                  labelled["label"].to_pylist(), info(
+                                      "clustering", f"{base} Clustering of passages by {cfg.clustering_field}."))
+        written.append(("clustering", d, labelled.num_rows))
+    judgements = rundir.read("judgements")
+    if cfg.sts and judgements.num_rows and _judge_trusted(ctx):
+        rows = sts_rows(qtext, judgements, texts)
+        d = write_sts_task(rundir.variant_dir("sts"), rows, info(
+            "sts", f"{base} Query-passage similarity graded 0-3 by the LLM judge."), min_score=0, max_score=3)
+        written.append(("sts", d, rows.num_rows))
+    return written
 
 
 def _judge_trusted(ctx: StageContext) -> bool:
@@ -641,6 +684,11 @@ def _evaluate(ctx: StageContext) -> StageResult:
     tasks = ctx.rundir.read("tasks").to_pylist()
     results: dict[str, dict] = {}
     for t in tasks:
+        if t["variant"] in MTEB_ONLY:
+            scores = _mteb_scores(t["path"], t["variant"], pack.eval.models)
+            rows += [{"task": t["variant"], "model": m, "metric": name, "value": float(v)}
+                     for m, d in scores.items() for name, v in d.items()]
+            continue
         models = list(pack.eval.models)
         if t["variant"] in ("retrieval", "downsampled") and pack.downsample.enabled:
             models += [m for m in pack.downsample.agreement_models if m not in models]
@@ -659,6 +707,32 @@ def _evaluate(ctx: StageContext) -> StageResult:
             else:
                 ctx.stats[f"agreement.{key}"] = " > ".join(v) if isinstance(v, list) else v
     return StageResult(outputs={"scores": pa.Table.from_pylist(rows, schema=SCORES_SCHEMA)})
+
+
+# Task types our own evaluator does not score: mteb does, with the sentence-transformers models among eval.models.
+MTEB_ONLY = {"pair_classification": "buildbench.tasks.pair_classification:make_mteb_pair_task",
+             "clustering": "buildbench.tasks.clustering:make_mteb_clustering_task",
+             "sts": "buildbench.tasks.sts:make_mteb_sts_task"}
+
+
+def _mteb_scores(path: str, variant: str, models: list[str]) -> dict[str, dict[str, float]]:
+    import importlib
+
+    import mteb
+
+    from .engine.embeddings import get_model
+
+    module, factory = MTEB_ONLY[variant].split(":")
+    task = getattr(importlib.import_module(module), factory)(path)
+    out = {}
+    for name in models:
+        if name in ("bm25", "random", "static"):
+            continue  # not sentence-transformers models
+        result = mteb.evaluate(get_model(name).model, tasks=[task], cache=None, show_progress_bar=False,
+                               encode_kwargs={"show_progress_bar": False})
+        scores = result.task_results[0].scores["test"][0]
+        out[name] = {task.metadata.main_score: float(scores["main_score"])}
+    return out
 
 
 SCORES_SCHEMA = pa.schema([("task", pa.string()), ("model", pa.string()), ("metric", pa.string()),
@@ -712,7 +786,7 @@ STAGES: list[Stage] = [
           inputs=("final_queries", "qrels", "chunks", "negatives", "removed_negatives", "hard_negatives",
                   "candidates", "audit", "judgements"), outputs=("tasks",), kind="global", fn=_assemble,
           config_keys=("seed", "domain.tasks", "domain.license", "domain.description", "domain.name",
-                       "domain.reranking", "domain.downsample", "domain.language")),
+                       "domain.reranking", "domain.downsample", "domain.language", "domain.extra_tasks")),
     Stage("evaluate", "baselines on each task (nDCG@10, Recall@10, MRR@10); downsampled-vs-full ranking agreement",
           inputs=("tasks", "qrels"), outputs=("scores",), kind="global", fn=_evaluate,
           config_keys=("domain.eval", "domain.downsample")),

@@ -152,6 +152,9 @@ def test_fomc_reranking_and_downsampled_tasks_evaluate_in_mteb(fomc_build):
         theirs = task_result.scores["test"][0]["ndcg_at_10"]
         ours = evaluate_task(out / folder, ["minilm"])["minilm"]["ndcg_at_10"]
         assert theirs == pytest.approx(ours, abs=0.02), folder
+    # A task type beyond retrieval and reranking, scored by mteb in the build.
+    assert rep["task_scores"]["pair_classification"]["minilm"]["max_ap"] > 0.5
+    assert (out / "report.html").stat().st_size > 50_000
     agreement = rep["downsample_agreement"]
     assert agreement["models"] == 4 and -1.0 <= agreement["spearman_rho"] <= 1.0
 
