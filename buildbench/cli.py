@@ -2,7 +2,8 @@
 
     build-bench --domain finance [--docs PATH ...] [--out DIR] [--max-docs N] [--queries-per-chunk K] [--seed S]
     build-bench stages
-    build-bench eval TASK_DIR [--models bm25 minilm ...]
+    build-bench eval TASK_DIR [--models random bm25 static minilm ...] [--k 10] [--bootstrap 1000] [--json] [--out FILE]
+    build-bench compare SYNTH_TASK REFERENCE [--models ...] [--bootstrap N] [--out FILE]
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from typing import Optional
 
 from .errors import BuildBenchError
 
-SUBCOMMANDS = ("build", "stages", "eval")
+SUBCOMMANDS = ("build", "stages", "eval", "compare")
+
+DEFAULT_EVAL_MODELS = ["random", "bm25", "static", "minilm"]
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -24,7 +27,9 @@ def _build_parser() -> argparse.ArgumentParser:
         description="Build a text-embedding retrieval benchmark (MTEB v2 layout) from domain documents. "
         "Without a subcommand, runs `build`. Rerunning the same command resumes and reuses finished stages.",
         epilog="Other commands: `build-bench stages` lists the pipeline stages; "
-        "`build-bench eval TASK_DIR` evaluates models on a built task.",
+        "`build-bench eval TASK_DIR` evaluates models on a built task with bootstrap confidence intervals and "
+        "validity diagnostics; `build-bench compare SYNTH_TASK REFERENCE` checks that a built task ranks models "
+        "as a human-labelled reference (BEIR or MTEB folder) does.",
     )
     p.add_argument("--domain", required=True,
                    help="a bundled domain pack name (finance) or the path of your own pack (.yaml)")
@@ -58,13 +63,46 @@ def _build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _eval_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="build-bench eval", description="Evaluate models on a built task folder.")
-    p.add_argument("task_dir", help="a task folder written by build-bench (<out>/task)")
-    p.add_argument("--models", nargs="+", default=["bm25", "minilm"],
-                   help="bm25, random, minilm, static, or a sentence-transformers model path")
+def _add_scoring_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--models", nargs="+", default=list(DEFAULT_EVAL_MODELS),
+                   help="bm25, random, minilm, static, or a sentence-transformers model path "
+                   f"(default: {' '.join(DEFAULT_EVAL_MODELS)})")
     p.add_argument("--k", type=int, default=10, help="cut-off for the metrics (default 10)")
-    p.add_argument("--json", action="store_true", help="print the scores as JSON")
+    p.add_argument("--bootstrap", type=int, default=1000, metavar="N",
+                   help="bootstrap resamples of the queries for confidence intervals (default 1000)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and the random model (default 0)")
+    p.add_argument("--via-mteb", action=argparse.BooleanOptionalAction, default=None,
+                   help="search with mteb itself for sentence-transformers models (minilm, model paths); "
+                   "default: when mteb is installed. BM25, random and static always use buildbench's search")
+    p.add_argument("--cache-dir", metavar="DIR",
+                   help="cache folder: embeddings in DIR/embeddings (each text embedded once per model), "
+                   "converted BEIR references in DIR/reference")
+
+
+def _eval_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="build-bench eval",
+        description="Evaluate models on a built task folder: nDCG/Recall/MRR@k with bootstrap confidence "
+        "intervals over queries, and validity diagnostics (saturation, random baseline, lexical leak, "
+        "discriminative power, ranking stability). When TASK_DIR/../report.json exists, the result is stored "
+        "in it under \"validity\".")
+    p.add_argument("task_dir", help="a task folder written by build-bench (<out>/task)")
+    _add_scoring_options(p)
+    p.add_argument("--json", action="store_true", help="print the result as JSON instead of tables")
+    p.add_argument("--out", metavar="FILE", help="also write the result JSON to FILE")
+    return p
+
+
+def _compare_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="build-bench compare",
+        description="Evaluate the same models on a built (synthetic) task and a human-labelled reference, and "
+        "report how well the two model rankings agree (Spearman rho, Kendall tau, bootstrap intervals).")
+    p.add_argument("synth_task", help="a task folder written by build-bench (<out>/task)")
+    p.add_argument("reference", help="a reference task: an MTEB-layout folder or a BEIR folder "
+                   "(corpus.jsonl, queries.jsonl, qrels/test.tsv)")
+    _add_scoring_options(p)
+    p.add_argument("--out", metavar="FILE", help="where to write the result JSON (default: SYNTH_TASK/../compare.json)")
     return p
 
 
@@ -151,15 +189,98 @@ def cmd_stages(argv: list[str]) -> int:
     return 0
 
 
+def _scoring_setup(args, anchor, always_cache: bool):
+    """(EmbeddingCache or None, reference cache dir or None, via_mteb) from the shared scoring options.
+
+    Without --cache-dir, the run's own cache (anchor/../cache, the folder `build` embeds into) is used when
+    ``always_cache`` or when it exists.
+    """
+    import importlib.util
+    from pathlib import Path
+
+    from .engine.embeddings import EmbeddingCache
+    from .errors import ConfigError
+
+    if args.bootstrap < 1:
+        raise ConfigError(f"--bootstrap must be at least 1 (got {args.bootstrap})")
+    if args.k < 1:
+        raise ConfigError(f"--k must be at least 1 (got {args.k})")
+    root = Path(args.cache_dir) if args.cache_dir else Path(anchor).resolve().parent / "cache"
+    use = bool(args.cache_dir) or always_cache or root.is_dir()
+    cache = EmbeddingCache(root / "embeddings") if use else None
+    via_mteb = args.via_mteb if args.via_mteb is not None else importlib.util.find_spec("mteb") is not None
+    return cache, (root / "reference" if use else None), via_mteb
+
+
+def _write_result(path, result: dict) -> None:
+    from .engine.rundir import atomic_write_json
+
+    atomic_write_json(path, result)
+
+
 def cmd_eval(argv: list[str]) -> int:
     from pathlib import Path
 
-    from .tasks.evaluate import evaluate_task, format_table
+    from .errors import InputError
+    from .tasks.validity import evaluate_with_ci, format_ci_table, format_diagnostics
 
     args = _eval_parser().parse_args(argv)
     _setup_logging(False)
-    scores = evaluate_task(Path(args.task_dir), args.models, k=args.k)
-    print(json.dumps(scores, indent=2) if args.json else format_table(scores))
+    task_dir = Path(args.task_dir)
+    cache, _, via_mteb = _scoring_setup(args, task_dir, always_cache=False)
+    try:
+        result = evaluate_with_ci(task_dir, args.models, k=args.k, cache=cache, n_boot=args.bootstrap,
+                                  seed=args.seed, via_mteb=via_mteb)
+    finally:
+        if cache is not None:
+            cache.close()
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(f"{result['task']}: {result['queries']} queries, {result['corpus']} documents, "
+              f"{result['n_boot']} bootstrap resamples (95% intervals)")
+        print(format_ci_table(result))
+        print(format_diagnostics(result))
+    report = task_dir.resolve().parent / "report.json"
+    if report.exists():
+        try:
+            merged = json.loads(report.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{report} is not valid JSON ({exc.msg}); validity not stored") from None
+        merged["validity"] = result
+        _write_result(report, merged)
+        logging.getLogger(__name__).info("validity stored in %s", report)
+    if args.out:
+        _write_result(Path(args.out), result)
+    return 0
+
+
+def cmd_compare(argv: list[str]) -> int:
+    from pathlib import Path
+
+    from .errors import InputError
+    from .tasks.compare import compare, format_compare
+    from .tasks.validity import format_diagnostics
+
+    args = _compare_parser().parse_args(argv)
+    _setup_logging(False)
+    synth = Path(args.synth_task)
+    if not (synth / "task.json").is_file():
+        raise InputError(f"{synth} is not a complete buildbench task (no task.json)")
+    cache, reference_cache, via_mteb = _scoring_setup(args, synth, always_cache=True)
+    try:
+        result = compare(synth, Path(args.reference), args.models, k=args.k, n_boot=args.bootstrap, seed=args.seed,
+                         cache=cache, via_mteb=via_mteb, reference_cache=reference_cache)
+    finally:
+        if cache is not None:
+            cache.close()
+    print(format_compare(result))
+    for side in ("synthetic", "reference"):
+        print(f"\n{side} diagnostics:")
+        print(format_diagnostics(result[side]))
+    out = Path(args.out) if args.out else synth.resolve().parent / "compare.json"
+    _write_result(out, result)
+    print(f"\nwritten: {out}")
     return 0
 
 
@@ -169,7 +290,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     if argv and argv[0] in SUBCOMMANDS:
         argv = argv[1:]
     try:
-        return {"build": cmd_build, "stages": cmd_stages, "eval": cmd_eval}[cmd](argv)
+        return {"build": cmd_build, "stages": cmd_stages, "eval": cmd_eval, "compare": cmd_compare}[cmd](argv)
     except BuildBenchError as exc:
         print(f"build-bench: error: {exc}", file=sys.stderr)
         return exc.exit_code
