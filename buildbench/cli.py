@@ -221,7 +221,6 @@ def _write_result(path, result: dict) -> None:
 def cmd_eval(argv: list[str]) -> int:
     from pathlib import Path
 
-    from .errors import InputError
     from .tasks.validity import evaluate_with_ci, format_ci_table, format_diagnostics
 
     args = _eval_parser().parse_args(argv)
@@ -241,15 +240,8 @@ def cmd_eval(argv: list[str]) -> int:
               f"{result['n_boot']} bootstrap resamples (95% intervals)")
         print(format_ci_table(result))
         print(format_diagnostics(result))
-    report = task_dir.resolve().parent / "report.json"
-    if report.exists():
-        try:
-            merged = json.loads(report.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{report} is not valid JSON ({exc.msg}); validity not stored") from None
-        merged["validity"] = result
-        _write_result(report, merged)
-        logging.getLogger(__name__).info("validity stored in %s", report)
+    if task_dir.resolve().name == "task":  # a run's retrieval task: its report gets the result
+        _update_run_report(task_dir.resolve().parent, "validity", result)
     if args.out:
         _write_result(Path(args.out), result)
     return 0
@@ -281,7 +273,32 @@ def cmd_compare(argv: list[str]) -> int:
     out = Path(args.out) if args.out else synth.resolve().parent / "compare.json"
     _write_result(out, result)
     print(f"\nwritten: {out}")
+    if synth.resolve().name == "task":
+        _update_run_report(synth.resolve().parent, "compare", result)
     return 0
+
+
+def _update_run_report(run_dir, key: str, result: dict) -> None:
+    """Store a result under ``key`` in a run's report.json and re-render its report.html."""
+    from .errors import InputError, MissingDependencyError
+
+    report = run_dir / "report.json"
+    if not report.exists():
+        return
+    try:
+        merged = json.loads(report.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{report} is not valid JSON ({exc.msg}); {key} not stored") from None
+    merged[key] = result
+    _write_result(report, merged)
+    log = logging.getLogger(__name__)
+    log.info("%s stored in %s", key, report)
+    try:
+        from .tasks.report_html import render_report
+
+        log.info("report: %s", render_report(run_dir, merged))
+    except MissingDependencyError as exc:
+        log.warning("no report.html: %s", exc)
 
 
 def main(argv: Optional[list[str]] = None) -> int:

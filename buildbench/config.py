@@ -280,6 +280,10 @@ class ExtraTasksConfig(Strict):
 class EvalConfig(Strict):
     models: list[str] = ["bm25", "minilm"]
     k: int = 10
+    # Also scored on the retrieval task for the validity diagnostics (with "random"), and resamples of the
+    # query bootstrap behind every confidence interval.
+    validity_models: list[str] = ["static"]
+    bootstrap: int = 1000
 
 
 class RecipesConfig(Strict):

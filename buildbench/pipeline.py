@@ -6,6 +6,7 @@ reads (their hash decides whether a finished stage can be reused).
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from contextlib import contextmanager
@@ -354,8 +355,6 @@ def _mining_corpus(ctx: StageContext) -> pa.Table:
 
 
 def _synthetic_by_query(negatives: pa.Table) -> dict[str, list[str]]:
-    import json
-
     out: dict[str, list[str]] = {}
     for pid, meta in zip(negatives["id"].to_pylist(), negatives["metadata"].to_pylist()):
         out.setdefault(json.loads(meta or "{}").get("negative_for", ""), []).append(pid)
@@ -695,6 +694,7 @@ def _evaluate(ctx: StageContext) -> StageResult:
         results[t["variant"]] = evaluate_task(t["path"], models, k=k, cache=cache)
         rows += [{"task": t["variant"], "model": m, "metric": name, "value": float(v)}
                  for m, d in results[t["variant"]].items() for name, v in d.items()]
+    validity = _validity(ctx, next((t for t in tasks if t["variant"] == "retrieval"), None))
     if "downsampled" in results:
         main = f"ndcg_at_{k}"
         models = pack.downsample.agreement_models
@@ -706,7 +706,31 @@ def _evaluate(ctx: StageContext) -> StageResult:
                     ctx.stats[f"agreement.full.{m}"], ctx.stats[f"agreement.downsampled.{m}"] = pair["full"], pair["sub"]
             else:
                 ctx.stats[f"agreement.{key}"] = " > ".join(v) if isinstance(v, list) else v
-    return StageResult(outputs={"scores": pa.Table.from_pylist(rows, schema=SCORES_SCHEMA)})
+    return StageResult(outputs={"scores": pa.Table.from_pylist(rows, schema=SCORES_SCHEMA),
+                                "validity": pa.table({"json": [json.dumps(validity)]})})
+
+
+def _validity(ctx: StageContext, task: Optional[dict]) -> dict:
+    """Bootstrap CIs and validity diagnostics of the retrieval task (models scored through mteb where they are
+    sentence-transformers), also written into its dataset card."""
+    from .tasks.assemble import set_card_section
+    from .tasks.validity import evaluate_with_ci, format_ci_table, format_diagnostics
+
+    if task is None:
+        return {}
+    pack = ctx.config.domain
+    models = list(dict.fromkeys(["random", *pack.eval.models, *pack.eval.validity_models]))
+    result = evaluate_with_ci(task["path"], models, k=pack.eval.k, cache=_embedding_cache(ctx),
+                              n_boot=pack.eval.bootstrap, seed=ctx.config.seed, via_mteb=True)
+    set_card_section(task["path"], "validity", [
+        "## Validity", "",
+        f"Scores with bootstrap 95% confidence intervals over the {result['queries']} queries "
+        f"({result['n_boot']} resamples), and the diagnostics buildbench checks:", "",
+        "```", format_ci_table(result), "", format_diagnostics(result), "```"])
+    flagged = [name for name, d in result.get("diagnostics", {}).items() if d.get("flag")]
+    if flagged:
+        log.warning("validity diagnostics flagged: %s (see report.html)", ", ".join(flagged))
+    return result
 
 
 # Task types our own evaluator does not score: mteb does, with the sentence-transformers models among eval.models.
@@ -787,8 +811,8 @@ STAGES: list[Stage] = [
                   "candidates", "audit", "judgements"), outputs=("tasks",), kind="global", fn=_assemble,
           config_keys=("seed", "domain.tasks", "domain.license", "domain.description", "domain.name",
                        "domain.reranking", "domain.downsample", "domain.language", "domain.extra_tasks")),
-    Stage("evaluate", "baselines on each task (nDCG@10, Recall@10, MRR@10); downsampled-vs-full ranking agreement",
-          inputs=("tasks", "qrels"), outputs=("scores",), kind="global", fn=_evaluate,
+    Stage("evaluate", "baselines on each task; bootstrap CIs and validity diagnostics; downsampled-vs-full agreement",
+          inputs=("tasks", "qrels"), outputs=("scores", "validity"), kind="global", fn=_evaluate,
           config_keys=("domain.eval", "domain.downsample")),
 ]
 
@@ -865,6 +889,10 @@ def make_report(rundir: RunDir, manifest: dict, this_run: dict, seconds: float) 
         "task_scores": _scores(rundir),
         "downsample_agreement": {k[len("agreement."):]: v for k, v in
                                  stages.get("evaluate", {}).get("stats", {}).items() if k.startswith("agreement.")},
+        "validity": _json_dataset(rundir, "validity"),
+        # Written by `build-bench compare RUN/task REFERENCE`; kept across rebuilds of the report.
+        "compare": (json.loads((rundir.root / "compare.json").read_text(encoding="utf-8"))
+                    if (rundir.root / "compare.json").exists() else {}),
         "task_dir": str(rundir.task_dir),
         "tasks": (rundir.read("tasks").to_pylist() if rundir.has_dataset("tasks") else []),
         "audit_log": str(write_audit_log(rundir, drops)),
@@ -878,8 +906,6 @@ QUERY_STAGES = ("generate_queries", "generate_qa", "filter_queries", "judge", "r
 
 def write_audit_log(rundir: RunDir, drops: dict[str, list[dict]]):
     """audit.jsonl: one line per decision about a query (every filter drop, every repair action), by query."""
-    import json
-
     from .engine.rundir import atomic_write_text
 
     rows = []
@@ -895,6 +921,13 @@ def write_audit_log(rundir: RunDir, drops: dict[str, list[dict]]):
     path = rundir.root / "audit.jsonl"
     atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     return path
+
+
+def _json_dataset(rundir: RunDir, name: str) -> dict:
+    if not rundir.has_dataset(name):
+        return {}
+    rows = rundir.read(name)["json"].to_pylist()
+    return json.loads(rows[0]) if rows else {}
 
 
 def _filter_table(stages: dict) -> dict[str, dict]:

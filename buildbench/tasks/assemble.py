@@ -538,16 +538,26 @@ def compile_task(task_dir: Path, *, repo: str | None = None, revision: str = "lo
     return {"task_module": module, "descriptive_stats": stats_path, "metadata": metadata_path}
 
 
-def _add_compiled_card_section(task_dir: Path, module: str, cls: str, stats: str, metadata: str, dataset: dict) -> None:
-    """Append (or replace) the card's "mteb task" section; a card rewritten by write_retrieval_task drops it."""
-    card = task_dir / "README.md"
+def set_card_section(task_dir: Path, key: str, lines: list[str]) -> None:
+    """Add or replace one generated section of the dataset card, between ``<!-- buildbench:KEY -->`` and
+    ``<!-- /buildbench:KEY -->``; other sections and the rest of the card stay as they are."""
+    card = Path(task_dir) / "README.md"
     if not card.exists():
         return
+    start, end = f"<!-- buildbench:{key} -->", f"<!-- /buildbench:{key} -->"
     text = card.read_text(encoding="utf-8")
-    text = text.split(f"\n{COMPILED_MARK}\n", 1)[0].rstrip("\n") + "\n"
-    section = [
-        "",
-        COMPILED_MARK,
+    block = "\n".join([start, *lines, end])
+    if start in text and end in text:
+        before, rest = text.split(start, 1)
+        text = before + block + rest.split(end, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    atomic_write_text(card, text)
+
+
+def _add_compiled_card_section(task_dir: Path, module: str, cls: str, stats: str, metadata: str, dataset: dict) -> None:
+    """The card's "mteb task" section: how to load the compiled task module."""
+    set_card_section(task_dir, "compiled", [
         "## mteb task",
         "",
         (
@@ -566,6 +576,4 @@ def _add_compiled_card_section(task_dir: Path, module: str, cls: str, stats: str
             f"`{metadata}` holds the mteb `TaskMetadata`; `{stats}` holds mteb's descriptive statistics of the "
             f"`{SPLIT}` split."
         ),
-        "",
-    ]
-    atomic_write_text(card, text + "\n".join(section))
+    ])
