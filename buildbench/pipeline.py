@@ -149,6 +149,18 @@ def _chunk(shard: pa.Table, ctx: StageContext):
     return to_table(chunks, Chunk), drops
 
 
+def _dedup_chunks(ctx: StageContext) -> StageResult:
+    """Exact duplicate chunks across documents (a paragraph repeated verbatim in two statements whose other
+    paragraphs differ): one copy stays, or the corpus would hold an unlabelled twin of a positive."""
+    from .quality import ExactDedup
+
+    table = ctx.rundir.read("chunks_raw")
+    stats: Counter = Counter()
+    drops, keep = apply_filters([(ExactDedup(stage="chunk_dedup"), None)], table["id"].to_pylist(),
+                                table["text"].to_pylist(), stats)
+    return StageResult(outputs={"chunks": table.filter(pa.array(keep, pa.bool_()))}, drops=drops, stats=stats)
+
+
 # ---------------------------------------------------------------- queries
 def _plan(ctx: StageContext) -> StageResult:
     ids = [i for t in ctx.rundir.iter_shards("chunks") for i in t["id"].to_pylist()]
@@ -662,13 +674,7 @@ def _provenance(ctx: StageContext, queries: pa.Table) -> dict:
 
 def _filter_funnel(manifest: dict) -> dict[str, str]:
     """Per filter, "in -> kept", from the counters the filter stages left in the manifest."""
-    out = {}
-    for stage in ("filter_documents", "filter_queries"):
-        stats = manifest.get("stages", {}).get(stage, {}).get("stats", {})
-        for key in sorted(k for k in stats if k.endswith(".in")):
-            name = key[: -len(".in")]
-            out[name] = f"{stats[key]} -> {stats[key] - stats.get(name + '.dropped', 0)}"
-    return out
+    return {name: f"{d['in']} -> {d['kept']}" for name, d in _filter_table(manifest.get("stages", {})).items()}
 
 
 def _evaluate(ctx: StageContext) -> StageResult:
@@ -771,8 +777,10 @@ STAGES: list[Stage] = [
           inputs=("documents",), outputs=("documents_clean",), kind="global", fn=_filter_documents,
           config_keys=("domain.filters.doc_dedup", "domain.filters.language", "domain.language")),
     Stage("chunk", "sentence-aware chunking with a size budget and overlap",
-          inputs=("documents_clean",), outputs=("chunks",), kind="map", fn=_chunk,
+          inputs=("documents_clean",), outputs=("chunks_raw",), kind="map", fn=_chunk,
           config_keys=("domain.chunking",)),
+    Stage("dedup_chunks", "exact duplicate chunks across documents (one copy stays)",
+          inputs=("chunks_raw",), outputs=("chunks",), kind="global", fn=_dedup_chunks, config_keys=()),
     Stage("plan_queries", "stratified persona x style x difficulty assignment of query slots to chunks",
           inputs=("chunks",), outputs=("plan",), kind="global", fn=_plan,
           config_keys=("queries_per_chunk", "max_queries", "seed", "domain.personas", "domain.query_styles",
@@ -933,7 +941,7 @@ def _json_dataset(rundir: RunDir, name: str) -> dict:
 def _filter_table(stages: dict) -> dict[str, dict]:
     """Per filter: items in, kept, dropped and seconds (the filter funnel with its cost)."""
     out = {}
-    for stage in ("filter_documents", "filter_queries"):
+    for stage in ("filter_documents", "dedup_chunks", "filter_queries"):
         stats = stages.get(stage, {}).get("stats", {})
         for key in (k for k in stats if k.endswith(".in")):
             name = key[: -len(".in")]
