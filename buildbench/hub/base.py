@@ -1,0 +1,124 @@
+"""What a hub is to buildbench: the ``Publisher`` protocol and its typed records.
+
+Two hubs implement it: ``LocalHub`` (bare git repos on disk, laid out so olah can serve them as Hub dataset
+repos) and ``HfHub`` (the Hugging Face Hub through ``huggingface_hub.HfApi``). Everything above this layer
+(versioning, cards, ``publish_task``, submissions) talks to a ``Publisher`` and never to git or HTTP.
+
+Conventions shared by both hubs:
+
+- ``repo_id`` is ``ORG/NAME`` of a *dataset* repo.
+- ``publish`` makes ONE commit whose tree is exactly ``files`` (a snapshot: paths not in ``files`` are removed,
+  except the Hub's own ``.gitattributes``). Committing a tree equal to the current one makes no commit.
+- Versions are tags (``v1.2.0``). A tag is never moved: re-creating an existing tag on another commit raises
+  ``PublishError`` and leaves the tag where it was; on the same commit it is a no-op.
+- A pull request is ``refs/pr/N``. ``revision`` arguments take a branch, a tag, ``refs/pr/N`` or a commit.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Optional, Protocol, runtime_checkable
+
+from ..errors import PublishError
+
+MAIN = "main"
+
+# The Hub's own rule for a repo id part: letters, digits, '-', '_', '.'; not starting or ending with '-'/'.',
+# no '--' or '..'. Checked here too so a local repo is always publishable to the Hub under the same id.
+_PART_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?$")
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    """What one publish did.
+
+    commit: the commit the content is at (the new commit, or the existing one when nothing changed).
+    tag: the version tag pointing at ``commit`` (None when none was asked for).
+    pr_ref: ``refs/pr/N`` when the commit opened a pull request, else None.
+    url: where a person sees it (a Hub page, or ``file://...@revision`` for a local hub).
+    unchanged: True when nothing was committed because the content was already there.
+    """
+
+    commit: str
+    tag: Optional[str]
+    pr_ref: Optional[str]
+    url: str
+    unchanged: bool = False
+
+    @property
+    def pr_number(self) -> Optional[int]:
+        return int(self.pr_ref.rsplit("/", 1)[1]) if self.pr_ref else None
+
+
+@runtime_checkable
+class Publisher(Protocol):
+    """A place dataset repos are published to. Every failure is a one-line ``PublishError``."""
+
+    def ensure_repo(self, repo_id: str) -> str:
+        """Create the dataset repo if it does not exist; returns its URL."""
+        ...
+
+    def publish(
+        self,
+        repo_id: str,
+        files: dict[str, bytes],
+        message: str,
+        *,
+        revision_tag: Optional[str] = None,
+        create_pr: bool = False,
+    ) -> PublishResult:
+        """Commit ``files`` (repo path -> content, the whole tree) in one commit on main, or as a new pull
+        request with ``create_pr``; then tag that commit ``revision_tag``. An existing ``revision_tag`` is
+        checked before anything is committed: on another commit's content it raises and nothing changes."""
+        ...
+
+    def create_tag(self, repo_id: str, tag: str, revision: str, message: Optional[str] = None) -> str:
+        """Tag ``revision`` (e.g. a merged PR's commit on main); returns the tagged commit. Never moves a tag."""
+        ...
+
+    def tags(self, repo_id: str) -> dict[str, str]:
+        """Tag name -> commit id; {} for a repo that does not exist yet."""
+        ...
+
+    def read_file(self, repo_id: str, path: str, revision: str = MAIN) -> Optional[bytes]:
+        """The file's bytes at ``revision``; None when the repo, revision or file does not exist."""
+        ...
+
+    def list_files(self, repo_id: str, revision: str = MAIN) -> list[str]:
+        """Sorted paths of the files at ``revision``; [] when the repo or revision does not exist."""
+        ...
+
+    def merge_pr(self, repo_id: str, pr_number: int) -> str:
+        """Merge pull request ``pr_number`` into main; returns main's new commit."""
+        ...
+
+
+def check_repo_id(repo_id: str) -> tuple[str, str]:
+    """``ORG/NAME`` split in two, or PublishError naming what is wrong."""
+    parts = repo_id.split("/") if isinstance(repo_id, str) else []
+    if len(parts) != 2 or not all(_PART_RE.match(p) and ".." not in p and "--" not in p for p in parts):
+        raise PublishError(
+            f"'{repo_id}' is not a dataset repo id: expected ORG/NAME (letters, digits, '-', '_', '.')"
+        )
+    if parts[1].endswith(".git"):
+        raise PublishError(f"'{repo_id}': a repo name cannot end in '.git'")
+    return parts[0], parts[1]
+
+
+_TAG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def check_tag(tag: str) -> str:
+    """A tag name both git and the Hub accept (``v1.2.0``), or PublishError."""
+    if not isinstance(tag, str) or not _TAG_RE.match(tag) or ".." in tag or tag.endswith((".", ".lock")):
+        raise PublishError(f"'{tag}' is not a valid tag name")
+    return tag
+
+
+def check_path(path: str) -> str:
+    """A relative repo path without '..', '.', empty parts or a '.git' part, or PublishError."""
+    parts = path.split("/") if isinstance(path, str) else [""]
+    if not path or path.startswith("/") or any(p in ("", ".", "..", ".git") for p in parts) or "\\" in path:
+        raise PublishError(f"'{path}' is not a valid file path in a repo")
+    return path
