@@ -4,6 +4,7 @@
     build-bench stages
     build-bench eval TASK_DIR [--models random bm25 static minilm ...] [--k 10] [--bootstrap 1000] [--json] [--out FILE]
     build-bench compare SYNTH_TASK REFERENCE [--models ...] [--bootstrap N] [--out FILE]
+    build-bench publish TASK_DIR --to hf://ORG/NAME | file://ROOT/ORG/NAME [--version X.Y.Z | --bump major|minor|patch] [--message M]
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Optional
 
 from .errors import BuildBenchError
 
-SUBCOMMANDS = ("build", "stages", "eval", "compare")
+SUBCOMMANDS = ("build", "stages", "eval", "compare", "publish")
 
 DEFAULT_EVAL_MODELS = ["random", "bm25", "static", "minilm"]
 
@@ -29,7 +30,9 @@ def _build_parser() -> argparse.ArgumentParser:
         epilog="Other commands: `build-bench stages` lists the pipeline stages; "
         "`build-bench eval TASK_DIR` evaluates models on a built task with bootstrap confidence intervals and "
         "validity diagnostics; `build-bench compare SYNTH_TASK REFERENCE` checks that a built task ranks models "
-        "as a human-labelled reference (BEIR or MTEB folder) does.",
+        "as a human-labelled reference (BEIR or MTEB folder) does; `build-bench publish TASK_DIR --to hf://ORG/NAME` "
+        "publishes a task folder as a new version (tag vX.Y.Z) of a Hub dataset repo, or of a local hub with "
+        "--to file://ROOT/ORG/NAME.",
     )
     p.add_argument("--domain", required=True,
                    help="a bundled domain pack name (finance) or the path of your own pack (.yaml)")
@@ -103,6 +106,26 @@ def _compare_parser() -> argparse.ArgumentParser:
                    "(corpus.jsonl, queries.jsonl, qrels/test.tsv)")
     _add_scoring_options(p)
     p.add_argument("--out", metavar="FILE", help="where to write the result JSON (default: SYNTH_TASK/../compare.json)")
+    return p
+
+
+def _publish_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="build-bench publish",
+        description="Publish a task folder as a new version of a dataset repo: one commit tagged vX.Y.Z with the "
+        "data, the mteb task module pinned at that tag, and a card with provenance and changelog. Data equal to "
+        "the latest version's is not published again; changed data needs --version or --bump. The Hub token is "
+        "read from $HF_TOKEN or `hf auth login`, never from the command line.")
+    p.add_argument("task_dir", help="a task folder written by build-bench (<out>/task)")
+    p.add_argument("--to", required=True, metavar="TARGET",
+                   help="hf://ORG/NAME (the Hugging Face Hub, or $HF_ENDPOINT) or file://ROOT/ORG/NAME (a local hub "
+                   "of bare git repos at ROOT/datasets/ORG/NAME, servable by olah with mirrors-path ROOT)")
+    version = p.add_mutually_exclusive_group()
+    version.add_argument("--version", metavar="X.Y.Z", help="the version to publish; greater than the latest one "
+                         "(default for a first publish: 1.0.0)")
+    version.add_argument("--bump", choices=["major", "minor", "patch"],
+                         help="publish the latest version bumped by one major, minor or patch step")
+    p.add_argument("--message", "-m", metavar="M", help="commit message and changelog line (default: Publish vX.Y.Z)")
     return p
 
 
@@ -278,6 +301,25 @@ def cmd_compare(argv: list[str]) -> int:
     return 0
 
 
+def cmd_publish(argv: list[str]) -> int:
+    from .hub.publish import publish_task
+
+    args = _publish_parser().parse_args(argv)
+    _setup_logging(False)
+    result = publish_task(args.task_dir, args.to, version=args.version, bump=args.bump, message=args.message)
+    version = result.tag[1:] if result.tag and result.tag.startswith("v") else result.tag
+    if result.unchanged:
+        print(f"unchanged, {result.tag}: nothing published")
+    else:
+        print(f"published {result.tag} to {args.to}")
+    print(f"version: {version}")
+    print(f"tag: {result.tag}")
+    print(f"commit: {result.commit}")
+    print(f"no-op: {'yes' if result.unchanged else 'no'}")
+    print(f"url: {result.url}")
+    return 0
+
+
 def _update_run_report(run_dir, key: str, result: dict) -> None:
     """Store a result under ``key`` in a run's report.json and re-render its report.html."""
     from .errors import InputError, MissingDependencyError
@@ -307,7 +349,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     if argv and argv[0] in SUBCOMMANDS:
         argv = argv[1:]
     try:
-        return {"build": cmd_build, "stages": cmd_stages, "eval": cmd_eval, "compare": cmd_compare}[cmd](argv)
+        return {"build": cmd_build, "stages": cmd_stages, "eval": cmd_eval, "compare": cmd_compare,
+                "publish": cmd_publish}[cmd](argv)
     except BuildBenchError as exc:
         print(f"build-bench: error: {exc}", file=sys.stderr)
         return exc.exit_code

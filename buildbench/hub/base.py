@@ -9,8 +9,10 @@ Conventions shared by both hubs:
 - ``repo_id`` is ``ORG/NAME`` of a *dataset* repo.
 - ``publish`` makes ONE commit whose tree is exactly ``files`` (a snapshot: paths not in ``files`` are removed,
   except the Hub's own ``.gitattributes``). Committing a tree equal to the current one makes no commit.
-- Versions are tags (``v1.2.0``). A tag is never moved: re-creating an existing tag on another commit raises
-  ``PublishError`` and leaves the tag where it was; on the same commit it is a no-op.
+- Versions are tags (``v1.2.0``). A tag is never moved: ``publish`` with an existing ``revision_tag`` raises
+  ``PublishError`` before committing anything, and ``create_tag`` of an existing tag raises unless it already
+  points at that very commit (then it is a no-op). Unchanged content is detected above this layer
+  (``versioning``), from the content hash a published card records.
 - A pull request is ``refs/pr/N``. ``revision`` arguments take a branch, a tag, ``refs/pr/N`` or a commit.
 """
 
@@ -69,8 +71,8 @@ class Publisher(Protocol):
         create_pr: bool = False,
     ) -> PublishResult:
         """Commit ``files`` (repo path -> content, the whole tree) in one commit on main, or as a new pull
-        request with ``create_pr``; then tag that commit ``revision_tag``. An existing ``revision_tag`` is
-        checked before anything is committed: on another commit's content it raises and nothing changes."""
+        request with ``create_pr``; then tag that commit ``revision_tag``. An existing ``revision_tag`` raises
+        PublishError before anything is committed. A tree equal to main's makes no commit (``unchanged``)."""
         ...
 
     def create_tag(self, repo_id: str, tag: str, revision: str, message: Optional[str] = None) -> str:

@@ -121,18 +121,13 @@ class LocalHub:
             check_tag(revision_tag)
         self.ensure_repo(repo_id)
         repo = self.repo_path(repo_id)
+        if revision_tag is not None and revision_tag in self.tags(repo_id):
+            raise PublishError(
+                f"tag {revision_tag} already exists in {repo_id} at {self.tags(repo_id)[revision_tag][:12]}; "
+                "tags are never moved: publish a new version"
+            )
         parent = self._resolve(repo, _MAIN_REF)
         tree = self._write_tree(repo, files)
-
-        if revision_tag is not None:
-            tagged = self.tags(repo_id).get(revision_tag)
-            if tagged is not None:
-                if self._tree_of(repo, tagged) == tree:
-                    return PublishResult(tagged, revision_tag, None, self.url(repo_id, revision_tag), unchanged=True)
-                raise PublishError(
-                    f"tag {revision_tag} already exists in {repo_id} at {tagged[:12]} with other content; "
-                    "tags are never moved: publish a new version"
-                )
 
         pr_ref = None
         unchanged = False

@@ -1,0 +1,190 @@
+"""The Hugging Face Hub as a ``Publisher``, through ``huggingface_hub.HfApi``.
+
+One publish is: ``create_repo(repo_type="dataset", exist_ok=True)`` (``ensure_repo``), the repo's refs (the
+tag must not exist yet; main's commit becomes the commit's parent, so a concurrent push makes the commit fail
+instead of being overwritten), main's file list (files no longer in the snapshot are deleted in the same
+commit; the Hub's own ``.gitattributes`` is kept), ONE ``create_commit`` with a ``CommitOperationAdd`` per file
+(``create_pr=True`` opens a pull request instead of committing to main), then ``create_tag`` on that commit.
+
+The token is never handled here: HfApi resolves it from ``HF_TOKEN`` or ``hf auth login`` (or
+``huggingface-cli login``), and it is never passed on a command line nor logged. Merging pull requests stays
+on the Hub, where a maintainer reviews them: ``merge_pr`` says where.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Iterator, Optional
+from urllib.parse import quote
+
+from ..errors import PublishError
+from .base import MAIN, PublishResult, check_path, check_repo_id, check_tag
+
+log = logging.getLogger(__name__)
+
+REPO_TYPE = "dataset"
+# The Hub creates this file in every new repo (LFS rules); a snapshot without it must not delete it.
+KEEP = frozenset({".gitattributes"})
+
+
+@contextlib.contextmanager
+def _hub_errors(what: str, repo_id: str) -> Iterator[None]:
+    """Any client or HTTP failure becomes one line: what failed, for which repo, and the Hub's first line."""
+    import httpx2
+    from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
+
+    try:
+        yield
+    except PublishError:
+        raise
+    except OfflineModeIsEnabled:
+        raise PublishError(f"cannot {what} {repo_id}: HF_HUB_OFFLINE is set") from None
+    except (HfHubHTTPError, httpx2.HTTPError, ValueError) as exc:
+        first = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        raise PublishError(f"cannot {what} {repo_id} on the Hub: {first}") from None
+
+
+class HfHub:
+    """A ``Publisher`` for the Hugging Face Hub (or any server speaking its API, e.g. ``endpoint=HF_ENDPOINT``)."""
+
+    def __init__(self, endpoint: Optional[str] = None):
+        from huggingface_hub import HfApi
+
+        from .. import __version__
+
+        self.api = HfApi(endpoint=endpoint, library_name="buildbench", library_version=__version__)
+        self.endpoint = self.api.endpoint.rstrip("/")
+
+    def __repr__(self) -> str:
+        return f"HfHub({self.endpoint!r})"
+
+    def url(self, repo_id: str, revision: Optional[str] = None) -> str:
+        base = f"{self.endpoint}/datasets/{repo_id}"
+        return f"{base}/tree/{quote(revision, safe='')}" if revision else base
+
+    # -- Publisher
+
+    def ensure_repo(self, repo_id: str) -> str:
+        check_repo_id(repo_id)
+        with _hub_errors("create", repo_id):
+            return str(self.api.create_repo(repo_id, repo_type=REPO_TYPE, exist_ok=True))
+
+    def publish(self, repo_id: str, files: dict[str, bytes], message: str, *, revision_tag: Optional[str] = None,
+                create_pr: bool = False) -> PublishResult:
+        from huggingface_hub import CommitOperationAdd, CommitOperationDelete
+
+        check_repo_id(repo_id)
+        if not files:
+            raise PublishError(f"nothing to publish to {repo_id}: no files")
+        for path in files:
+            check_path(path)
+        if revision_tag is not None:
+            check_tag(revision_tag)
+        self.ensure_repo(repo_id)
+        refs = self._refs(repo_id)
+        if revision_tag is not None and revision_tag in refs["tags"]:
+            raise PublishError(
+                f"tag {revision_tag} already exists in {repo_id} at {refs['tags'][revision_tag][:12]}; "
+                "tags are never moved: publish a new version"
+            )
+        parent = refs["branches"].get(MAIN)
+        existing = self.list_files(repo_id, parent) if parent else []
+        operations = [CommitOperationAdd(path_in_repo=path, path_or_fileobj=bytes(files[path]))
+                      for path in sorted(files)]
+        operations += [CommitOperationDelete(path_in_repo=path)
+                       for path in existing if path not in files and path not in KEEP]
+        with _hub_errors("commit to", repo_id):
+            info = self.api.create_commit(repo_id, operations, commit_message=message.strip() or "Update",
+                                          repo_type=REPO_TYPE, create_pr=create_pr, parent_commit=parent)
+        commit = info.oid
+        if revision_tag is not None:  # checked absent above; the Hub refuses (409) if it appeared since
+            self._create_tag(repo_id, revision_tag, commit, message)
+        pr_ref = info.pr_revision if create_pr else None
+        unchanged = not create_pr and commit == parent
+        url = info.pr_url or self.url(repo_id, revision_tag or commit)
+        log.info("published %s to %s: %s%s", repo_id, self.endpoint, commit[:12],
+                 f" ({revision_tag})" if revision_tag else (f" ({pr_ref})" if pr_ref else ""))
+        return PublishResult(commit, revision_tag, pr_ref, url, unchanged=unchanged)
+
+    def create_tag(self, repo_id: str, tag: str, revision: str, message: Optional[str] = None) -> str:
+        check_repo_id(repo_id)
+        check_tag(tag)
+        with _hub_errors("resolve a revision of", repo_id):
+            commit = self.api.repo_info(repo_id, repo_type=REPO_TYPE, revision=revision).sha
+        self._tag(repo_id, tag, commit, message or tag)
+        return commit
+
+    def tags(self, repo_id: str) -> dict[str, str]:
+        return self._refs(repo_id)["tags"]
+
+    def pull_requests(self, repo_id: str) -> dict[int, str]:
+        """Pull request number -> its head commit."""
+        from huggingface_hub.errors import RepositoryNotFoundError
+
+        check_repo_id(repo_id)
+        with _hub_errors("list the pull requests of", repo_id):
+            try:
+                refs = self.api.list_repo_refs(repo_id, repo_type=REPO_TYPE, include_pull_requests=True)
+            except RepositoryNotFoundError:
+                return {}
+        return dict(sorted((int(r.ref.rsplit("/", 1)[1]), r.target_commit) for r in refs.pull_requests or []))
+
+    def read_file(self, repo_id: str, path: str, revision: str = MAIN) -> Optional[bytes]:
+        from huggingface_hub import hf_hub_url
+        from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
+        from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
+
+        check_repo_id(repo_id)
+        check_path(path)
+        url = hf_hub_url(repo_id, path, repo_type=REPO_TYPE, revision=revision, endpoint=self.endpoint)
+        with _hub_errors(f"read {path} at {revision} of", repo_id):
+            response = get_session().get(url, headers=build_hf_headers(library_name="buildbench"))
+            try:
+                hf_raise_for_status(response)
+            except (EntryNotFoundError, RevisionNotFoundError, RepositoryNotFoundError):
+                return None
+            return response.content
+
+    def list_files(self, repo_id: str, revision: str = MAIN) -> list[str]:
+        from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
+
+        check_repo_id(repo_id)
+        with _hub_errors(f"list the files at {revision} of", repo_id):
+            try:
+                return sorted(self.api.list_repo_files(repo_id, repo_type=REPO_TYPE, revision=revision))
+            except (RepositoryNotFoundError, RevisionNotFoundError):
+                return []
+
+    def merge_pr(self, repo_id: str, pr_number: int) -> str:
+        raise PublishError(
+            f"buildbench does not merge pull requests on the Hub: review and merge #{pr_number} at "
+            f"{self.endpoint}/datasets/{repo_id}/discussions/{pr_number}"
+        )
+
+    # -- helpers
+
+    def _refs(self, repo_id: str) -> dict[str, dict[str, str]]:
+        from huggingface_hub.errors import RepositoryNotFoundError
+
+        check_repo_id(repo_id)
+        with _hub_errors("list the refs of", repo_id):
+            try:
+                refs = self.api.list_repo_refs(repo_id, repo_type=REPO_TYPE)
+            except RepositoryNotFoundError:
+                return {"branches": {}, "tags": {}}
+        return {"branches": {b.name: b.target_commit for b in refs.branches},
+                "tags": {t.name: t.target_commit for t in refs.tags}}
+
+    def _tag(self, repo_id: str, tag: str, commit: str, message: str) -> None:
+        existing = self._refs(repo_id)["tags"].get(tag)
+        if existing == commit:
+            return
+        if existing is not None:
+            raise PublishError(f"tag {tag} already exists in {repo_id} at {existing[:12]}; tags are never moved")
+        self._create_tag(repo_id, tag, commit, message)
+
+    def _create_tag(self, repo_id: str, tag: str, commit: str, message: str) -> None:
+        with _hub_errors(f"create tag {tag} in", repo_id):
+            self.api.create_tag(repo_id, tag=tag, revision=commit, tag_message=message.strip() or tag,
+                                repo_type=REPO_TYPE)
