@@ -5,6 +5,12 @@
     build-bench eval TASK_DIR [--models random bm25 static minilm ...] [--k 10] [--bootstrap 1000] [--json] [--out FILE]
     build-bench compare SYNTH_TASK REFERENCE [--models ...] [--bootstrap N] [--out FILE]
     build-bench publish TASK_DIR --to hf://ORG/NAME | file://ROOT/ORG/NAME [--version X.Y.Z | --bump major|minor|patch] [--message M]
+    build-bench validate TASK_DIR [--registry PATH] [--json]
+    build-bench submit TASK_DIR --to hf://ORG/NAME | file://ROOT/ORG/NAME [--registry PATH]
+    build-bench review hf://ORG/NAME | file://ROOT/ORG/NAME --pr N --registry PATH [--version X.Y.Z | --bump ...]
+    build-bench list --registry PATH
+
+--registry defaults to $BUILDBENCH_REGISTRY: a registry folder, or a file://ROOT/ORG/NAME or hf://ORG/NAME repo.
 """
 
 from __future__ import annotations
@@ -12,12 +18,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from typing import Optional
 
 from .errors import BuildBenchError
 
-SUBCOMMANDS = ("build", "stages", "eval", "compare", "publish")
+SUBCOMMANDS = ("build", "stages", "eval", "compare", "publish", "validate", "submit", "review", "list")
+REGISTRY_ENV = "BUILDBENCH_REGISTRY"
 
 DEFAULT_EVAL_MODELS = ["random", "bm25", "static", "minilm"]
 
@@ -32,7 +40,10 @@ def _build_parser() -> argparse.ArgumentParser:
         "validity diagnostics; `build-bench compare SYNTH_TASK REFERENCE` checks that a built task ranks models "
         "as a human-labelled reference (BEIR or MTEB folder) does; `build-bench publish TASK_DIR --to hf://ORG/NAME` "
         "publishes a task folder as a new version (tag vX.Y.Z) of a Hub dataset repo, or of a local hub with "
-        "--to file://ROOT/ORG/NAME.",
+        "--to file://ROOT/ORG/NAME. Community submissions: `build-bench validate TASK_DIR` checks a task folder "
+        "(safety, schema, language, license, overlap with the registry, baselines); `build-bench submit TASK_DIR "
+        "--to REPO` opens a pull request with it; `build-bench review REPO --pr N` re-validates, merges and "
+        "registers it; `build-bench list` shows the registry's tasks and benchmarks.",
     )
     p.add_argument("--domain", required=True,
                    help="a bundled domain pack name (finance) or the path of your own pack (.yaml)")
@@ -127,6 +138,70 @@ def _publish_parser() -> argparse.ArgumentParser:
                          help="publish the latest version bumped by one major, minor or patch step")
     p.add_argument("--message", "-m", metavar="M", help="commit message and changelog line (default: Publish vX.Y.Z)")
     return p
+
+
+def _add_registry_option(p: argparse.ArgumentParser, needed: bool) -> None:
+    p.add_argument("--registry", metavar="PATH", default=os.environ.get(REGISTRY_ENV),
+                   help="the registry of accepted tasks: a folder, file://ROOT/ORG/NAME or hf://ORG/NAME "
+                   f"(default: ${REGISTRY_ENV})" + ("" if needed else "; without one, overlap is not checked"))
+
+
+def _validate_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="build-bench validate",
+        description="Check a task folder (or a .tar/.zip of one) as a community submission: file safety first "
+        "(no links, no path traversal, no scripts or pickles, size caps, safe YAML, no HTML injection in the card), "
+        "then the MTEB schema, ids, quality rules, language, license, overlap with registered tasks and baseline "
+        "sanity. Prints one line per check; exits non-zero when any check fails. Nothing in the folder is run.")
+    p.add_argument("task_dir", help="a task folder written by build-bench, or a .tar/.tar.gz/.zip of one")
+    _add_registry_option(p, needed=False)
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    return p
+
+
+def _submit_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="build-bench submit",
+        description="Validate a task folder and open a pull request with it (refs/pr/N) on its dataset repo; the "
+        "PR description summarises the task and the validation report. Nothing is sent when a check fails.")
+    p.add_argument("task_dir", help="a task folder written by build-bench")
+    p.add_argument("--to", required=True, metavar="REPO", help="hf://ORG/NAME or file://ROOT/ORG/NAME")
+    _add_registry_option(p, needed=False)
+    return p
+
+
+def _review_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="build-bench review",
+        description="Download a submission's pull request into a private temporary folder (names checked before "
+        "any file is read; nothing executed), validate it again against the registry, then merge and tag it "
+        "(local hub) or print the merge URL and command (Hugging Face Hub), and add it to the registry.")
+    p.add_argument("repo", metavar="REPO", help="hf://ORG/NAME or file://ROOT/ORG/NAME")
+    p.add_argument("--pr", type=int, required=True, metavar="N", help="the pull request number (refs/pr/N)")
+    _add_registry_option(p, needed=True)
+    version = p.add_mutually_exclusive_group()
+    version.add_argument("--version", metavar="X.Y.Z", help="the version the accepted task gets (default: 1.0.0 "
+                         "for a new repo, else the latest version with --bump minor)")
+    version.add_argument("--bump", choices=["major", "minor", "patch"], help="bump the latest version")
+    return p
+
+
+def _list_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="build-bench list",
+                                description="List the registry's accepted tasks and benchmarks with their versions.")
+    _add_registry_option(p, needed=True)
+    return p
+
+
+def _load_registry(path: Optional[str], needed: bool):
+    from .errors import ConfigError
+    from .hub.registry import Registry
+
+    if not path:
+        if needed:
+            raise ConfigError(f"no registry: pass --registry PATH or set ${REGISTRY_ENV}")
+        return None
+    return Registry.load(path)
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -343,6 +418,69 @@ def _update_run_report(run_dir, key: str, result: dict) -> None:
         log.warning("no report.html: %s", exc)
 
 
+def cmd_validate(argv: list[str]) -> int:
+    from pathlib import Path
+
+    from .errors import QualityError
+    from .hub.validate import format_report, validate_submission
+
+    args = _validate_parser().parse_args(argv)
+    _setup_logging(False)
+    report = validate_submission(Path(args.task_dir), _load_registry(args.registry, needed=False))
+    print(json.dumps(report.to_dict(), indent=2) if args.json else format_report(report))
+    return 0 if report.ok else QualityError.exit_code
+
+
+def cmd_submit(argv: list[str]) -> int:
+    from pathlib import Path
+
+    from .errors import QualityError
+    from .hub.submit import submit_task
+    from .hub.validate import format_report
+
+    args = _submit_parser().parse_args(argv)
+    _setup_logging(False)
+    result = submit_task(Path(args.task_dir), args.to, registry=_load_registry(args.registry, needed=False))
+    print(format_report(result.report))
+    if not result.ok:
+        print("not submitted: fix the failed checks and submit again")
+        return QualityError.exit_code
+    print(f"pull request: {result.pr.pr_ref} ({result.pr.url})")
+    print(f"commit: {result.pr.commit}")
+    return 0
+
+
+def cmd_review(argv: list[str]) -> int:
+    from .errors import QualityError
+    from .hub.submit import review_submission
+    from .hub.validate import format_report
+
+    args = _review_parser().parse_args(argv)
+    _setup_logging(False)
+    registry = _load_registry(args.registry, needed=True)
+    result = review_submission(args.repo, args.pr, registry=registry, version=args.version, bump=args.bump)
+    print(format_report(result.report))
+    if not result.accepted:
+        print(f"pull request #{args.pr} refused: nothing merged, the registry is unchanged")
+        return QualityError.exit_code
+    if result.merged_commit:
+        print(f"merged pull request #{args.pr} into main: {result.merged_commit}, tagged {result.version}")
+    else:
+        print(f"accepted pull request #{args.pr} as {result.version}; a maintainer merges it on the Hub:")
+        for line in result.merge_instructions:
+            print(f"  {line}")
+    print(f"registered {result.entry.name} {result.entry.version} in {registry.source}")
+    return 0
+
+
+def cmd_list(argv: list[str]) -> int:
+    from .hub.registry import format_registry
+
+    args = _list_parser().parse_args(argv)
+    print(format_registry(_load_registry(args.registry, needed=True)))
+    return 0
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     cmd = argv[0] if argv and argv[0] in SUBCOMMANDS else "build"
@@ -350,7 +488,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         argv = argv[1:]
     try:
         return {"build": cmd_build, "stages": cmd_stages, "eval": cmd_eval, "compare": cmd_compare,
-                "publish": cmd_publish}[cmd](argv)
+                "publish": cmd_publish, "validate": cmd_validate, "submit": cmd_submit, "review": cmd_review,
+                "list": cmd_list}[cmd](argv)
     except BuildBenchError as exc:
         print(f"build-bench: error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -35,7 +35,8 @@ Data (only once the above pass):
 - ``license``: declared (card ``license`` or task.json), not "unknown", the two not contradicting;
 - ``overlap``: at most ``Limits.max_overlap_fraction`` of the queries (and of sampled documents) are
   near-identical (MinHash) to those of a task already in the registry, compared on the registry's stored
-  fingerprints; other versions of the same task are not compared;
+  fingerprints; other versions of the same task (same repo) are not compared, and a task name registered from
+  another repo is refused;
 - ``baselines``: random nDCG@10 <= ``Limits.max_random_ndcg`` (else the corpus is too small to rank) and
   BM25 nDCG@10 < ``Limits.max_bm25_ndcg`` (else the task is saturated by lexical matching).
 
@@ -906,7 +907,7 @@ def _check_license(header, record) -> Check:
     return Check("license", True, f"license '{license}'")
 
 
-def _check_overlap(task_dir: Path, name: str, registry, limits: Limits) -> Check:
+def _check_overlap(task_dir: Path, name: str, registry, limits: Limits, repo: str | None) -> Check:
     from .registry import compute_fingerprints, near_duplicate_mask
 
     if registry is None:
@@ -914,8 +915,12 @@ def _check_overlap(task_dir: Path, name: str, registry, limits: Limits) -> Check
     mine = compute_fingerprints(task_dir)
     problems, compared = [], 0
     for entry in registry.latest("task"):
-        if entry.name == name:
-            continue  # an earlier version of this very task
+        if repo is not None and entry.name == name and entry.repo != repo:
+            problems.append(f"task name '{name}' is already registered from {entry.repo}")
+        # Earlier versions of this very task are not compared: with a repo, those published there; without one
+        # (a local check before submitting), those of the same name.
+        if (entry.repo == repo) if repo is not None else (entry.name == name):
+            continue
         theirs = registry.fingerprints(entry.name, entry.version)
         if theirs is None:
             continue
@@ -963,10 +968,14 @@ _ALL_AFTER_SAFETY = ("extensions", "sizes", "card_yaml", "card_paths", "declared
                      *_DATA_CHECKS[:2], "license", *_DATA_CHECKS[2:])
 
 
-def validate_task(task_dir: Path, registry=None, *, limits: Limits = Limits()) -> ValidationReport:
+def validate_task(task_dir: Path, registry=None, *, limits: Limits = Limits(),
+                  repo: str | None = None) -> ValidationReport:
     """Every check on the submitted folder ``task_dir``; see the module docstring for the list and order.
 
     registry: a ``buildbench.hub.registry.Registry`` to check overlap against (None: not checked).
+    repo: the dataset repo the task is submitted to. Registered versions from that repo are not compared for
+        overlap, and a task name registered from another repo is refused. Without it (a local check), the
+        registered versions of a task with the same name are the ones not compared.
     Never raises on bad content: each problem is a failed check with its reason. Checks that would have to
     read what an earlier safety check refused are reported as skipped.
     """
@@ -1025,7 +1034,7 @@ def validate_task(task_dir: Path, registry=None, *, limits: Limits = Limits()) -
     rules = check_quality_rules(task_dir)
     report.checks += [Check(r.rule, r.passed, r.message) for r in rules]
     report.checks.append(_check_language(corpus, queries, header, record, limits))
-    report.checks.append(_check_overlap(task_dir, str(record["name"]), registry, limits))
+    report.checks.append(_check_overlap(task_dir, str(record["name"]), registry, limits, repo))
     if ids_check.passed and all(r.passed for r in rules):
         report.checks.append(_check_baselines(task_dir, limits))
     else:
@@ -1033,7 +1042,8 @@ def validate_task(task_dir: Path, registry=None, *, limits: Limits = Limits()) -
     return report
 
 
-def validate_submission(path: Path, registry=None, *, limits: Limits = Limits()) -> ValidationReport:
+def validate_submission(path: Path, registry=None, *, limits: Limits = Limits(),
+                        repo: str | None = None) -> ValidationReport:
     """``validate_task`` on what would be submitted from ``path``: a task folder (without the files
     ``submission_listing`` leaves out), or a .tar/.zip archive extracted safely into a temporary folder."""
     path = Path(path)
@@ -1043,7 +1053,7 @@ def validate_submission(path: Path, registry=None, *, limits: Limits = Limits())
             listing, left_out = submission_listing(path, limits)
             safety = _safety_checks(listing, limits)
             if not left_out or not all(c.passed for c in safety):
-                return validate_task(path, registry, limits=limits)
+                return validate_task(path, registry, limits=limits, repo=repo)
             log.info("%s: left out of the submission: %s", path, ", ".join(left_out))
             staged.mkdir()
             budget = [0]
@@ -1057,7 +1067,7 @@ def validate_submission(path: Path, registry=None, *, limits: Limits = Limits())
                 report.checks += [Check(i, False, "not run: the archive was refused", skipped=True)
                                   for i in _ALL_AFTER_SAFETY]
                 return report
-        report = validate_task(staged, registry, limits=limits)
+        report = validate_task(staged, registry, limits=limits, repo=repo)
         report.task_dir = path
         return report
 
