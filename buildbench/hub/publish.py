@@ -109,7 +109,6 @@ def publish_task(task_dir: Path, to: str, version: Optional[str] = None, bump: O
         files = _snapshot(staged)
     if content_hash(files) != new_hash:  # compiling must never touch the data
         raise PublishError(f"the data of {task_dir} changed while it was being published; publish again")
-    hub.ensure_repo(repo_id)
     result = hub.publish(repo_id, files, message, revision_tag=target.tag)
     log.info("published %s %s to %s: commit %s", record["name"], target.tag, repo_id, result.commit[:12])
     return result
