@@ -64,7 +64,7 @@ from typing import Any
 
 import yaml
 
-from ..errors import InputError
+from ..errors import InputError, MissingDependencyError
 
 log = logging.getLogger(__name__)
 
@@ -456,9 +456,10 @@ def extract_archive(archive: Path, target: Path, limits: Limits = Limits()) -> P
     except tarfile.TarError as exc:
         raise InputError(f"{archive} is neither a zip nor a tar archive ({exc})") from None
     with tf:
-        members = tf.getmembers()
-        files = []
-        for count, m in enumerate(members, start=1):
+        files, declared = [], 0
+        # Members are read one header at a time and checked before the next is looked for: moving past a
+        # member means decompressing it, so a member declaring terabytes is refused before that happens.
+        for count, m in enumerate(tf, start=1):
             if m.isdir():
                 if unsafe_name_reason(m.name.rstrip("/")):
                     raise InputError(f"refused submission file: {unsafe_name_reason(m.name.rstrip('/'))}")
@@ -468,6 +469,9 @@ def extract_archive(archive: Path, target: Path, limits: Limits = Limits()) -> P
                 raise InputError(f"refused submission file: {m.name} is {kind}")
             _check_member(m.name, limits, count)
             _check_declared(m.name, m.size, limits)
+            declared += m.size
+            if declared > limits.max_total_bytes:
+                raise InputError(f"refused submission: its members declare more than {_human(limits.max_total_bytes)}")
             files.append(m)
         for m in files:
             fh = tf.extractfile(m)
@@ -732,6 +736,9 @@ def _check_declared_sizes(task_dir: Path, header: Mapping[str, Any], files: list
     return Check("declared_sizes", True, f"declared sizes within limits ({_human(uncompressed)} uncompressed Parquet)")
 
 
+_TEXT_FIELDS = ("name", "description", "domain", "language", "eval_lang", "license", "revision", "reference", "type")
+
+
 def _check_metadata(task_dir: Path, limits: Limits) -> tuple[Check, dict[str, Any] | None]:
     path = task_dir / TASK_JSON
     if not path.is_file():
@@ -746,6 +753,12 @@ def _check_metadata(task_dir: Path, limits: Limits) -> tuple[Check, dict[str, An
         return Check("metadata", False, f"{TASK_JSON} is a {type(record).__name__}, not an object"), None
     if not isinstance(record.get("name"), str) or not record["name"].strip():
         return Check("metadata", False, f"{TASK_JSON} has no task name"), record
+    problems = [f"{key} is {type(record[key]).__name__}, not a string" for key in _TEXT_FIELDS
+                if key in record and record[key] is not None and not isinstance(record[key], str)]
+    if isinstance(record.get("type"), str) and record["type"] not in ("Retrieval", "Reranking"):
+        problems.append(f"type is '{record['type']}', not Retrieval or Reranking")
+    if problems:
+        return Check("metadata", False, f"{TASK_JSON}: " + "; ".join(problems)), record
     return Check("metadata", True, f"{TASK_JSON} names task '{record['name']}'"), record
 
 
@@ -1027,19 +1040,41 @@ def validate_task(task_dir: Path, registry=None, *, limits: Limits = Limits(),
     from ..tasks.evaluate import load_task
     from ..tasks.rules import check_quality_rules
 
-    corpus, queries, qrels = load_task(task_dir)
+    try:
+        corpus, queries, qrels = load_task(task_dir)
+    except Exception as exc:  # a footer that parses over data pages that do not: refused, never raised
+        report.checks.append(Check("ids", False, f"the data cannot be read: {_error(exc)}"))
+        report.checks.append(_check_license(header, record))
+        report.checks += [Check(i, False, "not run: the data cannot be read", skipped=True) for i in _DATA_CHECKS[2:]]
+        return report
     ids_check = _check_ids(corpus, queries, qrels)
     report.checks.append(ids_check)
     report.checks.append(_check_license(header, record))
     rules = check_quality_rules(task_dir)
     report.checks += [Check(r.rule, r.passed, r.message) for r in rules]
-    report.checks.append(_check_language(corpus, queries, header, record, limits))
-    report.checks.append(_check_overlap(task_dir, str(record["name"]), registry, limits, repo))
+    report.checks.append(_guarded("language", _check_language, corpus, queries, header, record, limits))
+    report.checks.append(_guarded("overlap", _check_overlap, task_dir, str(record["name"]), registry, limits, repo))
     if ids_check.passed and all(r.passed for r in rules):
-        report.checks.append(_check_baselines(task_dir, limits))
+        report.checks.append(_guarded("baselines", _check_baselines, task_dir, limits))
     else:
         report.checks.append(Check("baselines", False, "not run: ids or quality rules failed", skipped=True))
     return report
+
+
+def _error(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+
+
+def _guarded(check_id: str, fn, *args) -> Check:
+    """Run one content check; an exception on odd content (a language code bm25s chokes on, say) is a failed
+    check with the error as its reason, so a hostile submission cannot crash the reviewer's command."""
+    try:
+        return fn(*args)
+    except MissingDependencyError:
+        raise
+    except Exception as exc:
+        log.debug("%s check raised", check_id, exc_info=True)
+        return Check(check_id, False, f"the check could not run on this data: {_error(exc)}")
 
 
 def validate_submission(path: Path, registry=None, *, limits: Limits = Limits(),

@@ -368,8 +368,18 @@ def test_duplicate_ids_and_dangling_qrels(clean_task: Path):
     pq.write_table(table.set_column(0, "id", pa.array(ids)), shard)
     report = validate_task(clean_task)
     assert_rejected(report, "ids", "corpus: 1 duplicate ids: d0")
-    # d1 no longer exists, so a qrel pointing at it dangles if d1 was judged; the rule reports it in its own words.
-    assert report.check("baselines").skipped
+    assert report.check("baselines").skipped  # scores over ambiguous ids would mean nothing
+
+
+def test_a_content_check_that_raises_is_a_failed_check(clean_task: Path, monkeypatch):
+    import buildbench.tasks.evaluate as evaluate
+
+    def broken(*args, **kwargs):
+        raise ValueError("tokenizer cannot read this")
+
+    monkeypatch.setattr(evaluate, "evaluate_task", broken)
+    assert_rejected(validate_task(clean_task), "baselines",
+                    "the check could not run on this data: ValueError: tokenizer cannot read this")
 
 
 # -- overlap with the registry
@@ -405,3 +415,18 @@ def test_overlap_with_a_registered_task(tmp_path: Path):
     assert validate_task(registered, registry).check("overlap").reason == (
         "no overlap above 5% with 0 registered task(s)"
     )
+
+
+def test_archive_members_declaring_more_than_the_cap(tmp_path: Path):
+    archive = _tar_with(tmp_path / "big.tar.gz", {"a.txt": b"a" * 600, "b.txt": b"b" * 600, "c.txt": b"c"})
+    with pytest.raises(InputError) as err:
+        extract_archive(archive, tmp_path / "t", Limits(max_file_bytes=1000, max_total_bytes=1000))
+    assert str(err.value) == "refused submission: its members declare more than 1000 bytes"
+    assert files_under(tmp_path / "t") == set()
+
+
+def test_hostile_metadata_values_are_refused(clean_task: Path):
+    edit_record(clean_task, lambda r: r.update(language={"en": 1}, type=["Reranking"]))
+    report = validate_task(clean_task)
+    assert_rejected(report, "metadata", "task.json: language is dict, not a string; type is list, not a string")
+    assert report.check("schema").skipped and report.check("baselines").skipped
