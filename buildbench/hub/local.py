@@ -121,9 +121,10 @@ class LocalHub:
             check_tag(revision_tag)
         self.ensure_repo(repo_id)
         repo = self.repo_path(repo_id)
-        if revision_tag is not None and revision_tag in self.tags(repo_id):
+        tagged = self.tags(repo_id).get(revision_tag) if revision_tag is not None else None
+        if tagged is not None:
             raise PublishError(
-                f"tag {revision_tag} already exists in {repo_id} at {self.tags(repo_id)[revision_tag][:12]}; "
+                f"tag {revision_tag} already exists in {repo_id} at {tagged[:12]}; "
                 "tags are never moved: publish a new version"
             )
         parent = self._resolve(repo, _MAIN_REF)
