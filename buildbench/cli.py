@@ -127,10 +127,14 @@ def _publish_parser() -> argparse.ArgumentParser:
         "data, the mteb task module pinned at that tag, and a card with provenance and changelog. Data equal to "
         "the latest version's is not published again; changed data needs --version or --bump. The Hub token is "
         "read from $HF_TOKEN or `hf auth login`, never from the command line.")
-    p.add_argument("task_dir", help="a task folder written by build-bench (<out>/task)")
+    p.add_argument("task_dir", help="a task folder written by build-bench (<out>/task), or a whole run directory "
+                   "(<out>): then every task goes to ORG/<TaskName> and a benchmark manifest pinning their versions "
+                   "to ORG/<BenchmarkName> (needs --registry)")
     p.add_argument("--to", required=True, metavar="TARGET",
                    help="hf://ORG/NAME (the Hugging Face Hub, or $HF_ENDPOINT) or file://ROOT/ORG/NAME (a local hub "
-                   "of bare git repos at ROOT/datasets/ORG/NAME, servable by olah with mirrors-path ROOT)")
+                   "of bare git repos at ROOT/datasets/ORG/NAME, servable by olah with mirrors-path ROOT); for a run "
+                   "directory hf://ORG or file://ROOT/ORG")
+    _add_registry_option(p, needed=False)
     version = p.add_mutually_exclusive_group()
     version.add_argument("--version", metavar="X.Y.Z", help="the version to publish; greater than the latest one "
                          "(default for a first publish: 1.0.0)")
@@ -377,10 +381,14 @@ def cmd_compare(argv: list[str]) -> int:
 
 
 def cmd_publish(argv: list[str]) -> int:
+    from pathlib import Path
+
     from .hub.publish import publish_task
 
     args = _publish_parser().parse_args(argv)
     _setup_logging(False)
+    if (Path(args.task_dir) / "benchmark.json").is_file():
+        return _publish_run(args)
     result = publish_task(args.task_dir, args.to, version=args.version, bump=args.bump, message=args.message)
     version = result.tag[1:] if result.tag and result.tag.startswith("v") else result.tag
     if result.unchanged:
@@ -392,6 +400,27 @@ def cmd_publish(argv: list[str]) -> int:
     print(f"commit: {result.commit}")
     print(f"no-op: {'yes' if result.unchanged else 'no'}")
     print(f"url: {result.url}")
+    return 0
+
+
+def _publish_run(args) -> int:
+    """A build's run directory: every task, then the benchmark manifest pinning their versions."""
+    from pathlib import Path
+
+    from .errors import ConfigError
+    from .hub.manifest import publish_run
+    from .hub.registry import Registry
+
+    if not args.registry:
+        raise ConfigError(f"publishing a run's benchmark needs --registry (or ${REGISTRY_ENV}): its manifest pins "
+                          "registered task versions")
+    registry = Registry.load(args.registry)
+    out = publish_run(Path(args.task_dir), args.to, registry, version=args.version, bump=args.bump)
+    for repo, result in out.tasks:
+        print(f"{repo}: {'unchanged' if result.unchanged else 'published'} {result.tag} ({result.commit[:12]})")
+    state = "unchanged" if out.benchmark is None else f"published ({out.benchmark.commit[:12]})"
+    print(f"benchmark {out.benchmark_repo}: {state} {out.manifest.version}: "
+          + ", ".join(str(t) for t in out.manifest.tasks))
     return 0
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
@@ -178,13 +179,17 @@ def read_benchmark(folder: Path) -> BenchmarkManifest:
     path = Path(folder) / BENCHMARK_JSON
     if not path.is_file():
         raise InputError(f"{folder} is not a benchmark folder (no {BENCHMARK_JSON})")
+    return _manifest_from(path.read_text(encoding="utf-8"), str(path))
+
+
+def _manifest_from(text: str, where: str) -> BenchmarkManifest:
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
+        record = json.loads(text)
         return BenchmarkManifest(name=record["name"], version=record["version"],
                                  description=record.get("description", ""),
                                  tasks=[{"repo": t["repo"], "version": t["version"]} for t in record["tasks"]])
     except (ValueError, KeyError, TypeError) as exc:
-        raise InputError(f"{path} is not a valid benchmark manifest: {' '.join(str(exc).split())}") from None
+        raise InputError(f"{where} is not a valid benchmark manifest: {' '.join(str(exc).split())}") from None
 
 
 def publish_benchmark(folder: Path, to: str, registry: Registry, *, hub=None):
@@ -213,3 +218,70 @@ def publish_benchmark(folder: Path, to: str, registry: Registry, *, hub=None):
 def _shared_license(entries: list[RegistryEntry]) -> Optional[str]:
     licenses = {e.license for e in entries}
     return licenses.pop() if len(licenses) == 1 else "mixed" if licenses else None
+
+
+# -- a build's tasks as one benchmark
+
+RUN_BENCHMARK_JSON = "benchmark.json"  # written by a build into its run directory: the tasks, not yet published
+
+
+@dataclass
+class RunPublishResult:
+    tasks: list[tuple[str, Any]]  # (repo id, PublishResult) per task
+    benchmark_repo: str
+    benchmark: Any  # PublishResult of the manifest, or None when nothing changed
+    manifest: BenchmarkManifest
+
+
+def publish_run(run_dir: Path, to: str, registry: Registry, *, version: Optional[str] = None,
+                bump: Optional[str] = None, hub=None) -> RunPublishResult:
+    """Publish every task of a build and then its benchmark manifest pinning them.
+
+    to: ``hf://ORG`` or ``file://ROOT/ORG``; each task goes to ``ORG/<TaskName>`` and the manifest to
+    ``ORG/<BenchmarkName>``. version/bump apply to each changed task (unchanged ones keep their version). The
+    published tasks are registered at their versions, so the manifest resolves. The benchmark's own version is
+    1.0.0 at first, a minor bump when any pinned task version changed, and unchanged otherwise.
+    """
+    import tempfile
+
+    from .publish import parse_target, publish_task
+    from .versioning import Version, latest_version
+
+    run_dir = Path(run_dir)
+    path = run_dir / RUN_BENCHMARK_JSON
+    if not path.is_file():
+        raise InputError(f"{run_dir} is not a build run directory (no {RUN_BENCHMARK_JSON}); "
+                         "publish a task folder instead")
+    draft = json.loads(path.read_text(encoding="utf-8"))
+    base = to.rstrip("/")
+    published = []
+    for task in draft["tasks"]:
+        repo_to = f"{base}/{task['name']}"
+        result = publish_task(Path(task["path"]), repo_to, version=version, bump=bump, hub=hub)
+        _, repo_id = parse_target(repo_to)
+        if registry.get(task["name"], result.tag) is None:
+            registry.add_task(Path(task["path"]), repo=repo_id, version=result.tag, revision=result.commit)
+        published.append((repo_id, result))
+    registry.save(f"Register the tasks of {draft['name']}")
+
+    bench_to = f"{base}/{draft['name']}"
+    target_hub, bench_repo = parse_target(bench_to)
+    bench_hub = hub or target_hub
+    refs = [f"{repo}@{r.tag}" for repo, r in published]
+    latest = latest_version(bench_hub.tags(bench_repo))
+    if latest is not None:
+        current = read_benchmark_from_hub(bench_hub, bench_repo, latest.tag)
+        if current is not None and sorted(map(str, current.tasks)) == sorted(refs):
+            return RunPublishResult(published, bench_repo, None, current)
+    bench_version = Version.parse("1.0.0") if latest is None else latest.bump("minor")
+    manifest = BenchmarkManifest(name=draft["name"], version=bench_version.tag,
+                                 description=draft.get("description", ""), tasks=refs)
+    with tempfile.TemporaryDirectory(prefix="buildbench-benchmark-") as tmp:
+        folder = write_benchmark(Path(tmp), manifest, registry)
+        result = publish_benchmark(folder, bench_to, registry, hub=bench_hub)
+    return RunPublishResult(published, bench_repo, result, manifest)
+
+
+def read_benchmark_from_hub(hub, repo_id: str, revision: str) -> Optional[BenchmarkManifest]:
+    raw = hub.read_file(repo_id, BENCHMARK_JSON, revision)
+    return None if raw is None else _manifest_from(raw.decode("utf-8"), f"{repo_id}@{revision}")
