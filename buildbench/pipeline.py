@@ -579,13 +579,30 @@ def _assemble(ctx: StageContext) -> StageResult:
     from .tasks.assemble import compile_task
 
     judged = bool(ctx.rundir.read("judgements").num_rows) and _judge_trusted(ctx)
-    for _, folder, _ in written:  # retrieval and reranking; the single-config types check themselves
+    for _, folder, _ in written:  # retrieval, reranking, downsampled; the single-config types check themselves
         compile_task(folder, judged=judged)
-    # The content hash makes the evaluate stage rerun when a task's data changes, whatever its size.
     written += extra
+    _write_benchmark_draft(ctx, written)
+    # The content hash makes the evaluate stage rerun when a task's data changes, whatever its size.
     tasks = pa.Table.from_pylist([{"variant": v, "path": str(p), "corpus": n, "sha256": _folder_hash(p)}
                                   for v, p, n in written])
     return StageResult(outputs={"tasks": tasks}, stats=stats)
+
+
+def _write_benchmark_draft(ctx: StageContext, written) -> None:
+    """benchmark.json: the run's tasks as one benchmark, for `build-bench publish RUN_DIR` to publish and pin."""
+    from .engine.rundir import atomic_write_json
+    from .tasks.assemble import read_task_record
+
+    pack = ctx.config.domain
+    stem = pack.tasks[0].name
+    stem = stem[: -len("Retrieval")] if stem.endswith("Retrieval") else stem
+    atomic_write_json(ctx.rundir.root / "benchmark.json", {
+        "name": stem, "description": pack.description,
+        # The retrieval-layout tasks; publishing, validation and the registry speak that layout.
+        "tasks": [{"variant": v, "name": read_task_record(p)["name"], "path": str(p)} for v, p, _ in written
+                  if v in VARIANTS],
+    })
 
 
 def variant_name(name: str, variant: str) -> str:

@@ -159,6 +159,25 @@ def test_fomc_reranking_and_downsampled_tasks_evaluate_in_mteb(fomc_build):
     assert agreement["models"] == 4 and -1.0 <= agreement["spearman_rho"] <= 1.0
 
 
+def test_fomc_run_publishes_as_a_benchmark_of_its_tasks(fomc_build, tmp_path):
+    """The build's tasks and one benchmark manifest, published to a local git hub with a registry."""
+    out, _, _ = fomc_build
+    draft = json.loads((out / "benchmark.json").read_text())
+    assert [t["variant"] for t in draft["tasks"]] == ["retrieval", "reranking", "downsampled"]
+    hub = tmp_path / "hub"
+    proc = run_cli("publish", out, "--to", f"file://{hub}/acme", "--registry", tmp_path / "registry")
+    names = [t["name"] for t in draft["tasks"]]
+    for name in names:
+        assert f"acme/{name}: published v1.0.0" in proc.stdout
+    assert f"benchmark acme/{draft['name']}: published" in proc.stdout
+    from buildbench.hub.local import LocalHub
+
+    manifest = json.loads(LocalHub(hub).read_file(f"acme/{draft['name']}", "benchmark.json", "v1.0.0"))
+    assert {t["repo"] for t in manifest["tasks"]} == {f"acme/{n}" for n in names}
+    listing = run_cli("list", "--registry", tmp_path / "registry").stdout
+    assert all(n in listing for n in names) and draft["name"] in listing
+
+
 def test_rerun_is_fast_and_makes_no_llm_calls(fomc_build, fomc_passages):
     out, _, first = fomc_build
     t0 = time.perf_counter()
