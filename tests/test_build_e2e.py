@@ -24,8 +24,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.llm]
 CLI = [sys.executable, "-m", "buildbench.cli"]
 
 
-def run_cli(*args, check=True, timeout=1500) -> subprocess.CompletedProcess:
-    proc = subprocess.run([*CLI, *map(str, args), "--no-progress"], capture_output=True, text=True, timeout=timeout,
+def run_cli(*args, check=True, timeout=1500, build=True) -> subprocess.CompletedProcess:
+    """The CLI in a subprocess; build commands run without progress bars."""
+    extra = ["--no-progress"] if build else []
+    proc = subprocess.run([*CLI, *map(str, args), *extra], capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, "COLUMNS": "200"})
     if check and proc.returncode != 0:
         raise AssertionError(f"exit {proc.returncode}\nSTDOUT:\n{proc.stdout}\nSTDERR:\n{proc.stderr[-4000:]}")
@@ -165,7 +167,7 @@ def test_fomc_run_publishes_as_a_benchmark_of_its_tasks(fomc_build, tmp_path):
     draft = json.loads((out / "benchmark.json").read_text())
     assert [t["variant"] for t in draft["tasks"]] == ["retrieval", "reranking", "downsampled"]
     hub = tmp_path / "hub"
-    proc = run_cli("publish", out, "--to", f"file://{hub}/acme", "--registry", tmp_path / "registry")
+    proc = run_cli("publish", out, "--to", f"file://{hub}/acme", "--registry", tmp_path / "registry", build=False)
     names = [t["name"] for t in draft["tasks"]]
     for name in names:
         assert f"acme/{name}: published v1.0.0" in proc.stdout
@@ -174,7 +176,7 @@ def test_fomc_run_publishes_as_a_benchmark_of_its_tasks(fomc_build, tmp_path):
 
     manifest = json.loads(LocalHub(hub).read_file(f"acme/{draft['name']}", "benchmark.json", "v1.0.0"))
     assert {t["repo"] for t in manifest["tasks"]} == {f"acme/{n}" for n in names}
-    listing = run_cli("list", "--registry", tmp_path / "registry").stdout
+    listing = run_cli("list", "--registry", tmp_path / "registry", build=False).stdout
     assert all(n in listing for n in names) and draft["name"] in listing
 
 
