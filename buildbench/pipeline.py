@@ -22,7 +22,7 @@ from .config import BuildConfig, CopyConfig, HubSource, sample_dir
 from .engine.rundir import RunDir, atomic_write_json
 from .engine.runner import Runner, drops_dataset
 from .engine.stage import Stage, StageContext, StageResult
-from .errors import ConfigError, InputError
+from .errors import ConfigError, InputError, QualityError
 from .generators.recipes import PersonaQueryRecipe, plan_queries
 from .quality import CopyFilter, LanguageFilter, LengthFilter, PromptEchoFilter, RoundTripFilter, dedup_texts
 from .records import Chunk, Document, Drop, Query, empty_table, from_table, to_table
@@ -515,6 +515,13 @@ def _assemble(ctx: StageContext) -> StageResult:
     negatives = ctx.rundir.read("negatives")
     removed = set(ctx.rundir.read("removed_negatives")["id"].to_pylist())
     negatives = negatives.filter(pa.array([i not in removed for i in negatives["id"].to_pylist()], pa.bool_()))
+    if queries.num_rows == 0:
+        reasons = Counter(d["reason"] for st in ("generate_queries", "generate_qa", "filter_queries", "repair_qrels")
+                          if ctx.rundir.has_dataset(f"_drops/{st}")
+                          for d in ctx.rundir.read(f"_drops/{st}").to_pylist())
+        raise QualityError("no queries left to build a task from: every generated query was dropped ("
+                           + (", ".join(f"{r}: {n}" for r, n in reasons.most_common()) or "none were written")
+                           + "); see report.json or data/_drops/")
     cols = ["id", "title", "text"]
     corpus = pa.concat_tables([chunks.select(cols), negatives.select(cols)])
     qrels = ctx.rundir.read("qrels")
@@ -551,16 +558,30 @@ def _assemble(ctx: StageContext) -> StageResult:
             if r["decision"] in ("negative", "pool") and r["passage_id"] not in removed:
                 pool.setdefault(r["query_id"], []).append(r["passage_id"])
         top = candidate_lists(q_table["id"].to_pylist(), positives, hard, pool, pack.reranking.candidates, cfg.seed)
-        d = write_retrieval_task(ctx.rundir.variant_dir("reranking"), corpus, q_table, qrels,
-                                 info("reranking", f"{base} Reranking: each query's positives among its mined hard "
-                                      f"negatives ({pack.reranking.candidates} candidates per query), pooled "
-                                      f"from {', '.join(pack.mining.retrievers)} and kept below "
-                                      f"{pack.mining.max_ratio:.0%} of the positive's mean cosine under "
-                                      f"{', '.join(pack.mining.score_models)} (those models had a say in "
-                                      f"which candidates are safe negatives)."),
-                                 top_ranked=top)
-        written.append(("reranking", d, corpus.num_rows))
-        stats["reranking_lists"] = top.num_rows
+        sizes = [len(ids) for ids in top["corpus-ids"].to_pylist()]
+        enough = pa.array([n >= pack.reranking.min_candidates for n in sizes], pa.bool_())
+        short = [q for q, n in zip(top["query-id"].to_pylist(), sizes) if n < pack.reranking.min_candidates]
+        if short:
+            log.info("reranking: %d queries have fewer than %d safe candidates and are left out (first: %s)",
+                     len(short), pack.reranking.min_candidates, ", ".join(short[:5]))
+        top = top.filter(enough)
+        kept = set(top["query-id"].to_pylist())
+        rr_queries = q_table.filter(pa.array([q in kept for q in q_table["id"].to_pylist()], pa.bool_()))
+        rr_qrels = qrels.filter(pa.array([q in kept for q in qrels["query-id"].to_pylist()], pa.bool_()))
+        stats["reranking_short_lists_left_out"] = len(short)
+        if not top.num_rows:
+            log.warning("reranking: no query has %d safe candidates; no reranking task", pack.reranking.min_candidates)
+        else:
+            d = write_retrieval_task(ctx.rundir.variant_dir("reranking"), corpus, rr_queries, rr_qrels,
+                                     info("reranking", f"{base} Reranking: each query's positives among its mined hard "
+                                          f"negatives ({pack.reranking.candidates} candidates per query), pooled "
+                                          f"from {', '.join(pack.mining.retrievers)} and kept below "
+                                          f"{pack.mining.max_ratio:.0%} of the positive's mean cosine under "
+                                          f"{', '.join(pack.mining.score_models)} (those models had a say in "
+                                          f"which candidates are safe negatives)."),
+                                     top_ranked=top)
+            written.append(("reranking", d, corpus.num_rows))
+            stats["reranking_lists"] = top.num_rows
     if pack.downsample.enabled and queries.num_rows:
         pools = {name: dict(zip(q_table["id"].to_pylist(),
                                 retrieve(name, corpus, q_table, k=pack.downsample.top_k, cache=cache,

@@ -69,8 +69,9 @@ def test_structured_multi_hop_questions_with_citations(llama_server, tmp_path):
     pack = pack_with(tmp_path, recipes={"persona": False, "yourbench_multi": 1},
                      qa_writer=chat)
     out = tmp_path / "run"
-    # The bundled sample: documents long enough for two or more chunks each.
-    cli("--domain", pack, "--max-docs", 2, "--out", out)
+    # The bundled sample: documents long enough for two or more chunks each. Up to generation: whether
+    # SmolLM2's citations survive the grounding filter is tests/quality's business (they often do not).
+    cli("--domain", pack, "--max-docs", 2, "--out", out, "--until", "generate_qa")
     qa = read(out, "qa_queries").to_pylist()
     multi = [q for q in qa if q["recipe"] == "yourbench-multi"]
     single = [q for q in qa if q["recipe"] == "yourbench-single"]  # none asked for here
