@@ -195,12 +195,12 @@ def _manifest_from(text: str, where: str) -> BenchmarkManifest:
 def publish_benchmark(folder: Path, to: str, registry: Registry, *, hub=None):
     """Re-check ``folder``'s manifest against the registry and publish it to ``to`` (one commit, tagged with the
     benchmark version); then record the benchmark in the registry. Returns the PublishResult."""
-    from .submit import resolve_target
+    from .publish import parse_target
 
     folder = Path(folder)
     manifest = read_benchmark(folder)
     entries = resolve_tasks(manifest, registry)
-    target_hub, repo_id = resolve_target(to)
+    target_hub, repo_id = parse_target(to)
     hub = hub or target_hub
     files = {name: (folder / name).read_bytes() for name in (BENCHMARK_JSON, CARD)}
     hub.ensure_repo(repo_id)

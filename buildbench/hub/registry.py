@@ -247,10 +247,10 @@ class Registry:
 
     @classmethod
     def _load_repo(cls, url: str) -> "Registry":
-        from .submit import resolve_target
+        from .publish import parse_target
         from .validate import Limits, materialise_files
 
-        publisher, repo_id = resolve_target(url)
+        publisher, repo_id = parse_target(url)
         tmp = tempfile.TemporaryDirectory(prefix="buildbench-registry-")
         names = [n for n in publisher.list_files(repo_id) if n == REGISTRY_PARQUET or n.startswith(FINGERPRINTS_DIR + "/")
                  or n == CARD]

@@ -23,6 +23,7 @@ from typing import Optional
 
 from ..errors import InputError, PublishError
 from .base import PublishResult
+from .publish import parse_target
 from .registry import Registry, RegistryEntry
 from .validate import (
     Check,
@@ -40,13 +41,6 @@ from .validate import (
 log = logging.getLogger(__name__)
 
 PR_DESCRIPTION_LIMIT = 2000
-
-
-def resolve_target(to: str):
-    """(hub, repo id) of ``hf://ORG/NAME`` or ``file://ROOT/ORG/NAME`` (``hub.publish.parse_target``)."""
-    from .publish import parse_target
-
-    return parse_target(to)
 
 
 # -- submit
@@ -114,7 +108,7 @@ def submit_task(task_dir: Path, to: str, *, registry: Optional[Registry] = None,
     import json
 
     task_dir = Path(task_dir)
-    target_hub, repo_id = resolve_target(to)
+    target_hub, repo_id = parse_target(to)
     hub = hub or target_hub
     report = validate_submission(task_dir, registry, limits=limits, repo=repo_id)
     if not report.ok:
@@ -193,7 +187,7 @@ def review_submission(repo: str, pr: int, *, registry: Registry, limits: Limits 
     from .local import LocalHub
     from .versioning import content_hash, decide_version, latest_version, task_data_files
 
-    target_hub, repo_id = resolve_target(repo)
+    target_hub, repo_id = parse_target(repo)
     hub = hub or target_hub
     ref = f"refs/pr/{int(pr)}"
     with tempfile.TemporaryDirectory(prefix="buildbench-review-") as tmp:
