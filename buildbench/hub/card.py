@@ -28,16 +28,26 @@ VERSION_SECTION = "version"
 CHANGELOG_SECTION = "changelog"
 CHANGELOG_HEADING = "## Changelog"
 
-_HEADER_RE = re.compile(r"\A---\n(.*?\n)---\n", re.S)
+def split_header(text: str) -> tuple[str | None, str]:
+    """(YAML header text or None, body) of a dataset card; the header is not parsed (validation scans it first)."""
+    if not text.startswith("---"):
+        return None, text
+    lines = text.split("\n")
+    if lines[0].strip() != "---":
+        return None, text
+    for i in range(1, len(lines)):
+        if lines[i].strip() == "---":
+            return "\n".join(lines[1:i]), "\n".join(lines[i + 1 :])
+    return None, text
 
 
 def split_card(text: str) -> tuple[dict[str, Any], str]:
     """(YAML header as a dict, the rest of the card); ({}, text) when the card has no header."""
-    m = _HEADER_RE.match(text or "")
-    if not m:
+    raw, body = split_header(text or "")
+    if raw is None:
         return {}, text or ""
-    header = yaml.safe_load(m.group(1)) or {}
-    return (header if isinstance(header, dict) else {}), text[m.end():]
+    header = yaml.safe_load(raw) or {}
+    return (header if isinstance(header, dict) else {}), body
 
 
 def join_card(header: dict[str, Any], body: str) -> str:

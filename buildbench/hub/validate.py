@@ -65,6 +65,7 @@ from typing import Any
 import yaml
 
 from ..errors import InputError, MissingDependencyError
+from .card import split_header
 
 log = logging.getLogger(__name__)
 
@@ -498,19 +499,6 @@ class _Card:
     text: str = ""
 
 
-def split_card(text: str) -> tuple[str | None, str]:
-    """(YAML header or None, body) of a dataset card."""
-    if not text.startswith("---"):
-        return None, text
-    lines = text.split("\n")
-    if lines[0].strip() != "---":
-        return None, text
-    for i in range(1, len(lines)):
-        if lines[i].strip() == "---":
-            return "\n".join(lines[1:i]), "\n".join(lines[i + 1 :])
-    return None, text
-
-
 def _read_small(path: Path, limits: Limits) -> str:
     size = os.lstat(path).st_size
     if size > limits.max_card_bytes:
@@ -554,7 +542,7 @@ def _check_card_yaml(task_dir: Path, limits: Limits) -> tuple[Check, _Card]:
         text = _read_small(path, limits)
     except InputError as exc:
         return Check("card_yaml", False, str(exc)), _Card()
-    raw, _ = split_card(text)
+    raw, _ = split_header(text)
     card = _Card(text=text)
     if raw is None:
         return Check("card_yaml", False, f"{CARD} has no YAML header (between '---' lines)"), card
