@@ -124,3 +124,20 @@ def check_path(path: str) -> str:
     if not path or path.startswith("/") or any(p in ("", ".", "..", ".git") for p in parts) or "\\" in path:
         raise PublishError(f"'{path}' is not a valid file path in a repo")
     return path
+
+
+def check_publish(repo_id: str, files: dict[str, bytes], revision_tag: Optional[str]) -> None:
+    """What every publisher checks before it touches a repo: the repo id, a non-empty tree, safe paths, the tag."""
+    check_repo_id(repo_id)
+    if not files:
+        raise PublishError(f"nothing to publish to {repo_id}: no files")
+    for path in files:
+        check_path(path)
+    if revision_tag is not None:
+        check_tag(revision_tag)
+
+
+def tag_exists(repo_id: str, tag: str, commit: str) -> PublishError:
+    """The refusal to move a tag."""
+    return PublishError(f"tag {tag} already exists in {repo_id} at {commit[:12]}; tags are never moved: "
+                        "publish a new version")

@@ -19,7 +19,7 @@ from typing import Iterator, Optional
 from urllib.parse import quote
 
 from ..errors import PublishError
-from .base import MAIN, PublishResult, check_path, check_repo_id, check_tag
+from .base import MAIN, PublishResult, check_path, check_publish, check_repo_id, check_tag, tag_exists
 
 log = logging.getLogger(__name__)
 
@@ -74,20 +74,11 @@ class HfHub:
                 create_pr: bool = False) -> PublishResult:
         from huggingface_hub import CommitOperationAdd, CommitOperationDelete
 
-        check_repo_id(repo_id)
-        if not files:
-            raise PublishError(f"nothing to publish to {repo_id}: no files")
-        for path in files:
-            check_path(path)
-        if revision_tag is not None:
-            check_tag(revision_tag)
+        check_publish(repo_id, files, revision_tag)
         self.ensure_repo(repo_id)
         refs = self._refs(repo_id)
         if revision_tag is not None and revision_tag in refs["tags"]:
-            raise PublishError(
-                f"tag {revision_tag} already exists in {repo_id} at {refs['tags'][revision_tag][:12]}; "
-                "tags are never moved: publish a new version"
-            )
+            raise tag_exists(repo_id, revision_tag, refs["tags"][revision_tag])
         parent = refs["branches"].get(MAIN)
         existing = self.list_files(repo_id, parent) if parent else []
         operations = [CommitOperationAdd(path_in_repo=path, path_or_fileobj=bytes(files[path]))

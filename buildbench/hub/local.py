@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..errors import PublishError
-from .base import MAIN, PublishResult, check_path, check_repo_id, check_tag
+from .base import MAIN, PublishResult, check_path, check_publish, check_repo_id, check_tag, tag_exists
 
 log = logging.getLogger(__name__)
 
@@ -113,20 +113,12 @@ class LocalHub:
 
     def publish(self, repo_id: str, files: dict[str, bytes], message: str, *, revision_tag: Optional[str] = None,
                 create_pr: bool = False) -> PublishResult:
-        if not files:
-            raise PublishError(f"nothing to publish to {repo_id}: no files")
-        for path in files:
-            check_path(path)
-        if revision_tag is not None:
-            check_tag(revision_tag)
+        check_publish(repo_id, files, revision_tag)
         self.ensure_repo(repo_id)
         repo = self.repo_path(repo_id)
         tagged = self.tags(repo_id).get(revision_tag) if revision_tag is not None else None
         if tagged is not None:
-            raise PublishError(
-                f"tag {revision_tag} already exists in {repo_id} at {tagged[:12]}; "
-                "tags are never moved: publish a new version"
-            )
+            raise tag_exists(repo_id, revision_tag, tagged)
         parent = self._resolve(repo, _MAIN_REF)
         tree = self._write_tree(repo, files)
 

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pytest
 
 from buildbench.tasks import TaskInfo, write_retrieval_task
-from tests.servers import _die_with_parent, free_port
+from tests.servers import _die_with_parent, free_port, stop_process
 
 # Each row: a document id, its title and text, and a query that asks for it in other words.
 KITCHEN = [
@@ -146,13 +146,7 @@ def olah_server(root: Path, startup_timeout: float = 60.0) -> Iterator[Olah]:
                 time.sleep(0.25)
         yield server
     finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+        stop_process(process)
         shutil.rmtree(workdir, ignore_errors=True)
 
 
