@@ -27,7 +27,7 @@ import time
 
 import numpy as np
 
-from buildbench.config import DedupConfig
+from buildbench.domain_pack import DedupConfig
 from buildbench.quality.dedup import MinHashDedup, dedup_texts, jaccard, numbers, shingles
 
 VOCAB = """

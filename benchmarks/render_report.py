@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 from buildbench.errors import BuildBenchError
-from buildbench.tasks.report_html import render_report
-from buildbench.tasks.screenshot import png_size, screenshot
+from buildbench.report.html import render_report
+from buildbench.report.screenshot import png_size, screenshot
 
 
 def main(argv: list[str] | None = None) -> int:

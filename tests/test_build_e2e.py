@@ -86,7 +86,7 @@ def test_fomc_task_evaluates_in_mteb(fomc_build):
     import mteb
 
     from buildbench.engine.embeddings import get_model
-    from buildbench.tasks.evaluate import evaluate_task
+    from buildbench.evaluation.evaluate import evaluate_task
     from buildbench.tasks.mteb_task import make_mteb_task
 
     out, _, _ = fomc_build
@@ -120,11 +120,15 @@ def test_fomc_false_negatives_are_caught_and_added_to_qrels(fomc_build):
     # Every query dropped anywhere is in the audit with its stage and reason.
     dropped = {d["item_id"] for d in rep["dropped_items"].get("filter_queries", [])}
     assert dropped <= {a["query_id"] for a in audit if a["action"] == "drop_query"}
-    # Per-filter numbers and cost are in the report.
+    # Per-filter numbers and cost are in the report, in funnel order, each drop with its reason.
+    filters = {f["name"]: f for f in rep["filters"]}
     for name in ("query_length", "query_copy", "query_grounding", "query_language", "query_dedup",
                  "query_semantic_dedup", "query_round_trip", "query_easiness", "doc_dedup"):
-        f = rep["filters"][name]
+        f = filters[name]
         assert f["in"] == f["kept"] + f["dropped"] and f["seconds"] >= 0
+        assert sum(f["reasons"].values()) == f["dropped"]
+    order = [f["name"] for f in rep["filters"]]
+    assert order.index("doc_dedup") < order.index("query_length") < order.index("query_easiness")
     assert rep["languages"]["queries"]["en"] >= 100
 
 
@@ -133,7 +137,7 @@ def test_fomc_reranking_and_downsampled_tasks_evaluate_in_mteb(fomc_build):
     import mteb
 
     from buildbench.engine.embeddings import get_model
-    from buildbench.tasks.evaluate import evaluate_task
+    from buildbench.evaluation.evaluate import evaluate_task
     from buildbench.tasks.mteb_task import make_mteb_task
 
     out, _, _ = fomc_build

@@ -1,5 +1,6 @@
 """Domain packs and the build config: strict validation with one-line errors naming the key."""
 
+import json
 import subprocess
 import sys
 
@@ -72,3 +73,105 @@ def test_help_documents_every_option():
     proc = subprocess.run([sys.executable, "-m", "buildbench.cli", "--help"], capture_output=True, text=True)
     for opt in ("--domain", "--docs", "--out", "--max-docs", "--queries-per-chunk", "--seed", "--model", "--until"):
         assert opt in proc.stdout
+
+
+# ------------------------------------------------------------------------ bad numbers and hostile packs
+
+
+def cli_errors(capsys, *args) -> tuple[int, list[str]]:
+    """Exit code and the CLI's stderr lines; never a traceback. --until ingest: a refusal must come before it."""
+    from buildbench.cli import main
+
+    code = main(["--domain", "finance", "--no-progress", "--until", "ingest", *map(str, args)])
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return code, [line for line in err.splitlines() if line.strip()]
+
+
+def test_finding_08_corpus_size_negative(tmp_path, capsys):
+    """`--corpus-size -3` failed after 74 s of work with a traceback; it is refused before any stage runs."""
+    with pytest.raises(ConfigError, match=r"--corpus-size.*at least 1 \(got -3\)"):
+        make_config("finance", out=str(tmp_path / "o"), pack_overrides={"downsample.corpus_size": -3})
+    code, err = cli_errors(capsys, "--corpus-size", -3, "--out", tmp_path / "run")
+    assert code == 2
+    assert err == ["build-bench: error: options: --corpus-size (downsample.corpus_size): must be at least 1 "
+                   "(got -3)"]
+    assert not (tmp_path / "run").exists()  # nothing was read or written
+    with pytest.raises(ConfigError, match=r"downsample\.corpus_size: must be at least 1 \(got 0\)"):
+        load_domain_pack(str(write_pack(tmp_path, downsample={"corpus_size": 0})))
+
+
+def test_finding_09_max_docs_and_max_queries_zero(tmp_path, capsys):
+    """`--max-docs 0` ended as "no readable documents" and `--max-queries 0` spent LLM calls first; both are
+    refused up front with the option's name and the reason."""
+    for option, key in (("--max-docs", "max_docs"), ("--max-queries", "max_queries")):
+        with pytest.raises(ConfigError, match=rf"{option} \({key}\): must be at least 1 \(got 0\)"):
+            make_config("finance", out=str(tmp_path / "o"), **{key: 0})
+        code, err = cli_errors(capsys, option, 0, "--out", tmp_path / "run")
+        assert code == 2
+        assert err == [f"build-bench: error: options: {option} ({key}): must be at least 1 (got 0)"]
+    assert not (tmp_path / "run").exists()
+    # Unset means "no cap", and 1 is a valid cap.
+    assert make_config("finance", out="o", max_docs=1, max_queries=1).max_queries == 1
+
+
+def test_llm_numbers_are_checked(tmp_path):
+    for key, value, reason in (("concurrency", 0, "at least 1"), ("max_retries", -1, "at least 0"),
+                               ("timeout", 0, "more than 0"), ("max_tokens", 0, "at least 1")):
+        with pytest.raises(ConfigError, match=rf"generator\.{key}: must be {reason}"):
+            load_domain_pack(str(write_pack(tmp_path, generator={key: value})))
+    with pytest.raises(ConfigError, match=r"--base-url \(generator\.base_url\): must be an http:// or https://"):
+        make_config("finance", out="o", generator={"base_url": "localhost:8080/v1"})
+
+
+def deep_yaml(depth: int, flow: bool) -> str:
+    if flow:
+        return "description: " + "[" * depth + "x" + "]" * depth + "\n"
+    return "description:\n  " + "- " * depth + "x\n"  # block sequences, each nested in the one before
+
+
+@pytest.mark.parametrize("flow", [True, False], ids=["flow", "block"])
+def test_finding_08_deep_yaml_domain_pack(tmp_path, capsys, flow):
+    """A pack nested 3,000+ deep gave a RecursionError traceback; now one ConfigError line, before parsing."""
+    path = tmp_path / "deep.yaml"
+    path.write_text(deep_yaml(3200, flow))
+    with pytest.raises(ConfigError) as exc:
+        load_domain_pack(str(path))
+    assert str(exc.value) == f"{path}: nested deeper than 50 levels (a domain pack needs a few)"
+    code, err = cli_errors(capsys, "--domain", path, "--out", tmp_path / "run")
+    assert code == 2 and err == [f"build-bench: error: {path}: nested deeper than 50 levels (a domain pack needs a few)"]
+
+
+def test_yaml_alias_bomb_is_refused(tmp_path):
+    """Aliases can make a small file expand to billions of nodes; the expanded size is bounded too."""
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 9)]
+    path = tmp_path / "bomb.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ConfigError, match=r"expands to more than 1000000 values through aliases"):
+        load_domain_pack(str(path))
+    # A pack that uses anchors modestly still loads.
+    raw = yaml.safe_load((DOMAINS_DIR / "finance.yaml").read_text())
+    raw["judge"] = raw["negative_writer"] = {"model": "smollm2-135m-instruct", "max_tokens": 32}
+    text = yaml.safe_dump(raw)
+    assert "&id001" in text and "*id001" in text
+    path.write_text(text)
+    pack = load_domain_pack(str(path))
+    assert pack.judge.model == pack.negative_writer.model == "smollm2-135m-instruct"
+
+
+def test_finding_14_credentials_redacted():
+    from buildbench.redact import redact_secrets, redact_text, redact_url
+
+    assert redact_url("http://user:password@127.0.0.1:8080/v1") == "http://***@127.0.0.1:8080/v1"
+    assert redact_url("https://token@api.example.com/v1") == "https://***@api.example.com/v1"
+    assert (redact_url("https://api.example.com/v1?api_key=abc&api-version=2024-06&sig=zz&token=t")
+            == "https://api.example.com/v1?api_key=***&api-version=2024-06&sig=***&token=***")
+    assert redact_url("http://127.0.0.1:8080/v1") == "http://127.0.0.1:8080/v1"
+    assert redact_url("data/documents") == "data/documents" and redact_url("hf://datasets/a/b") == "hf://datasets/a/b"
+    assert (redact_text("proxy error: could not reach 'http://u:pw@10.0.0.1/v1?token=t' (refused)")
+            == "proxy error: could not reach 'http://***@10.0.0.1/v1?token=***' (refused)")
+    cfg = make_config("finance", out="o", generator={"base_url": "http://user:password@127.0.0.1:8080/v1"})
+    dumped = json.dumps(redact_secrets(cfg.model_dump(mode="json")))
+    assert "password" not in dumped and "http://***@127.0.0.1:8080/v1" in dumped
+    assert cfg.domain.generator.base_url == "http://user:password@127.0.0.1:8080/v1"  # calls use the real URL

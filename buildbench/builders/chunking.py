@@ -16,13 +16,11 @@ import logging
 import re
 from typing import Iterable
 
-from ..config import ChunkingConfig
+from ..domain_pack import ChunkingConfig
 from ..errors import ConfigError
 from ..records import Chunk, Document, Drop
 
 log = logging.getLogger(__name__)
-
-STAGE = "chunk"
 
 # A period after one of these (case-insensitive, without its period) does not end a sentence.
 ABBREVIATIONS = frozenset(
@@ -110,10 +108,10 @@ def chunk_document(doc: Document, cfg: ChunkingConfig) -> list[Chunk]:
     return [_make_chunk(doc, pos, units[g[0]][0], units[g[-1]][1]) for pos, g in enumerate(groups)]
 
 
-def chunk_documents(docs: Iterable[Document], cfg: ChunkingConfig) -> tuple[list[Chunk], list[Drop]]:
+def chunk_documents(docs: Iterable[Document], cfg: ChunkingConfig, stage: str) -> tuple[list[Chunk], list[Drop]]:
     """Chunk every document, dropping chunks shorter than ``cfg.min_chars``.
 
-    Each dropped chunk is a ``Drop(stage="chunk", reason="too_short")``. This includes a document that is
+    Each dropped chunk is a ``Drop(stage=stage, reason="too_short")``, ``stage`` naming the calling stage. This includes a document that is
     one short chunk as a whole: a passage under ``min_chars`` gives a query too little to be about.
     Positions (and so ids) are assigned before dropping, so a chunk's id does not depend on ``min_chars``.
     """
@@ -125,7 +123,7 @@ def chunk_documents(docs: Iterable[Document], cfg: ChunkingConfig) -> tuple[list
         n_docs += 1
         for chunk in chunk_document(doc, cfg):
             if len(chunk.text) < cfg.min_chars:
-                drops.append(Drop(stage=STAGE, item_id=chunk.id, reason="too_short",
+                drops.append(Drop(stage=stage, item_id=chunk.id, reason="too_short",
                                   detail=f"{len(chunk.text)} characters, under min_chars={cfg.min_chars}"))
             else:
                 kept.append(chunk)

@@ -48,6 +48,10 @@ class GenerationResult:
     cache_key: str = ""
     cached: bool = False
     error: Optional[str] = None  # set when the call failed for good (after the backend's own retries)
+    # A failure a later run may get past (no connection, timeouts, 5xx, rate limits, malformed bodies), as
+    # opposed to a request the model refused (too long a prompt, a 4xx): the stage is left to be rerun.
+    retryable: bool = False
+    unreachable: bool = False  # no connection to the server could be made at all
     # Backend facts about the call, e.g. {"retries": 2, "structured": "json_schema"}; cached with the result.
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -13,6 +13,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Optional
 
+from ..errors import GenerationError
 from .base import GenerationRequest, GenerationResult, LLMBackend
 
 
@@ -65,7 +66,10 @@ class LLMCache:
 class CachedLLM:
     """Wraps a backend: cache hits never reach the model; every new result is stored at once.
 
-    Failed calls (result.error set) are not cached, so a rerun tries them again.
+    Failed calls (result.error set) are not cached, so a rerun tries them again; those a later run may get
+    past are counted as ``retryable_failures``, which leaves the stage that made them to be rerun. A batch in
+    which no call could reach the server at all raises GenerationError: the server is down or the address is
+    wrong, and dropping every request with that reason would only hide it.
     """
 
     def __init__(self, backend: LLMBackend, cache: LLMCache, batch_size: int | None = None):
@@ -93,6 +97,11 @@ class CachedLLM:
         for start in range(0, len(misses), self.batch_size):
             idx = misses[start : start + self.batch_size]
             results = self.backend.generate([requests[i] for i in idx])
+            if results and all(r.error and r.unreachable for r in results):
+                self.stats["calls"] += len(results)
+                self.stats["failures"] += len(results)
+                self.stats["retryable_failures"] += len(results)
+                raise GenerationError(f"the LLM server is unreachable: {results[0].error}")
             for i, res in zip(idx, results):
                 res.cache_key = keys[i]
                 self.stats["calls"] += 1
@@ -101,6 +110,7 @@ class CachedLLM:
                 self.stats["retries"] += int(res.extra.get("retries", 0))
                 if res.error:
                     self.stats["failures"] += 1
+                    self.stats["retryable_failures"] += int(res.retryable)
                 else:
                     self.cache.put(keys[i], model, requests[i], res)
                 out[i] = res

@@ -6,7 +6,7 @@ import importlib.util
 import logging
 from typing import Optional
 
-from ..config import LLMConfig
+from ..domain_pack import LLMConfig
 from ..errors import ConfigError, GenerationError
 from .base import LLMBackend
 
@@ -15,19 +15,12 @@ log = logging.getLogger("buildbench.generators")
 BACKENDS = ("local", "openai", "vllm")
 
 
-def cuda_available() -> bool:
-    """True only when torch sees a CUDA device; never imports vllm."""
-    if importlib.util.find_spec("torch") is None:
-        return False
-    import torch
-
-    return bool(torch.cuda.is_available())
-
-
 def resolve_backend(cfg: LLMConfig) -> str:
     """`auto`: vllm when vllm and a CUDA GPU are present, else openai when a base URL is set, else local."""
     if cfg.backend != "auto":
         return cfg.backend
+    from .vllm_backend import cuda_available  # importing the backend never imports vllm or torch
+
     if importlib.util.find_spec("vllm") is not None and cuda_available():
         return "vllm"
     if cfg.base_url:

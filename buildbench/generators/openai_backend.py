@@ -1,13 +1,22 @@
-"""The HTTP backend for any OpenAI-compatible server (vLLM, llama.cpp's servers, OpenAI, ...).
+"""The HTTP backend for any OpenAI-compatible server (vLLM, llama.cpp's servers, OpenAI, ...), through the
+official ``openai`` SDK (``AsyncOpenAI``).
 
 Routing: a request with ``messages`` goes to ``/chat/completions``. A request with ``prompt`` goes where
 ``cfg.endpoint`` says: ``completions`` sends it as is, ``chat`` wraps it as one user message, and ``auto``
 picks chat for models known to be instruct-tuned (see :func:`is_instruct_model`) and completions otherwise.
 
-Retries are ours (the transport does none): 429, 5xx, timeouts, connection errors and malformed bodies are
-retried up to ``cfg.max_retries`` times with exponential backoff and jitter, honouring ``Retry-After``; any
-other 4xx fails the request at once. A request that fails for good comes back as a result with ``error``
-set, never as an exception, so one bad call cannot sink a batch.
+Retries are the SDK's: the client gets ``max_retries=cfg.max_retries`` and ``timeout=cfg.timeout``, so
+408/409/429/5xx, timeouts and connection errors are retried with its exponential backoff and jitter, honouring
+``Retry-After`` (the SDK refuses to wait more than two minutes and fails the request instead); any other 4xx
+fails the request at once (``APIStatusError``). Two things the SDK does not do are ours and draw on the same
+budget of ``cfg.max_retries`` retries per request: a 200 whose body is not a completion (truncated, undecodable,
+no choices) is asked again after a backoff, and a response body must arrive within ``cfg.timeout`` of the
+request (the SDK's timeout bounds each read, so a server dripping a byte at a time could hold it longer).
+
+A request that fails for good comes back as a result with ``error`` set, never as an exception, so one bad call
+cannot sink a batch. ``retryable`` marks the failures a later run may get past (no connection, timeouts, 5xx,
+429, malformed bodies): the call cache does not keep them and the stage is left to be rerun.
+``unreachable`` marks the ones where no connection could be made at all.
 
 Structured output (``request.json_schema``) walks a ladder of ``response_format`` shapes and remembers, per
 endpoint, the first one the server accepted:
@@ -18,17 +27,23 @@ endpoint, the first one the server accepted:
 
 A rung counts as rejected on HTTP 400/422, or on any error whose body names ``response_format``:
 llama_cpp.server 0.3.x answers the ``json_schema`` shape with a *500* wrapping its request validation error
-(measured in tests/generators/test_openai_backend.py). A server that silently ignores the field cannot be
-told apart from one that honours it; llama_cpp.server ignores ``response_format`` on ``/completions``.
+(measured in tests/generators/test_openai_backend.py). Such a response is marked ``x-should-retry: false``, the
+header the SDK obeys, so the SDK does not repeat it and the ladder moves on. A server that silently ignores the
+field cannot be told apart from one that honours it; llama_cpp.server ignores ``response_format`` on
+``/completions``. Other llama.cpp limits the requests respect: one completion per request (no ``n`` > 1), and
+``response_format`` goes in the body as is (``extra_body``), since the ``schema`` key of rung 2 is not OpenAI's.
 
-The API key is read from the environment variable named by ``cfg.api_key_env`` at each ``generate`` call
-and lives only in the request headers of that call; it is scrubbed from every error and log line.
+The API key is read from the environment variable named by ``cfg.api_key_env`` at each ``generate`` call and
+lives only in that call's client; it is scrubbed from every error and log line. Credentials written into the
+URL never travel in it: its userinfo becomes the HTTP client's Basic auth and its query parameters the SDK's
+default query, so no URL that httpx2 or the SDK logs carries them.
 """
 
 from __future__ import annotations
 
 import asyncio
-import email.utils
+import contextvars
+import errno
 import json
 import logging
 import os
@@ -38,15 +53,29 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Optional
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
-from ..config import LLMConfig
+from ..domain_pack import LLMConfig
+from ..redact import redact_text, redact_url
 from ..errors import ConfigError, require
 from .base import GenerationRequest, GenerationResult
 
 log = logging.getLogger("buildbench.generators.openai")
 
 STRUCTURED_MODES = ("json_schema", "json_object", "none")
+
+
+class _RedactURLs(logging.Filter):
+    """httpx2 logs each request's URL at INFO; query parameters of the base URL (``?api_key=``) ride in it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact_text(str(a)) if "://" in str(a) else a for a in record.args)
+        return True
+
+
+_REDACT_URLS = _RedactURLs()
+logging.getLogger("httpx2").addFilter(_REDACT_URLS)  # once per process: addFilter ignores a repeat
 _INSTRUCT_NAME = re.compile(r"instruct|chat|[-_.]it(\b|[-_.])", re.IGNORECASE)
 
 
@@ -72,27 +101,13 @@ def prompt_endpoint(cfg: LLMConfig) -> str:
 
 
 def public_url(url: str) -> str:
-    """The URL without credentials, query or fragment: safe to log and to put in a model id."""
+    """The URL without credentials, query or fragment: the server's identity in model ids (and so in cache
+    keys, which must not change with a rotated credential)."""
     parts = urlsplit(url)
     host = parts.hostname or ""
     if parts.port:
         host = f"{host}:{parts.port}"
     return urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
-
-
-def parse_retry_after(value: Optional[str], now: Optional[float] = None) -> Optional[float]:
-    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date); None when absent/invalid."""
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        seconds = when.timestamp() - (time.time() if now is None else now)
-    return max(0.0, seconds)
 
 
 def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random) -> float:
@@ -101,30 +116,44 @@ def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random) -> 
     return step / 2 + rng.uniform(0, step / 2)
 
 
-class _Retryable(Exception):
-    def __init__(self, reason: str, retry_after: Optional[float] = None):
-        super().__init__(reason)
-        self.reason = reason
-        self.retry_after = retry_after
+class _Malformed(Exception):
+    """A 200 whose body is not a completion."""
 
 
-class _Rejected(Exception):
-    """The server refused the request itself; retrying it unchanged would get the same answer."""
+@dataclass
+class _Attempts:
+    """One request's HTTP attempts, seen by the httpx2 event hooks (through a context variable: each request
+    runs in its own asyncio task, so each has its own)."""
 
-    def __init__(self, reason: str, status: int, names_format: bool):
-        super().__init__(reason)
-        self.reason = reason
-        self.status = status
-        self.names_format = names_format
+    mode: str = "none"  # the response_format rung being sent
+    sent: int = 0  # HTTP attempts, over every SDK call made for this request
+    started: float = 0.0  # time.monotonic() of the latest attempt
+    last: str = ""  # what the latest attempt got, for the retry log line
+    retries_allowed: int = 0  # of the SDK call in flight, for the retry log line
+
+
+_ATTEMPTS: contextvars.ContextVar[Optional[_Attempts]] = contextvars.ContextVar("buildbench_openai_attempts",
+                                                                               default=None)
 
 
 @dataclass
 class _Call:
     """What one `generate` call shares between its requests."""
 
-    client: Any  # httpx.AsyncClient
+    client: Any  # openai.AsyncOpenAI
     semaphore: asyncio.Semaphore
     key: Optional[str] = field(default=None, repr=False)
+    omit_auth: bool = False  # no key: send no Authorization header at all
+    # Set when a request of this call could not connect at all, after its retries: requests not yet sent
+    # fail at once with the same reason instead of each spending the whole retry budget on a dead address.
+    unreachable: Optional[str] = None
+    # The client with a given retry budget left (SDK copies sharing one connection pool), made once each.
+    budgets: dict[int, Any] = field(default_factory=dict, repr=False)
+
+    def with_retries(self, max_retries: int):
+        if max_retries not in self.budgets:
+            self.budgets[max_retries] = self.client.with_options(max_retries=max_retries)
+        return self.budgets[max_retries]
 
     def redact(self, text: str) -> str:
         return text.replace(self.key, "***") if self.key else text
@@ -150,16 +179,46 @@ def _error_detail(resp) -> str:
     return resp.text
 
 
+def _connection_cause(exc: BaseException) -> str:
+    """What stood between us and the server, in words: "connection refused", "name not resolved", ..."""
+    seen = set()
+    cur: Optional[BaseException] = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if isinstance(cur, ConnectionRefusedError) or getattr(cur, "errno", None) == errno.ECONNREFUSED:
+            return "connection refused"
+        if "refused" in str(cur).lower():
+            return "connection refused"
+        if "name or service not known" in str(cur).lower() or "nodename nor servname" in str(cur).lower():
+            return "host name not resolved"
+        cur = cur.__cause__ or cur.__context__
+    inner = exc.__cause__ or exc.__context__ or exc
+    return f"{type(inner).__name__}: {inner}" if str(inner) else type(inner).__name__
+
+
+def split_credentials(url: str) -> tuple[str, Optional[tuple[str, str]], dict[str, str]]:
+    """(URL without userinfo or query, (user, password) or None, query parameters) of a base URL."""
+    parts = urlsplit(url)
+    auth = (unquote(parts.username or ""), unquote(parts.password or "")) if (parts.username or parts.password) \
+        else None
+    host = parts.hostname or ""
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    return urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", "")), auth, query
+
+
 class OpenAIBackend:
     """``generate`` runs a batch concurrently (at most ``cfg.concurrency`` requests in flight) and returns
     results in input order.
 
-    ``cfg.timeout`` bounds each attempt from send to last byte, including time queued inside the server:
-    llama_cpp.server runs one request at a time, so give it a timeout of about concurrency x one call.
+    ``cfg.timeout`` bounds each attempt, including time queued inside the server: llama_cpp.server runs one
+    request at a time, so give it a timeout of about concurrency x one call.
 
-    backoff_base / backoff_cap: seconds of the first retry step and of the largest one.
-    retry_after_cap: the longest Retry-After honoured, so a server cannot park a run for an hour.
-    jitter_seed: seeds the backoff jitter.
+    backoff_base / backoff_cap: seconds of the first and of the largest step between re-asks after a malformed
+    body (the SDK's own retries use its backoff). jitter_seed: seeds that backoff's jitter.
     """
 
     name = "openai"
@@ -170,25 +229,29 @@ class OpenAIBackend:
         *,
         backoff_base: float = 0.5,
         backoff_cap: float = 8.0,
-        retry_after_cap: float = 30.0,
         jitter_seed: int = 0,
     ):
-        self._httpx = require("httpx", "openai", "The openai backend")
+        self._openai = require("openai", "openai", "The openai backend")
+        self._httpx2 = require("httpx2", "openai", "The openai backend")
         if not cfg.base_url:
             raise ConfigError("the openai backend needs --base-url (the server's /v1 address)")
         self.cfg = cfg
-        self.base_url = cfg.base_url.rstrip("/")
+        # Calls go to the real URL; logs, errors and model ids show it redacted.
+        self.base_url, self._basic_auth, self._query = split_credentials(cfg.base_url)
+        self.shown_url = redact_url(cfg.base_url.rstrip("/"))
         # CachedLLM hands over this many at once, so `concurrency` requests can be in flight.
         self.batch_size = max(8, 4 * cfg.concurrency)
         # Recipes build messages for chat models and raw prompts for base models.
         self.chat = prompt_endpoint(cfg) == "chat"
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
-        self.retry_after_cap = retry_after_cap
         self._rng = random.Random(jitter_seed)
         # endpoint -> index in STRUCTURED_MODES of the first rung worth trying there: the one that last
         # worked, or the one after a rung the server rejected by name.
         self.structured_modes: dict[str, int] = {}
+
+    def __repr__(self) -> str:
+        return f"OpenAIBackend({self.shown_url!r}, model={self.cfg.model!r})"
 
     @property
     def model_id(self) -> str:
@@ -209,25 +272,66 @@ class OpenAIBackend:
 
     # ------------------------------------------------------------------------------------------ internals
 
-    def _headers(self) -> tuple[dict[str, str], Optional[str]]:
-        key = os.environ.get(self.cfg.api_key_env) if self.cfg.api_key_env else None
-        headers = {"Content-Type": "application/json", "User-Agent": "buildbench"}
-        if key:
-            headers["Authorization"] = f"Bearer {key}"
-        return headers, key or None
+    def _client(self, key: Optional[str]):
+        httpx2 = self._httpx2
+        concurrency = max(1, self.cfg.concurrency)
+        # trust_env stays on: HTTPS_PROXY / NO_PROXY apply as for any HTTP client.
+        http_client = httpx2.AsyncClient(
+            timeout=httpx2.Timeout(self.cfg.timeout),
+            limits=httpx2.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+            auth=httpx2.BasicAuth(*self._basic_auth) if self._basic_auth else None,
+            event_hooks={"request": [self._on_request], "response": [self._on_response]},
+            follow_redirects=True,
+        )
+        return self._openai.AsyncOpenAI(
+            # Without a key no Authorization header is sent (each request omits it); the SDK still wants one.
+            api_key=key or "unused",
+            base_url=self.base_url,
+            default_query=self._query or None,
+            max_retries=self.cfg.max_retries,
+            timeout=self.cfg.timeout,
+            http_client=http_client,
+            default_headers={"User-Agent": "buildbench"},
+        )
+
+    async def _on_request(self, request) -> None:
+        state = _ATTEMPTS.get()
+        if state is None:
+            return
+        state.sent += 1
+        state.started = time.monotonic()
+        retry = int(request.headers.get("x-stainless-retry-count") or 0)
+        if retry:
+            log.debug("retry %d/%d of %s (after %s)", retry, state.retries_allowed, request.url.path,
+                      state.last or "no response")
+        state.last = ""
+
+    async def _on_response(self, response) -> None:
+        state = _ATTEMPTS.get()
+        if state is None:
+            return
+        # The whole body within cfg.timeout of sending: the SDK's timeout bounds each read, not their sum.
+        remaining = self.cfg.timeout - (time.monotonic() - state.started)
+        try:
+            await asyncio.wait_for(response.aread(), timeout=max(remaining, 0.001))
+        except asyncio.TimeoutError:
+            state.last = "a body slower than the timeout"
+            raise self._httpx2.ReadTimeout(f"no complete response within {self.cfg.timeout:g}s",
+                                           request=response.request) from None
+        status = response.status_code
+        state.last = f"HTTP {status}"
+        if status >= 300 and status != 429 and state.mode != "none" and "response_format" in response.text:
+            # About the format, not the server's health: the ladder tries the next rung instead.
+            response.headers["x-should-retry"] = "false"
 
     async def _generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
-        httpx = self._httpx
-        headers, key = self._headers()
-        concurrency = max(1, self.cfg.concurrency)
-        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-        # trust_env stays on: HTTPS_PROXY / NO_PROXY apply as for any HTTP client.
-        async with httpx.AsyncClient(headers=headers, timeout=self.cfg.timeout, limits=limits) as client:
-            call = _Call(client, asyncio.Semaphore(concurrency), key)
+        key = os.environ.get(self.cfg.api_key_env) if self.cfg.api_key_env else None
+        async with self._client(key) as client:
+            call = _Call(client, asyncio.Semaphore(max(1, self.cfg.concurrency)), key or None, omit_auth=not key)
             return list(await asyncio.gather(*(self._generate_one(call, r) for r in requests)))
 
-    def _body(self, req: GenerationRequest) -> tuple[str, dict[str, Any]]:
-        body: dict[str, Any] = {
+    def _params(self, req: GenerationRequest) -> tuple[str, dict[str, Any]]:
+        params: dict[str, Any] = {
             "model": self.cfg.model,
             "max_tokens": req.max_tokens,
             "temperature": req.temperature,
@@ -235,122 +339,140 @@ class OpenAIBackend:
             "seed": req.seed,
         }
         if req.stop:
-            body["stop"] = list(req.stop)
+            params["stop"] = list(req.stop)
         if req.messages is not None:
-            body["messages"] = [{"role": role, "content": content} for role, content in req.messages]
-            return "chat", body
+            params["messages"] = [{"role": role, "content": content} for role, content in req.messages]
+            return "chat", params
         if prompt_endpoint(self.cfg) == "chat":
-            body["messages"] = [{"role": "user", "content": req.prompt}]
-            return "chat", body
-        body["prompt"] = req.prompt
-        return "completions", body
+            params["messages"] = [{"role": "user", "content": req.prompt}]
+            return "chat", params
+        params["prompt"] = req.prompt
+        return "completions", params
 
     @staticmethod
-    def _with_format(body: dict[str, Any], mode: str, schema: Any) -> dict[str, Any]:
+    def _response_format(mode: str, schema: Any) -> Optional[dict[str, Any]]:
         if mode == "json_schema":
-            fmt = {"type": "json_schema", "json_schema": {"name": "output", "schema": schema, "strict": True}}
-        elif mode == "json_object":
-            fmt = {"type": "json_object", "schema": schema}
-        else:
-            return body
-        return {**body, "response_format": fmt}
+            return {"type": "json_schema", "json_schema": {"name": "output", "schema": schema, "strict": True}}
+        if mode == "json_object":
+            return {"type": "json_object", "schema": schema}
+        return None
+
+    async def _create(self, call: _Call, endpoint: str, params: dict[str, Any], mode: str, schema: Any,
+                      max_retries: int):
+        client = call.with_retries(max_retries)
+        options: dict[str, Any] = {}
+        fmt = self._response_format(mode, schema)
+        if fmt is not None:
+            options["extra_body"] = {"response_format": fmt}
+        if call.omit_auth:
+            options["extra_headers"] = {"Authorization": self._openai.omit}
+        if endpoint == "chat":
+            return await client.chat.completions.create(**params, **options)
+        return await client.completions.create(**params, **options)
 
     async def _generate_one(self, call: _Call, req: GenerationRequest) -> GenerationResult:
+        openai = self._openai
+        state = _Attempts()
+        _ATTEMPTS.set(state)  # this coroutine runs in its own task: the variable is this request's
         retries = 0
         extra: dict[str, Any] = {"retries": 0}
         try:
-            endpoint, body = self._body(req)
+            endpoint, params = self._params(req)
             extra["endpoint"] = endpoint
+            path = f"{urlsplit(self.base_url).path}/{'chat/completions' if endpoint == 'chat' else 'completions'}"
             schema = json.loads(req.json_schema) if req.json_schema is not None else None
             rung = 0 if schema is not None else len(STRUCTURED_MODES) - 1
-            url = f"{self.base_url}/{'chat/completions' if endpoint == 'chat' else 'completions'}"
             while True:
-                try:
-                    async with call.semaphore:
-                        if schema is not None:
-                            # Read at send time, not at batch start: requests queued behind the first one
-                            # then skip the rungs it already found rejected.
-                            rung = max(rung, self.structured_modes.get(endpoint, 0))
-                            extra["structured"] = STRUCTURED_MODES[rung]
-                        mode = STRUCTURED_MODES[rung]
-                        data = await self._post(call, url, self._with_format(body, mode, schema), mode)
-                    result = self._result(data, endpoint)
-                except _Rejected as exc:
-                    if schema is not None and mode != "none" and (exc.status in (400, 422) or exc.names_format):
-                        log.debug("%s rejected response_format %s (%s); trying the next one",
-                                  public_url(url), mode, call.redact(exc.reason))
+                budget = self.cfg.max_retries - retries
+                async with call.semaphore:
+                    if call.unreachable and not state.sent:
+                        return self._failure(call, call.unreachable, extra, retryable=True, unreachable=True,
+                                             quiet=True)
+                    if schema is not None:
+                        # Read at send time, not at batch start: requests queued behind the first one then
+                        # skip the rungs it already found rejected.
+                        rung = max(rung, self.structured_modes.get(endpoint, 0))
+                        extra["structured"] = STRUCTURED_MODES[rung]
+                    mode = STRUCTURED_MODES[rung]
+                    state.mode, state.retries_allowed = mode, budget
+                    sent = state.sent
+                    failure: Optional[BaseException] = None
+                    try:
+                        result = self._result(
+                            await self._create(call, endpoint, params, mode, schema, budget), endpoint)
+                    except (openai.APIError, _Malformed, ValueError) as exc:
+                        failure = exc
+                    # Every attempt after the first of this SDK call was one of its retries.
+                    retries += max(0, state.sent - sent - 1)
+                    extra["retries"] = retries
+                if failure is None:
+                    if schema is not None:
+                        self.structured_modes[endpoint] = rung
+                    result.extra = extra
+                    return result
+                if isinstance(failure, openai.APIStatusError):
+                    status = failure.status_code
+                    detail = _one_line(call.redact(_error_detail(failure.response)), 200)
+                    reason = f"HTTP {status} from {path}: {detail}"
+                    names_format = mode != "none" and status != 429 and "response_format" in failure.response.text
+                    if schema is not None and mode != "none" and (status in (400, 422) or names_format):
+                        log.debug("%s rejected response_format %s (%s); trying the next one", path, mode, reason)
                         rung += 1
-                        if exc.names_format:  # sure it was the format, not e.g. a too-long prompt
+                        if names_format:  # sure it was the format, not e.g. a too-long prompt
                             self.structured_modes[endpoint] = max(rung, self.structured_modes.get(endpoint, 0))
                         continue
-                    return self._failure(call, f"{exc.reason} (not retried)", extra)
-                except _Retryable as exc:
-                    if retries >= self.cfg.max_retries:
-                        return self._failure(call, f"{exc.reason} (gave up after {retries} retries)", extra)
-                    delay = (
-                        min(exc.retry_after, self.retry_after_cap)
-                        if exc.retry_after is not None
-                        else backoff_delay(retries, self.backoff_base, self.backoff_cap, self._rng)
-                    )
-                    retries += 1
-                    extra["retries"] = retries
-                    log.debug("retry %d/%d in %.2fs: %s", retries, self.cfg.max_retries, delay,
-                              call.redact(exc.reason))
-                    await asyncio.sleep(delay)  # outside the semaphore: a waiting request holds no slot
-                    continue
-                if schema is not None:
-                    self.structured_modes[endpoint] = rung
-                result.extra = extra
-                return result
+                    if status in (408, 409, 429) or status >= 500:
+                        return self._failure(call, f"{reason} (gave up after {retries} retries)", extra,
+                                             retryable=True)
+                    return self._failure(call, f"{reason} (not retried)", extra)
+                if isinstance(failure, openai.APITimeoutError):
+                    return self._failure(call, f"timed out after {self.cfg.timeout:g}s on {path} "
+                                               f"(gave up after {retries} retries)", extra, retryable=True)
+                if isinstance(failure, openai.APIConnectionError):
+                    cause = failure.__cause__ or failure
+                    if isinstance(cause, self._httpx2.ConnectError):  # no connection made at all
+                        call.unreachable = (f"cannot connect to {self.shown_url}: {_connection_cause(failure)} "
+                                            f"({type(cause).__name__} on {path}; gave up after {retries} retries)")
+                        return self._failure(call, call.unreachable, extra, retryable=True, unreachable=True)
+                    # Connected, then the exchange broke (a dropped connection, a reset).
+                    return self._failure(call, f"{type(cause).__name__} on {path}: {cause} "
+                                               f"(gave up after {retries} retries)", extra, retryable=True)
+                if isinstance(failure, openai.APIError):  # e.g. a response the SDK could not validate
+                    reason = f"{type(failure).__name__} on {path}: {failure}"
+                else:  # a truncated, undecodable or wrongly shaped body
+                    reason = f"malformed response from {path} ({type(failure).__name__}: {_one_line(str(failure), 80)})"
+                if retries >= self.cfg.max_retries:
+                    return self._failure(call, f"{reason} (gave up after {retries} retries)", extra, retryable=True)
+                delay = backoff_delay(retries, self.backoff_base, self.backoff_cap, self._rng)
+                retries += 1
+                extra["retries"] = retries
+                log.debug("retry %d/%d in %.2fs: %s", retries, self.cfg.max_retries, delay, call.redact(reason))
+                await asyncio.sleep(delay)  # outside the semaphore: a waiting request holds no slot
         except Exception as exc:  # never let one request raise out of a batch
             return self._failure(call, f"{type(exc).__name__}: {exc}", extra)
 
-    def _failure(self, call: _Call, reason: str, extra: dict[str, Any]) -> GenerationResult:
-        reason = _one_line(call.redact(reason))
-        log.warning("openai request to %s failed: %s", public_url(self.base_url), reason)
-        return GenerationResult(text="", error=reason, extra=extra)
-
-    async def _post(self, call: _Call, url: str, payload: dict[str, Any], mode: str) -> Any:
-        httpx = self._httpx
-        path = urlsplit(url).path
-        try:
-            # httpx's timeout bounds each phase; wait_for bounds the whole exchange, so a server that
-            # drips a byte at a time cannot hold the request past cfg.timeout either.
-            resp = await asyncio.wait_for(call.client.post(url, json=payload), timeout=self.cfg.timeout)
-        except (asyncio.TimeoutError, httpx.TimeoutException):
-            raise _Retryable(f"timed out after {self.cfg.timeout:g}s on {path}") from None
-        except httpx.TransportError as exc:
-            raise _Retryable(f"{type(exc).__name__} on {path}: {exc}") from None
-        status = resp.status_code
-        if status >= 300:
-            detail = _one_line(call.redact(_error_detail(resp)), 200)
-            reason = f"HTTP {status} from {path}: {detail}"
-            names_format = mode != "none" and "response_format" in resp.text
-            if names_format and status != 429:
-                raise _Rejected(reason, status, names_format=True)
-            if status in (408, 429) or status >= 500:
-                raise _Retryable(reason, parse_retry_after(resp.headers.get("retry-after")))
-            raise _Rejected(reason, status, names_format=False)
-        try:
-            return resp.json()
-        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError: truncated or corrupted body
-            raise _Retryable(f"undecodable response body from {path}: {_one_line(str(exc), 120)}") from None
+    def _failure(self, call: _Call, reason: str, extra: dict[str, Any], *, retryable: bool = False,
+                 unreachable: bool = False, quiet: bool = False) -> GenerationResult:
+        reason = _one_line(redact_text(call.redact(reason)))  # a server may echo the key or a URL in its error
+        if not quiet:  # quiet: the same reason was logged for an earlier request of the batch
+            log.warning("openai request to %s failed: %s", self.shown_url, reason)
+        return GenerationResult(text="", error=reason, extra=extra, retryable=retryable, unreachable=unreachable)
 
     @staticmethod
     def _result(data: Any, endpoint: str) -> GenerationResult:
-        """Read one response; any shape other than the OpenAI one counts as a malformed body (retried)."""
+        """Read one response; any shape other than the OpenAI one counts as a malformed body (re-asked)."""
         try:
-            choice = data["choices"][0]
-            text = choice["message"]["content"] if endpoint == "chat" else choice["text"]
+            choice = data.choices[0]
+            text = choice.message.content if endpoint == "chat" else choice.text
             text = "" if text is None else text  # chat content is null when the model only made tool calls
             if not isinstance(text, str):
                 raise TypeError(f"text is {type(text).__name__}")
-            usage = data.get("usage") or {}
+            usage = getattr(data, "usage", None)
             return GenerationResult(
                 text=text,
-                tokens_in=int(usage.get("prompt_tokens") or 0),
-                tokens_out=int(usage.get("completion_tokens") or 0),
-                finish_reason=str(choice.get("finish_reason") or ""),
+                tokens_in=int(getattr(usage, "prompt_tokens", 0) or 0),
+                tokens_out=int(getattr(usage, "completion_tokens", 0) or 0),
+                finish_reason=str(getattr(choice, "finish_reason", "") or ""),
             )
         except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
-            raise _Retryable(f"malformed response ({type(exc).__name__}: {_one_line(str(exc), 80)})") from None
+            raise _Malformed(f"{type(exc).__name__}: {_one_line(str(exc), 80)}") from None

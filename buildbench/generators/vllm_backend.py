@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from ..config import LLMConfig
+from ..domain_pack import LLMConfig
 from ..errors import GenerationError
 from .base import GenerationRequest, GenerationResult
 from .openai_backend import prompt_endpoint  # one routing rule for prompt-only requests in both backends
@@ -56,11 +56,18 @@ def _first_line(exc: BaseException) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
+def cuda_available() -> bool:
+    """True only when torch sees a CUDA device; never imports vllm."""
+    if importlib.util.find_spec("torch") is None:
+        return False
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
 def check_vllm() -> None:
     """Fail with one line unless vllm imports, is recent enough and torch sees a CUDA device."""
     from importlib import metadata
-
-    from . import factory  # looked up at call time, so tests can stand in for cuda_available
 
     if importlib.util.find_spec("vllm") is None:
         raise GenerationError(f"{NEEDS}: {INSTALL}")
@@ -74,7 +81,7 @@ def check_vllm() -> None:
             f"the vllm backend needs vllm>={floor} (per-request JSON decoding); found {version}: "
             f"pip install -U 'vllm>={floor}'"
         )
-    if not factory.cuda_available():
+    if not cuda_available():
         raise GenerationError(f"{NEEDS}: torch sees no CUDA device (torch.cuda.is_available() is False)")
     try:
         importlib.import_module("vllm")

@@ -5,7 +5,8 @@
 - ``hf``: ``HfHub``, the Hugging Face Hub through ``huggingface_hub.HfApi``;
 - ``versioning``: semantic versions, the content hash and the versioning rules;
 - ``card``: the card of a published version (provenance block, changelog);
-- ``publish``: ``publish_task(task_dir, to, ...)``.
+- ``targets``: ``parse_target`` of ``hf://`` and ``file://`` addresses;
+- ``publish``: ``publish(path, to, ...)``, a task folder (``publish_task``) or a run folder (``publish_run``).
 """
 
 from .base import PublishResult, Publisher

@@ -14,6 +14,10 @@ Conventions shared by both hubs:
   points at that very commit (then it is a no-op). Unchanged content is detected above this layer
   (``versioning``), from the content hash a published card records.
 - A pull request is ``refs/pr/N``. ``revision`` arguments take a branch, a tag, ``refs/pr/N`` or a commit.
+- Only regular files are content: ``list_tree`` gives each path's git mode so a reader can refuse symbolic
+  links (120000) and submodules (160000) before it reads anything.
+- ``merge_pr``, ``create_tag``, ``delete_tag`` and ``undo_merge`` are the steps of a review, which undoes what
+  it did when a later step fails: a LocalHub undoes everything; the Hub cannot unmerge (``undo_merge`` says so).
 """
 
 from __future__ import annotations
@@ -25,6 +29,9 @@ from typing import Optional, Protocol, runtime_checkable
 from ..errors import PublishError
 
 MAIN = "main"
+# git's two modes of a regular file; 120000 is a symbolic link, 160000 a submodule (gitlink), 040000 a folder.
+REGULAR_FILE_MODES = frozenset({"100644", "100755"})
+_MODE_KINDS = {"120000": "a symbolic link", "160000": "a git submodule (gitlink)", "040000": "a folder"}
 
 # The Hub's own rule for a repo id part: letters, digits, '-', '_', '.'; not starting or ending with '-'/'.',
 # no '--' or '..'. Checked here too so a local repo is always publishable to the Hub under the same id.
@@ -53,6 +60,26 @@ class PublishResult:
         return int(self.pr_ref.rsplit("/", 1)[1]) if self.pr_ref else None
 
 
+@dataclass(frozen=True, order=True)
+class TreeEntry:
+    """One file of a repo at a revision: its path and git mode (``100644`` for a plain file)."""
+
+    path: str
+    mode: str = "100644"
+
+    @property
+    def regular(self) -> bool:
+        return self.mode in REGULAR_FILE_MODES
+
+
+def irregular_entry_reason(entry: TreeEntry) -> Optional[str]:
+    """Why a repo entry is not a plain file (a link would be followed by whoever checks the repo out), or None."""
+    if entry.regular:
+        return None
+    kind = _MODE_KINDS.get(entry.mode, "not a regular file")
+    return f"{entry.path} is {kind} (git mode {entry.mode}); only regular files are accepted"
+
+
 @runtime_checkable
 class Publisher(Protocol):
     """A place dataset repos are published to. Every failure is a one-line ``PublishError``."""
@@ -69,10 +96,12 @@ class Publisher(Protocol):
         *,
         revision_tag: Optional[str] = None,
         create_pr: bool = False,
+        description: Optional[str] = None,
     ) -> PublishResult:
         """Commit ``files`` (repo path -> content, the whole tree) in one commit on main, or as a new pull
         request with ``create_pr``; then tag that commit ``revision_tag``. An existing ``revision_tag`` raises
-        PublishError before anything is committed. A tree equal to main's makes no commit (``unchanged``)."""
+        PublishError before anything is committed. A tree equal to main's makes no commit (``unchanged``).
+        ``message`` is the commit title; ``description`` its body (a pull request's description on the Hub)."""
         ...
 
     def create_tag(self, repo_id: str, tag: str, revision: str, message: Optional[str] = None) -> str:
@@ -91,8 +120,31 @@ class Publisher(Protocol):
         """Sorted paths of the files at ``revision``; [] when the repo or revision does not exist."""
         ...
 
-    def merge_pr(self, repo_id: str, pr_number: int) -> str:
-        """Merge pull request ``pr_number`` into main; returns main's new commit."""
+    def pull_requests(self, repo_id: str) -> dict[int, str]:
+        """Pull request number -> its head commit; {} for a repo that does not exist yet."""
+        ...
+
+    def list_tree(self, repo_id: str, revision: str = MAIN) -> list[TreeEntry]:
+        """Every file entry at ``revision`` with its git mode, sorted; [] when the repo or revision does not exist."""
+        ...
+
+    def main_commit(self, repo_id: str) -> Optional[str]:
+        """The commit main points at; None for a repo without commits (or no repo)."""
+        ...
+
+    def merge_pr(self, repo_id: str, pr_number: int, *, head: Optional[str] = None,
+                 message: Optional[str] = None) -> str:
+        """Merge pull request ``pr_number`` into main; returns main's new commit. With ``head``, refuses (before
+        merging) a pull request whose head is no longer that commit: only what was reviewed is merged."""
+        ...
+
+    def undo_merge(self, repo_id: str, merged: str, previous: Optional[str]) -> bool:
+        """Move main from ``merged`` back to ``previous``; False when this hub cannot (the Hub)."""
+        ...
+
+    def delete_tag(self, repo_id: str, tag: str, commit: str) -> bool:
+        """Delete ``tag`` if it points at ``commit`` (a review undoing its own tag); False when there is no such
+        tag; PublishError when it points elsewhere."""
         ...
 
 
@@ -141,3 +193,9 @@ def tag_exists(repo_id: str, tag: str, commit: str) -> PublishError:
     """The refusal to move a tag."""
     return PublishError(f"tag {tag} already exists in {repo_id} at {commit[:12]}; tags are never moved: "
                         "publish a new version")
+
+
+def pr_moved(repo_id: str, pr_number: int, validated: str, now: Optional[str]) -> PublishError:
+    """The refusal to merge a pull request whose head is not the commit that was validated."""
+    return PublishError(f"pull request #{pr_number} of {repo_id} changed since it was validated "
+                        f"({validated[:12]} -> {(now or 'gone')[:12]}); nothing merged: review it again")

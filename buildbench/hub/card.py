@@ -21,7 +21,8 @@ from typing import Any, Optional
 import yaml
 
 from ..engine.rundir import atomic_write_text
-from ..tasks.assemble import SPLIT, read_task_record, set_card_section
+from ..tasks.assemble import set_card_section
+from ..tasks.layout import SPLIT, read_task_record
 from .versioning import Version
 
 VERSION_SECTION = "version"
@@ -61,7 +62,7 @@ def card_block(text: Optional[str]) -> dict[str, Any]:
         return {}
     try:
         block = split_card(text)[0].get("buildbench")
-    except yaml.YAMLError:
+    except (yaml.YAMLError, RecursionError):  # a card from a hub repo is not trusted to be well-formed
         return {}
     return block if isinstance(block, dict) else {}
 

@@ -14,10 +14,15 @@ throw-away index (``update-index``, ``write-tree``), the commit with ``commit-tr
 ``update-ref`` given the value it is expected to have, so two publishers racing on main cannot lose a commit:
 the second one fails and is told to publish again. Files are stored as plain git blobs (no LFS), which is
 what olah reads back byte for byte.
+
+Reading is by git mode: ``list_tree`` reports each entry's mode and ``read_file`` returns only regular files, so
+a pull request pushed with plain git that holds a symbolic link (120000) or a submodule (160000) is seen as
+such, never as the link target's text. A hub the user cannot write to fails with one line saying so.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import re
@@ -27,7 +32,8 @@ from pathlib import Path
 from typing import Optional
 
 from ..errors import PublishError
-from .base import MAIN, PublishResult, check_path, check_publish, check_repo_id, check_tag, tag_exists
+from .base import MAIN, PublishResult, TreeEntry, check_path, check_publish, check_repo_id, check_tag, pr_moved, \
+    tag_exists
 
 log = logging.getLogger(__name__)
 
@@ -98,12 +104,29 @@ class LocalHub:
             raise PublishError(f"no dataset repo {repo_id} in {self.root}")
         return repo
 
+    def _not_writable(self, repo_id: str, reason: str, creating: bool = False) -> PublishError:
+        what = "create" if creating else "write to"
+        return PublishError(f"the hub {self.root} is not writable ({reason}): cannot {what} the dataset repo {repo_id}")
+
+    def _require_writable(self, repo: Path, repo_id: str) -> None:
+        """Checked before a write, so a read-only hub fails with one line instead of git's partial output."""
+        for path in (repo / "objects", repo / "refs"):
+            if not os.access(path, os.W_OK):
+                statvfs, flag = getattr(os, "statvfs", None), getattr(os, "ST_RDONLY", 0)
+                read_only = bool(statvfs and flag and statvfs(path).f_flag & flag)
+                raise self._not_writable(repo_id, os.strerror(errno.EROFS if read_only else errno.EACCES))
+
     # -- Publisher
 
     def ensure_repo(self, repo_id: str) -> str:
         repo = self.repo_path(repo_id)
         if not self._exists(repo):
-            repo.mkdir(parents=True, exist_ok=True)
+            try:
+                repo.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+                    raise self._not_writable(repo_id, exc.strerror, creating=True) from None
+                raise PublishError(f"cannot create the dataset repo {repo_id} in {self.root}: {exc.strerror}") from None
             proc = subprocess.run(["git", "init", "--bare", "-q", f"--initial-branch={MAIN}", str(repo)],
                                   capture_output=True, env={**os.environ, **_GIT_ENV})
             if proc.returncode != 0:
@@ -112,10 +135,13 @@ class LocalHub:
         return self.url(repo_id)
 
     def publish(self, repo_id: str, files: dict[str, bytes], message: str, *, revision_tag: Optional[str] = None,
-                create_pr: bool = False) -> PublishResult:
+                create_pr: bool = False, description: Optional[str] = None) -> PublishResult:
         check_publish(repo_id, files, revision_tag)
         self.ensure_repo(repo_id)
         repo = self.repo_path(repo_id)
+        self._require_writable(repo, repo_id)
+        if description and description.strip():
+            message = f"{message.strip()}\n\n{description.strip()}"  # git's title, blank line, body
         tagged = self.tags(repo_id).get(revision_tag) if revision_tag is not None else None
         if tagged is not None:
             raise tag_exists(repo_id, revision_tag, tagged)
@@ -142,6 +168,7 @@ class LocalHub:
     def create_tag(self, repo_id: str, tag: str, revision: str, message: Optional[str] = None) -> str:
         check_tag(tag)
         repo = self._require(repo_id)
+        self._require_writable(repo, repo_id)
         commit = self._resolve(repo, revision)
         if commit is None:
             raise PublishError(f"no revision '{revision}' in {repo_id}")
@@ -183,24 +210,35 @@ class LocalHub:
         commit = self._resolve(repo, revision)
         if commit is None:
             return None
+        entry = self._entry(repo, commit, path)
+        if entry is None or not entry.regular:
+            return None  # a link's "content" is its target: never handed out as a file
         proc = self._git(repo, "cat-file", "blob", f"{commit}:{path}", check=False)
         return proc.stdout if proc.returncode == 0 else None
 
-    def list_files(self, repo_id: str, revision: str = MAIN) -> list[str]:
+    def list_tree(self, repo_id: str, revision: str = MAIN) -> list[TreeEntry]:
         repo = self.repo_path(repo_id)
         if not self._exists(repo):
             return []
         commit = self._resolve(repo, revision)
-        if commit is None:
-            return []
-        out = self._git(repo, "ls-tree", "-r", "-z", "--name-only", commit).stdout.decode()
-        return sorted(p for p in out.split("\0") if p)
+        return [] if commit is None else self._ls_tree(repo, commit)
 
-    def merge_pr(self, repo_id: str, pr_number: int) -> str:
+    def main_commit(self, repo_id: str) -> Optional[str]:
+        repo = self.repo_path(repo_id)
+        return self._resolve(repo, _MAIN_REF) if self._exists(repo) else None
+
+    def list_files(self, repo_id: str, revision: str = MAIN) -> list[str]:
+        return [entry.path for entry in self.list_tree(repo_id, revision)]
+
+    def merge_pr(self, repo_id: str, pr_number: int, *, head: Optional[str] = None,
+                 message: Optional[str] = None) -> str:
         repo = self._require(repo_id)
-        head = self._resolve(repo, f"refs/pr/{int(pr_number)}")
+        self._require_writable(repo, repo_id)
+        validated, head = head, self._resolve(repo, f"refs/pr/{int(pr_number)}")
         if head is None:
             raise PublishError(f"{repo_id} has no pull request #{pr_number}")
+        if validated is not None and head != validated:
+            raise pr_moved(repo_id, pr_number, validated, head)
         main = self._resolve(repo, _MAIN_REF)
         if main is not None and self._is_ancestor(repo, head, main):
             raise PublishError(f"pull request #{pr_number} of {repo_id} is already merged into {MAIN}")
@@ -213,12 +251,51 @@ class LocalHub:
                     f"pull request #{pr_number} of {repo_id} conflicts with {MAIN}; open a new one from {MAIN}"
                 )
             tree = proc.stdout.decode().splitlines()[0].strip()
-            merged = self._commit_tree(repo, tree, [main, head], f"Merge pull request #{pr_number}")
+            merged = self._commit_tree(repo, tree, [main, head], message or f"Merge pull request #{pr_number}")
         self._move_main(repo, repo_id, merged, main)
         log.info("merged pull request #%d of %s into %s: %s", pr_number, repo_id, MAIN, merged[:12])
         return merged
 
+    def undo_merge(self, repo_id: str, merged: str, previous: Optional[str]) -> bool:
+        repo = self._require(repo_id)
+        # Only from exactly ``merged``: a main that moved on since is never rewound.
+        args = ["update-ref", "-m", "buildbench review rollback"]
+        args += [_MAIN_REF, previous, merged] if previous else ["-d", _MAIN_REF, merged]
+        proc = self._git(repo, *args, check=False)
+        if proc.returncode != 0:
+            raise PublishError(f"cannot move {MAIN} of {repo_id} back to {(previous or 'empty')[:12]}: it moved on "
+                               f"from {merged[:12]}")
+        log.info("moved %s of %s back to %s", MAIN, repo_id, (previous or "empty")[:12])
+        return True
+
+    def delete_tag(self, repo_id: str, tag: str, commit: str) -> bool:
+        check_tag(tag)
+        repo = self._require(repo_id)
+        out = self._out(repo, "for-each-ref", "--format=%(objectname) %(*objectname)", f"refs/tags/{tag}")
+        if not out:
+            return False
+        obj, _, peeled = out.partition(" ")
+        if (peeled or obj) != commit:
+            raise PublishError(f"tag {tag} of {repo_id} points at {(peeled or obj)[:12]}, not {commit[:12]}; "
+                               "not deleted")
+        self._git(repo, "update-ref", "-d", f"refs/tags/{tag}", obj)
+        log.info("deleted tag %s of %s", tag, repo_id)
+        return True
+
     # -- plumbing
+
+    def _ls_tree(self, repo: Path, commit: str, path: Optional[str] = None) -> list[TreeEntry]:
+        """Entries of ``commit`` (recursively; only ``path`` when given) with their modes."""
+        args = ["ls-tree", "-r", "-z", "--full-tree", commit] + (["--", path] if path else [])
+        out = self._git(repo, *args, env={"GIT_LITERAL_PATHSPECS": "1"}).stdout.decode("utf-8", "surrogateescape")
+        entries = []
+        for record in filter(None, out.split("\0")):
+            meta, _, name = record.partition("\t")
+            entries.append(TreeEntry(name, meta.split(" ", 1)[0]))
+        return sorted(entries)
+
+    def _entry(self, repo: Path, commit: str, path: str) -> Optional[TreeEntry]:
+        return next((e for e in self._ls_tree(repo, commit, path) if e.path == path), None)
 
     def _write_tree(self, repo: Path, files: dict[str, bytes]) -> str:
         """Store ``files`` as blobs and return the id of the tree holding exactly them."""

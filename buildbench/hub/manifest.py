@@ -10,8 +10,6 @@ accepted, validated task versions.
 from __future__ import annotations
 
 import json
-import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
@@ -20,12 +18,11 @@ from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 from ..engine.rundir import atomic_write_json, atomic_write_text
 from ..errors import InputError
 from .registry import Registry, RegistryEntry
+from .safety import NAME_PATTERN, NAME_RULE
+from .targets import parse_target
 
 BENCHMARK_JSON = "benchmark.json"
 CARD = "README.md"
-
-_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]{0,127}$")
-
 
 def normalize_version(version: str) -> str:
     """``v1.2.0`` for ``1.2.0`` or ``v1.2.0``; other strings unchanged (compared as they are)."""
@@ -73,9 +70,8 @@ class BenchmarkManifest(BaseModel):
     @field_validator("name")
     @classmethod
     def _plain_name(cls, v: str) -> str:
-        if not _NAME_RE.match(v):
-            raise ValueError(f"benchmark name '{v}' must start with a letter and hold only letters, digits, "
-                             "'_', '-', '.'")
+        if not NAME_PATTERN.match(v):
+            raise ValueError(f"benchmark name '{v}' {NAME_RULE}")
         return v
 
     @field_validator("version")
@@ -140,7 +136,7 @@ def benchmark_record(manifest: BenchmarkManifest, entries: list[RegistryEntry]) 
 def render_benchmark_card(record: dict[str, Any]) -> str:
     import yaml
 
-    from ..tasks.assemble import _cell
+    from ..tasks.assemble import cell as _cell
 
     languages = sorted({lang for t in record["tasks"] for lang in t["languages"]})
     header = {
@@ -176,10 +172,20 @@ def write_benchmark(out_dir: Path, manifest: BenchmarkManifest, registry: Regist
 
 
 def read_benchmark(folder: Path) -> BenchmarkManifest:
-    path = Path(folder) / BENCHMARK_JSON
-    if not path.is_file():
+    files = _benchmark_files(folder)
+    if BENCHMARK_JSON not in files:
         raise InputError(f"{folder} is not a benchmark folder (no {BENCHMARK_JSON})")
-    return _manifest_from(path.read_text(encoding="utf-8"), str(path))
+    return _manifest_from(files[BENCHMARK_JSON].decode("utf-8", errors="replace"), str(Path(folder) / BENCHMARK_JSON))
+
+
+def _benchmark_files(folder: Path) -> dict[str, bytes]:
+    """benchmark.json and the card of a benchmark folder, read without following links (``read_task_folder``)."""
+    from .safety import read_task_folder
+
+    try:
+        return read_task_folder(Path(folder), keep=lambda rel: rel in (BENCHMARK_JSON, CARD))
+    except InputError as exc:
+        raise InputError(f"cannot read {folder}: {exc}") from None
 
 
 def _manifest_from(text: str, where: str) -> BenchmarkManifest:
@@ -195,14 +201,14 @@ def _manifest_from(text: str, where: str) -> BenchmarkManifest:
 def publish_benchmark(folder: Path, to: str, registry: Registry, *, hub=None):
     """Re-check ``folder``'s manifest against the registry and publish it to ``to`` (one commit, tagged with the
     benchmark version); then record the benchmark in the registry. Returns the PublishResult."""
-    from .publish import parse_target
-
     folder = Path(folder)
-    manifest = read_benchmark(folder)
+    files = _benchmark_files(folder)
+    if set(files) != {BENCHMARK_JSON, CARD}:
+        raise InputError(f"{folder} is not a benchmark folder (it needs {BENCHMARK_JSON} and {CARD})")
+    manifest = _manifest_from(files[BENCHMARK_JSON].decode("utf-8", errors="replace"), str(folder / BENCHMARK_JSON))
     entries = resolve_tasks(manifest, registry)
     target_hub, repo_id = parse_target(to)
     hub = hub or target_hub
-    files = {name: (folder / name).read_bytes() for name in (BENCHMARK_JSON, CARD)}
     hub.ensure_repo(repo_id)
     result = hub.publish(repo_id, files, f"Publish benchmark {manifest.name} {manifest.version}",
                          revision_tag=manifest.version)
@@ -218,68 +224,6 @@ def publish_benchmark(folder: Path, to: str, registry: Registry, *, hub=None):
 def _shared_license(entries: list[RegistryEntry]) -> Optional[str]:
     licenses = {e.license for e in entries}
     return licenses.pop() if len(licenses) == 1 else "mixed" if licenses else None
-
-
-# -- a build's tasks as one benchmark
-
-RUN_BENCHMARK_JSON = "benchmark.json"  # written by a build into its run directory: the tasks, not yet published
-
-
-@dataclass
-class RunPublishResult:
-    tasks: list[tuple[str, Any]]  # (repo id, PublishResult) per task
-    benchmark_repo: str
-    benchmark: Any  # PublishResult of the manifest, or None when nothing changed
-    manifest: BenchmarkManifest
-
-
-def publish_run(run_dir: Path, to: str, registry: Registry, *, version: Optional[str] = None,
-                bump: Optional[str] = None, hub=None) -> RunPublishResult:
-    """Publish every task of a build and then its benchmark manifest pinning them.
-
-    to: ``hf://ORG`` or ``file://ROOT/ORG``; each task goes to ``ORG/<TaskName>`` and the manifest to
-    ``ORG/<BenchmarkName>``. version/bump apply to each changed task (unchanged ones keep their version). The
-    published tasks are registered at their versions, so the manifest resolves. The benchmark's own version is
-    1.0.0 at first, a minor bump when any pinned task version changed, and unchanged otherwise.
-    """
-    import tempfile
-
-    from .publish import parse_target, publish_task
-    from .versioning import Version, latest_version
-
-    run_dir = Path(run_dir)
-    path = run_dir / RUN_BENCHMARK_JSON
-    if not path.is_file():
-        raise InputError(f"{run_dir} is not a build run directory (no {RUN_BENCHMARK_JSON}); "
-                         "publish a task folder instead")
-    draft = json.loads(path.read_text(encoding="utf-8"))
-    base = to.rstrip("/")
-    published = []
-    for task in draft["tasks"]:
-        repo_to = f"{base}/{task['name']}"
-        result = publish_task(Path(task["path"]), repo_to, version=version, bump=bump, hub=hub)
-        _, repo_id = parse_target(repo_to)
-        if registry.get(task["name"], result.tag) is None:
-            registry.add_task(Path(task["path"]), repo=repo_id, version=result.tag, revision=result.commit)
-        published.append((repo_id, result))
-    registry.save(f"Register the tasks of {draft['name']}")
-
-    bench_to = f"{base}/{draft['name']}"
-    target_hub, bench_repo = parse_target(bench_to)
-    bench_hub = hub or target_hub
-    refs = [f"{repo}@{r.tag}" for repo, r in published]
-    latest = latest_version(bench_hub.tags(bench_repo))
-    if latest is not None:
-        current = read_benchmark_from_hub(bench_hub, bench_repo, latest.tag)
-        if current is not None and sorted(map(str, current.tasks)) == sorted(refs):
-            return RunPublishResult(published, bench_repo, None, current)
-    bench_version = Version.parse("1.0.0") if latest is None else latest.bump("minor")
-    manifest = BenchmarkManifest(name=draft["name"], version=bench_version.tag,
-                                 description=draft.get("description", ""), tasks=refs)
-    with tempfile.TemporaryDirectory(prefix="buildbench-benchmark-") as tmp:
-        folder = write_benchmark(Path(tmp), manifest, registry)
-        result = publish_benchmark(folder, bench_to, registry, hub=bench_hub)
-    return RunPublishResult(published, bench_repo, result, manifest)
 
 
 def read_benchmark_from_hub(hub, repo_id: str, revision: str) -> Optional[BenchmarkManifest]:

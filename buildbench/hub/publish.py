@@ -1,4 +1,5 @@
-"""Publish a built task folder as a new version of a Hub dataset repo: ``publish_task``.
+"""Publish a built task folder as a new version of a Hub dataset repo (``publish_task``), a build's run folder
+as its tasks and a benchmark manifest pinning them (``publish_run``), or either one (``publish``).
 
 Targets:
 
@@ -12,53 +13,37 @@ What is published is a snapshot of the folder in one commit, tagged ``vX.Y.Z``: 
 as it is, and, compiled for this version in a temporary copy so the folder itself is not touched: the mteb
 task module and metadata.json pinned at ``ORG/NAME``@``vX.Y.Z``, descriptive_stats.json, and the card with its
 provenance block, version section and changelog (``hub.card``).
+
+The folder is read once, first, by ``read_task_folder`` (no link is followed; a symbolic link, a hard link or
+a device refuses the folder) into that temporary copy; every later step (task.json, the quality rules, the
+content hash, the compile) reads the copy, so what is checked is exactly what is published.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Union
-from urllib.parse import unquote
+from typing import Optional
 
-from ..errors import PublishError, QualityError
-from .base import PublishResult, check_repo_id
+from ..errors import ConfigError, InputError, PublishError, QualityError
+from .base import PublishResult
 from .card import card_content_hash, write_published_card
-from .hf import HfHub
-from .local import LocalHub
+from .manifest import BenchmarkManifest, publish_benchmark, read_benchmark_from_hub, write_benchmark
+from .registry import Registry
+from .safety import read_task_folder
+from .targets import Hub, parse_target
 from .versioning import (
+    Version,
     content_hash,
     decide_version,
     is_data_path,
     latest_version,
-    task_data_files,
 )
 
 log = logging.getLogger(__name__)
-
-Hub = Union[LocalHub, HfHub]
-
-
-def parse_target(to: str) -> tuple[Hub, str]:
-    """(hub, repo id) of ``hf://ORG/NAME`` or ``file://ROOT/ORG/NAME``."""
-    if to.startswith("hf://"):
-        repo_id = to[len("hf://"):].strip("/")
-        if repo_id.startswith("datasets/"):
-            repo_id = repo_id[len("datasets/"):]
-        check_repo_id(repo_id)
-        return HfHub(), repo_id
-    if to.startswith("file://"):
-        path = Path(unquote(to[len("file://"):])).expanduser()
-        if len(path.parts) < 3:
-            raise PublishError(f"'{to}' names no repo: expected file://ROOT/ORG/NAME")
-        repo_id = f"{path.parent.name}/{path.name}"
-        check_repo_id(repo_id)
-        return LocalHub(path.parent.parent), repo_id
-    raise PublishError(f"unknown publish target '{to}': expected hf://ORG/NAME or file://ROOT/ORG/NAME")
-
 
 def publish_task(task_dir: Path, to: str, version: Optional[str] = None, bump: Optional[str] = None,
                  message: Optional[str] = None, *, hub: Optional[Hub] = None) -> PublishResult:
@@ -74,39 +59,46 @@ def publish_task(task_dir: Path, to: str, version: Optional[str] = None, bump: O
     Raises PublishError when the folder fails the quality rules, the data changed without a new version, or
     the hub refuses.
     """
-    from ..tasks.assemble import read_task_record
+    from ..tasks.layout import read_task_record
     from ..tasks.rules import enforce_quality_rules
 
     task_dir = Path(task_dir)
     target_hub, repo_id = parse_target(to)
     hub = hub or target_hub
-    record = read_task_record(task_dir)
     try:
-        enforce_quality_rules(task_dir)
-    except QualityError as exc:
+        source = read_task_folder(task_dir)
+    except InputError as exc:
         raise PublishError(f"refusing to publish {task_dir}: {exc}") from None
+    if "task.json" not in source:
+        raise InputError(f"{task_dir} is not a complete buildbench task (no task.json)")
 
-    new_hash = content_hash(task_data_files(task_dir))
-    tags = hub.tags(repo_id)
-    latest = latest_version(tags)
-    previous_card = hub.read_file(repo_id, "README.md", latest.tag) if latest else None
-    latest_hash = _published_hash(hub, repo_id, latest.tag, previous_card) if latest else None
-    decision = decide_version(new_hash, latest, latest_hash, version=version, bump=bump)
-    if decision.unchanged:
-        tag = decision.version.tag
-        log.info("%s is unchanged since %s (%s): nothing published", record["name"], tag, new_hash)
-        return PublishResult(tags[tag], tag, None, hub.url(repo_id, tag), unchanged=True)
-
-    target = decision.version
-    message = (message or "").strip() or f"Publish {target.tag}"
     with tempfile.TemporaryDirectory(prefix="buildbench-publish-") as tmp:
         # Named like the folder: the task module's file name avoids the folder's and the repo's names.
         staged = Path(tmp) / task_dir.resolve().name
-        shutil.copytree(task_dir, staged, ignore=shutil.ignore_patterns(".*"))
-        _compile_for(staged, repo_id, target.tag, judged=_was_judged(task_dir))
+        _write_copy(staged, source)
+        record = read_task_record(staged)
+        try:
+            enforce_quality_rules(staged)
+        except QualityError as exc:
+            raise PublishError(f"refusing to publish {task_dir}: {exc}") from None
+
+        new_hash = content_hash(source)
+        tags = hub.tags(repo_id)
+        latest = latest_version(tags)
+        previous_card = hub.read_file(repo_id, "README.md", latest.tag) if latest else None
+        latest_hash = _published_hash(hub, repo_id, latest.tag, previous_card) if latest else None
+        decision = decide_version(new_hash, latest, latest_hash, version=version, bump=bump)
+        if decision.unchanged:
+            tag = decision.version.tag
+            log.info("%s is unchanged since %s (%s): nothing published", record["name"], tag, new_hash)
+            return PublishResult(tags[tag], tag, None, hub.url(repo_id, tag), unchanged=True)
+
+        target = decision.version
+        message = (message or "").strip() or f"Publish {target.tag}"
+        _compile_for(staged, repo_id, target.tag, judged=_was_judged(staged))
         write_published_card(staged, repo_id=repo_id, version=target, content_hash=new_hash, message=message,
                              previous_card=previous_card.decode("utf-8") if previous_card else None)
-        files = _snapshot(staged)
+        files = read_task_folder(staged)
     if content_hash(files) != new_hash:  # compiling must never touch the data
         raise PublishError(f"the data of {task_dir} changed while it was being published; publish again")
     result = hub.publish(repo_id, files, message, revision_tag=target.tag)
@@ -138,7 +130,7 @@ def _was_judged(task_dir: Path) -> bool:
 
 
 def _compile_for(staged: Path, repo_id: str, tag: str, *, judged: bool) -> None:
-    from ..tasks.assemble import compile_task
+    from ..tasks.mteb_task import compile_task
 
     # A module compiled earlier for another repo or revision would be published beside the new one.
     for stale in staged.glob("*_task*.py"):
@@ -146,10 +138,90 @@ def _compile_for(staged: Path, repo_id: str, tag: str, *, judged: bool) -> None:
     compile_task(staged, repo=repo_id, revision=tag, judged=judged)
 
 
-def _snapshot(folder: Path) -> dict[str, bytes]:
-    files = {}
-    for path in sorted(folder.rglob("*")):
-        rel = path.relative_to(folder).as_posix()
-        if path.is_file() and not any(part.startswith(".") or part == "__pycache__" for part in rel.split("/")):
-            files[rel] = path.read_bytes()
-    return files
+def _write_copy(staged: Path, files: dict[str, bytes]) -> None:
+    """The folder's files, as read, into a fresh private folder (names were listed from disk, so plain)."""
+    for rel, data in files.items():
+        path = staged / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+
+# -- a build's run folder: its tasks as one benchmark
+
+RUN_BENCHMARK_JSON = "benchmark.json"  # written by a build into its run directory: the tasks, not yet published
+
+
+@dataclass
+class RunPublishResult:
+    tasks: list[tuple[str, PublishResult]]  # (repo id, result) per task
+    benchmark_repo: str
+    benchmark: Optional[PublishResult]  # None when the manifest did not change
+    manifest: BenchmarkManifest
+
+
+def publish_run(run_dir: Path, to: str, registry: Registry, *, version: Optional[str] = None,
+                bump: Optional[str] = None, hub: Optional[Hub] = None) -> RunPublishResult:
+    """Publish every task of a build and then its benchmark manifest pinning them.
+
+    to: ``hf://ORG`` or ``file://ROOT/ORG``; each task goes to ``ORG/<TaskName>`` and the manifest to
+    ``ORG/<BenchmarkName>``. version/bump apply to each changed task (unchanged ones keep their version). The
+    published tasks are registered at their versions, so the manifest resolves. The benchmark's own version is
+    1.0.0 at first, a minor bump when any pinned task version changed, and unchanged otherwise.
+    """
+    run_dir = Path(run_dir)
+    path = run_dir / RUN_BENCHMARK_JSON
+    if not path.is_file():
+        raise InputError(f"{run_dir} is not a build run directory (no {RUN_BENCHMARK_JSON}); "
+                         "publish a task folder instead")
+    draft = json.loads(path.read_text(encoding="utf-8"))
+    base = to.rstrip("/")
+    published = []
+    for task in draft["tasks"]:
+        repo_to = f"{base}/{task['name']}"
+        result = publish_task(Path(task["path"]), repo_to, version=version, bump=bump, hub=hub)
+        _, repo_id = parse_target(repo_to)
+        if registry.get(task["name"], result.tag) is None:
+            registry.add_task(Path(task["path"]), repo=repo_id, version=result.tag, revision=result.commit)
+        published.append((repo_id, result))
+    registry.save(f"Register the tasks of {draft['name']}")
+
+    bench_to = f"{base}/{draft['name']}"
+    target_hub, bench_repo = parse_target(bench_to)
+    bench_hub = hub or target_hub
+    refs = [f"{repo}@{r.tag}" for repo, r in published]
+    latest = latest_version(bench_hub.tags(bench_repo))
+    if latest is not None:
+        current = read_benchmark_from_hub(bench_hub, bench_repo, latest.tag)
+        if current is not None and sorted(map(str, current.tasks)) == sorted(refs):
+            return RunPublishResult(published, bench_repo, None, current)
+    bench_version = Version.parse("1.0.0") if latest is None else latest.bump("minor")
+    manifest = BenchmarkManifest(name=draft["name"], version=bench_version.tag,
+                                 description=draft.get("description", ""), tasks=refs)
+    with tempfile.TemporaryDirectory(prefix="buildbench-benchmark-") as tmp:
+        folder = write_benchmark(Path(tmp), manifest, registry)
+        result = publish_benchmark(folder, bench_to, registry, hub=bench_hub)
+    return RunPublishResult(published, bench_repo, result, manifest)
+
+
+def is_run_folder(path: Path) -> bool:
+    """A build's run folder (it lists its tasks in benchmark.json), as opposed to one task folder."""
+    return (Path(path) / RUN_BENCHMARK_JSON).is_file()
+
+
+def publish(path: Path, to: str, *, registry: Registry | str | Path | None = None, version: Optional[str] = None,
+            bump: Optional[str] = None, message: Optional[str] = None,
+            hub: Optional[Hub] = None) -> PublishResult | RunPublishResult:
+    """Publish ``path``: a run folder with ``publish_run`` (``to`` names the org; ``message`` is not used),
+    else a task folder with ``publish_task``.
+
+    registry: a ``Registry`` or where to load one (``Registry.load``). Only a run folder needs it (its
+    manifest pins registered task versions); for a task folder it is not read.
+    """
+    if not is_run_folder(path):
+        return publish_task(Path(path), to, version=version, bump=bump, message=message, hub=hub)
+    if registry is None or registry == "":
+        raise ConfigError("publishing a run's benchmark needs --registry (or $BUILDBENCH_REGISTRY): its manifest "
+                          "pins registered task versions")
+    if not isinstance(registry, Registry):
+        registry = Registry.load(registry)
+    return publish_run(Path(path), to, registry, version=version, bump=bump, hub=hub)

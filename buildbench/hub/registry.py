@@ -13,12 +13,18 @@ Layout::
 fingerprints (path of the entry's fingerprint file, "" for benchmarks).
 
 ``Registry.load(path_or_repo)`` reads a folder, or a repo given as ``file://HUB_ROOT/ORG/NAME`` or
-``hf://ORG/NAME`` (downloaded through the hub's ``Publisher``); ``add`` / ``add_task`` stage entries;
-``save`` writes fingerprints first and ``registry.parquet`` last (atomically), so a reader never sees an entry
-whose fingerprints are missing; a repo-backed registry is saved as one commit.
+``hf://ORG/NAME`` (downloaded through the hub's ``Publisher``); ``prepare_task`` checks and builds an entry
+without changing anything, ``add`` / ``add_task`` stage entries; ``save`` writes fingerprints first and
+``registry.parquet`` after them (atomically), so a reader never sees an entry whose fingerprints are missing; a
+repo-backed registry is saved as one commit. A ``save`` that fails puts every file it wrote back as it was and
+drops the entries staged since the last save, so a review can undo a registration it could not finish.
 
-Fingerprints use ``buildbench.quality.dedup``'s MinHash (character 5-grams, 128 permutations, seed 1): the
-same signatures a new submission is compared with in ``hub.validate`` (``near_duplicate_mask``).
+A registry folder is recognised by its marker ``.buildbench-registry`` (written first when a folder becomes a
+registry) or its ``registry.parquet``. Any other existing non-empty folder is refused on load, before anything
+is written: ``--registry`` pointed at a project folder must never overwrite its README.md.
+
+Fingerprints are ``hub.fingerprints``' MinHash signatures: the same ones a new submission is compared with in
+``hub.checks_data`` (``near_duplicate_mask``).
 """
 
 from __future__ import annotations
@@ -26,34 +32,31 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import logging
+import os
 import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Optional
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from ..config import DedupConfig
-from ..engine.rundir import atomic_write_parquet, atomic_write_text
-from ..errors import InputError
+from ..engine.rundir import atomic_write_bytes, atomic_write_parquet
+from ..errors import InputError, PublishError
+from .fingerprints import Fingerprints, compute_fingerprints
+from .safety import NAME_PATTERN, NAME_RULE
+from .sanitize import clean_line
 
 log = logging.getLogger(__name__)
 
 REGISTRY_PARQUET = "registry.parquet"
 FINGERPRINTS_DIR = "fingerprints"
 CARD = "README.md"
+MARKER = ".buildbench-registry"
+MARKER_CONTENT = json.dumps({"tool": "buildbench", "kind": "registry"}) + "\n"
 
-# Signatures must be computed identically at registration and at validation; these are part of the format.
-FINGERPRINT_CONFIG = DedupConfig(shingle="char", ngram=5, num_perm=128)
-FINGERPRINT_SEED = 1
-MAX_FINGERPRINT_QUERIES = 5_000
-MAX_FINGERPRINT_DOCUMENTS = 5_000
-
-_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]{0,127}$")
 _VERSION_RE = re.compile(r"^v?[0-9A-Za-z][0-9A-Za-z.\-+]{0,63}$")
 
 SCHEMA = pa.schema([
@@ -67,13 +70,6 @@ SCHEMA = pa.schema([
     ("languages", pa.list_(pa.string())),
     ("license", pa.string()),
     ("fingerprints", pa.string()),
-])
-
-FINGERPRINT_SCHEMA = pa.schema([
-    ("task", pa.string()),
-    ("version", pa.string()),
-    ("kind", pa.string()),  # "query" or "document"
-    ("minhash", pa.list_(pa.uint32())),
 ])
 
 
@@ -107,8 +103,8 @@ class RegistryEntry(BaseModel):
     @classmethod
     def _plain_name(cls, v: str) -> str:
         # Names come from submissions and end up in file names and a card: keep them plain.
-        if not _NAME_RE.match(v):
-            raise ValueError(f"name '{v}' must start with a letter and hold only letters, digits, '_', '-', '.'")
+        if not NAME_PATTERN.match(v):
+            raise ValueError(f"name '{v}' {NAME_RULE}")
         return v
 
     @field_validator("version")
@@ -123,94 +119,19 @@ class RegistryEntry(BaseModel):
         return f"{self.repo}@{self.version}"
 
 
-@dataclass
-class Fingerprints:
-    """MinHash signatures (rows of uint32, ``FINGERPRINT_CONFIG.num_perm`` wide) of queries and documents."""
-
-    queries: np.ndarray
-    corpus: np.ndarray
-
-    def to_table(self, task: str, version: str) -> pa.Table:
-        rows = [("query", s) for s in self.queries] + [("document", s) for s in self.corpus]
-        return pa.table(
-            {
-                "task": pa.array([task] * len(rows), pa.string()),
-                "version": pa.array([version] * len(rows), pa.string()),
-                "kind": pa.array([k for k, _ in rows], pa.string()),
-                "minhash": pa.array([s.tolist() for _, s in rows], pa.list_(pa.uint32())),
-            },
-            schema=FINGERPRINT_SCHEMA,
-        )
-
-    @classmethod
-    def from_table(cls, table: pa.Table) -> "Fingerprints":
-        width = FINGERPRINT_CONFIG.num_perm
-        kinds = table.column("kind").to_pylist()
-        sigs = table.column("minhash").to_pylist()
-
-        def stack(kind: str) -> np.ndarray:
-            rows = [s for k, s in zip(kinds, sigs) if k == kind and s is not None and len(s) == width]
-            return np.array(rows, dtype=np.uint32).reshape(len(rows), width)
-
-        return cls(queries=stack("query"), corpus=stack("document"))
+def _parquet_error(path: Path, exc: BaseException) -> InputError:
+    text = " ".join(str(exc).split())
+    reason = "not Parquet" if "magic bytes" in text else clean_line(text, 160)
+    return InputError(f"{path} is not a readable registry file ({reason}); restore it from a backup or the "
+                      "registry's repo")
 
 
-def text_signatures(texts: list[str]) -> np.ndarray:
-    """MinHash signatures of the texts that have any shingle (texts without one cannot be compared)."""
-    from ..quality.dedup import MinHashDedup
-
-    if not texts:
-        return np.empty((0, FINGERPRINT_CONFIG.num_perm), np.uint32)
-    sigs, nonempty = MinHashDedup(FINGERPRINT_CONFIG, seed=FINGERPRINT_SEED).signatures(texts)
-    return sigs[nonempty]
-
-
-def _sample(texts: list[str], n: int) -> list[str]:
-    if len(texts) <= n:
-        return texts
-    idx = np.random.default_rng(0).choice(len(texts), size=n, replace=False)
-    return [texts[i] for i in sorted(idx)]
-
-
-def compute_fingerprints(task_dir: Path, *, max_queries: int = MAX_FINGERPRINT_QUERIES,
-                         max_documents: int = MAX_FINGERPRINT_DOCUMENTS) -> Fingerprints:
-    """Signatures of up to ``max_queries`` queries and ``max_documents`` document texts (seeded samples)."""
-    from ..tasks.evaluate import load_task
-
-    corpus, queries, _ = load_task(Path(task_dir))
-    q = [t for t in queries.column("text").to_pylist() if t]
-    d = [t for t in corpus.column("text").to_pylist() if t]
-    return Fingerprints(queries=text_signatures(_sample(q, max_queries)),
-                        corpus=text_signatures(_sample(d, max_documents)))
-
-
-def near_duplicate_mask(candidate: np.ndarray, reference: np.ndarray, threshold: float) -> np.ndarray:
-    """For each candidate signature, whether some reference signature estimates Jaccard >= ``threshold``.
-
-    LSH bands (``lsh_params``: 99% recall at the threshold) propose pairs; each proposed pair is kept when the
-    share of equal signature positions, the MinHash estimate of Jaccard, reaches the threshold. Only signatures
-    are compared: the registered texts are never needed.
-    """
-    from ..quality.dedup import lsh_params
-
-    out = np.zeros(len(candidate), dtype=bool)
-    if len(candidate) == 0 or len(reference) == 0:
-        return out
-    width = reference.shape[1]
-    bands, rows = lsh_params(threshold, width)
-    buckets: dict[tuple[int, bytes], list[int]] = {}
-    for j, sig in enumerate(reference):
-        for b in range(bands):
-            buckets.setdefault((b, sig[b * rows:(b + 1) * rows].tobytes()), []).append(j)
-    for i, sig in enumerate(candidate):
-        cands: set[int] = set()
-        for b in range(bands):
-            cands.update(buckets.get((b, sig[b * rows:(b + 1) * rows].tobytes()), ()))
-        if cands:
-            idx = np.fromiter(cands, dtype=np.int64)
-            if ((reference[idx] == sig).mean(axis=1) >= threshold).any():
-                out[i] = True
-    return out
+def _read_parquet(path: Path) -> pa.Table:
+    """A registry Parquet file, or one InputError naming it (a corrupt file must not end in a traceback)."""
+    try:
+        return pq.read_table(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise _parquet_error(path, exc) from None
 
 
 def fingerprint_path(kind: str, name: str, version: str) -> str:
@@ -227,6 +148,7 @@ class Registry:
     def __init__(self, root: Path, entries: Optional[list[RegistryEntry]] = None, *, repo=None, source: str = ""):
         self.root = Path(root)
         self._entries: list[RegistryEntry] = list(entries or [])
+        self._saved = len(self._entries)  # entries past this index are staged, not yet saved
         self._pending: dict[str, pa.Table] = {}
         self._repo = repo
         self.source = source or str(root)
@@ -241,14 +163,14 @@ class Registry:
         if text.startswith(("hf://", "file://")):
             return cls._load_repo(text)
         root = Path(path_or_repo)
-        if root.exists() and not root.is_dir():
-            raise InputError(f"registry {root} is not a folder")
+        _check_registry_folder(root)
         return cls(root, _read_entries(root / REGISTRY_PARQUET))
 
     @classmethod
     def _load_repo(cls, url: str) -> "Registry":
-        from .publish import parse_target
-        from .validate import Limits, materialise_files
+        from .targets import parse_target
+        from .safety import Limits
+        from .unpack import materialise_files
 
         publisher, repo_id = parse_target(url)
         tmp = tempfile.TemporaryDirectory(prefix="buildbench-registry-")
@@ -303,7 +225,10 @@ class Registry:
             log.warning("registry %s: fingerprints of %s %s are missing (%s)", self.source, name, entry.version,
                         entry.fingerprints)
             return None
-        return Fingerprints.from_table(pq.read_table(path))
+        table = _read_parquet(path)
+        if any(n not in table.column_names for n in ("kind", "minhash")):
+            raise _parquet_error(path, ValueError("no kind and minhash columns"))
+        return Fingerprints.from_table(table)
 
     def _inside(self, rel: str) -> Path:
         root = self.root.resolve()
@@ -329,7 +254,15 @@ class Registry:
 
     def add_task(self, task_dir: Path, *, repo: str, version: str, revision: str = "") -> RegistryEntry:
         """Register the task folder ``task_dir`` published at ``repo``@``version`` (commit ``revision``)."""
-        from .validate import declared_languages, declared_license, read_card_header
+        staged = self.prepare_task(task_dir, repo=repo, version=version, revision=revision)
+        return self.add(staged.entry, staged.fingerprints)
+
+    def prepare_task(self, task_dir: Path, *, repo: str, version: str, revision: str = "") -> "StagedTask":
+        """The entry and fingerprints ``add_task`` would stage, built and checked without changing anything:
+        InputError when the name or version cannot be registered or the version is registered already."""
+        from pydantic import ValidationError
+
+        from .checks_card import declared_languages, declared_license, read_card_header
         from .versioning import task_content_hash
 
         task_dir = Path(task_dir)
@@ -337,30 +270,71 @@ class Registry:
         header = read_card_header(task_dir)
         languages, _ = declared_languages(header, record)
         license, _ = declared_license(header, record)
-        entry = RegistryEntry(
-            kind="task", name=str(record["name"]), repo=repo, version=version, revision=revision,
-            content_hash=task_content_hash(task_dir), languages=languages, license=license or "",
-        )
-        return self.add(entry, compute_fingerprints(task_dir))
+        name = str(record.get("name"))
+        if not NAME_PATTERN.match(name):
+            # validate accepts any name; the registry's names end up in file names and cards.
+            raise InputError(f"task name {clean_line(repr(name), 80)} cannot be registered: it {NAME_RULE}")
+        try:
+            entry = RegistryEntry(
+                kind="task", name=name, repo=repo, version=version, revision=revision,
+                content_hash=task_content_hash(task_dir), languages=languages, license=license or "",
+            )
+        except ValidationError as exc:
+            reasons = "; ".join(str(e.get("msg", "")).removeprefix("Value error, ") for e in exc.errors())
+            raise InputError(f"cannot register {name} {clean_line(version, 40)}: {clean_line(reasons)}") from None
+        if any(e.kind == "task" and e.name == entry.name and e.version == entry.version for e in self._entries):
+            raise InputError(f"task {entry.name} {entry.version} is already in the registry")
+        return StagedTask(entry, compute_fingerprints(task_dir))
 
     def save(self, message: str = "Update the registry") -> None:
-        """Write pending fingerprints, then ``registry.parquet`` (the commit point), then the card.
+        """Write the marker (a new registry folder), pending fingerprints, ``registry.parquet``, then the card.
 
         Every file is written atomically (temp file + rename). A repo-backed registry is then published as
-        one commit holding the whole registry folder.
+        one commit holding the whole registry folder. Any failure puts back every file this save wrote (and
+        removes the folders it created), drops the entries staged since the last save, and is raised.
         """
-        for rel, table in self._pending.items():
-            atomic_write_parquet(self._inside(rel), table)
+        if self._repo is None:
+            _check_registry_folder(self.root)
+        undo = _Undo()
+        try:
+            if self._repo is None and not (self.root / MARKER).is_file():
+                undo.write(self.root / MARKER, MARKER_CONTENT.encode())
+            for rel, table in self._pending.items():
+                undo.write(self._inside(rel), table)
+            undo.write(self.root / REGISTRY_PARQUET, self._table())
+            undo.write(self.root / CARD, self.render_card().encode("utf-8"))
+            if self._repo is not None:
+                publisher, repo_id = self._repo
+                files = {p.relative_to(self.root).as_posix(): p.read_bytes()
+                         for p in sorted(self.root.rglob("*")) if p.is_file() and not p.name.startswith(".")}
+                publisher.ensure_repo(repo_id)
+                publisher.publish(repo_id, files, message)
+        except BaseException as exc:
+            undo.restore()
+            del self._entries[self._saved:]
+            self._pending.clear()
+            if isinstance(exc, OSError):  # a full disk, a read-only folder: one line, not a traceback
+                raise PublishError(f"cannot write the registry {self.source} ({exc.strerror or exc}); "
+                                   "nothing saved") from None
+            raise
         self._pending.clear()
-        atomic_write_parquet(self.root / REGISTRY_PARQUET, self._table())
-        atomic_write_text(self.root / CARD, self.render_card())
-        if self._repo is not None:
-            publisher, repo_id = self._repo
-            files = {p.relative_to(self.root).as_posix(): p.read_bytes()
-                     for p in sorted(self.root.rglob("*")) if p.is_file() and not p.name.startswith(".")}
-            publisher.ensure_repo(repo_id)
-            publisher.publish(repo_id, files, message)
+        self._saved = len(self._entries)
         log.info("registry %s: %d entries saved", self.source, len(self._entries))
+
+    def check_writable(self) -> None:
+        """PublishError when ``save`` could not write this registry's folder (checked before a review merges)."""
+        if self._repo is not None:
+            return  # a repo-backed registry writes a private download; its hub is checked when it commits
+        _check_registry_folder(self.root)
+        existing = next(p for p in (self.root, *self.root.parents) if p.exists())
+        if not os.access(existing, os.W_OK):
+            raise PublishError(f"cannot write the registry {self.source} ({existing} is not writable); "
+                               "nothing was merged")
+
+    def discard(self) -> None:
+        """Drop the entries staged since the last save (nothing on disk changes)."""
+        del self._entries[self._saved:]
+        self._pending.clear()
 
     def _table(self) -> pa.Table:
         cols = {name: [getattr(e, name) for e in self._entries] for name in SCHEMA.names}
@@ -369,7 +343,7 @@ class Registry:
     def render_card(self) -> str:
         import yaml
 
-        from ..tasks.assemble import _cell
+        from .sanitize import escape_markdown
 
         header = {
             "pretty_name": "buildbench registry",
@@ -389,31 +363,103 @@ class Registry:
             "| Kind | Name | Version | Repo | Revision | Languages | License | Accepted |",
             "|---|---|---|---|---|---|---|---|",
         ]
+        # Every value but the kind came with a submission (a license may hold HTML or a Markdown link): each
+        # cell is escaped for HTML and Markdown, so it shows as text and opens no new cell.
         for e in self._entries:
-            lines.append("| " + " | ".join(_cell(v) for v in (
-                e.kind, e.name, e.version, e.repo, e.revision[:12] or "-", ", ".join(e.languages) or "-",
-                e.license or "-", e.accepted_at)) + " |")
+            lines.append("| " + " | ".join(escape_markdown(v) or "-" for v in (
+                e.kind, e.name, e.version, e.repo, e.revision[:12], ", ".join(e.languages), e.license,
+                e.accepted_at)) + " |")
         head = yaml.safe_dump(header, sort_keys=False, allow_unicode=True, width=1000)
         return f"---\n{head}---\n\n" + "\n".join(lines) + "\n"
 
 
+@dataclass
+class StagedTask:
+    """What registering a task adds: its entry and its fingerprints (``Registry.prepare_task``)."""
+
+    entry: RegistryEntry
+    fingerprints: Fingerprints
+
+
+class _Undo:
+    """Files written through it, with what was there before, so a failed save can put everything back."""
+
+    def __init__(self):
+        self._before: list[tuple[Path, Optional[bytes]]] = []
+        self._made_dirs: list[Path] = []
+
+    def write(self, path: Path, content: bytes | pa.Table) -> None:
+        missing = []
+        parent = path.parent
+        while not parent.exists():
+            missing.append(parent)
+            parent = parent.parent
+        self._made_dirs += missing  # deepest first
+        self._before.append((path, path.read_bytes() if path.is_file() else None))
+        if isinstance(content, pa.Table):
+            atomic_write_parquet(path, content)
+        else:
+            atomic_write_bytes(path, content)
+
+    def restore(self) -> None:
+        for path, before in reversed(self._before):
+            try:
+                if before is None:
+                    path.unlink(missing_ok=True)
+                else:
+                    atomic_write_bytes(path, before)
+            except OSError as exc:  # keep restoring the rest; the failure that led here is what is raised
+                log.error("could not restore %s: %s", path, exc)
+        for folder in self._made_dirs:
+            try:
+                folder.rmdir()
+            except OSError:
+                pass
+
+
+def _check_registry_folder(root: Path) -> None:
+    """Refuse a path that is not a registry folder, a new folder or an empty one (InputError, one line)."""
+    if root.exists() and not root.is_dir():
+        raise InputError(f"registry {root} is not a folder")
+    if not root.exists() or (root / MARKER).is_file() or (root / REGISTRY_PARQUET).is_file():
+        return
+    try:
+        empty = next(os.scandir(root), None) is None
+    except OSError as exc:
+        raise InputError(f"registry {root} cannot be read ({exc.strerror})") from None
+    if not empty:
+        raise InputError(f"{root} is not a buildbench registry (no {REGISTRY_PARQUET}) and is not empty; pass a "
+                         "registry folder, a new or empty folder, or a registry repo")
+
+
 def _read_entries(path: Path) -> list[RegistryEntry]:
+    from pydantic import ValidationError
+
     if not path.is_file():
         return []
-    table = pq.read_table(path)
+    table = _read_parquet(path)
     missing = [n for n in SCHEMA.names if n not in table.column_names]
     if missing:
         raise InputError(f"{path} is not a buildbench registry (missing columns: {', '.join(missing)})")
-    return [RegistryEntry(**{k: (v if v is not None else ([] if k == "languages" else "")) for k, v in row.items()})
-            for row in table.select(SCHEMA.names).to_pylist()]
+    entries = []
+    for number, row in enumerate(table.select(SCHEMA.names).to_pylist(), start=1):
+        try:
+            entries.append(RegistryEntry(**{k: (v if v is not None else ([] if k == "languages" else ""))
+                                            for k, v in row.items()}))
+        except ValidationError as exc:
+            raise InputError(f"{path}: row {number} is not a valid registry entry "
+                             f"({clean_line(exc.errors()[0].get('msg', ''), 160)})") from None
+    return entries
 
 
 def format_registry(registry: Registry) -> str:
     """The registry's tasks and benchmarks as a plain-text table, newest version per line."""
     rows = [("kind", "name", "version", "repo", "languages", "license", "accepted")]
     for e in registry.entries():
-        rows.append((e.kind, e.name, e.version, e.repo, ",".join(e.languages) or "-", e.license or "-",
-                     e.accepted_at))
+        # Licenses and languages come from submissions: shown on a terminal, so one clean line each.
+        rows.append(tuple(clean_line(v, 80) for v in (e.kind, e.name, e.version, e.repo,
+                                                      ",".join(e.languages) or "-", e.license or "-",
+                                                      e.accepted_at)))
     if len(rows) == 1:
         return f"registry {registry.source}: no tasks or benchmarks yet"
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
@@ -421,12 +467,9 @@ def format_registry(registry: Registry) -> str:
 
 
 __all__ = [
-    "Fingerprints",
     "Registry",
     "RegistryEntry",
-    "compute_fingerprints",
+    "StagedTask",
     "format_registry",
-    "near_duplicate_mask",
-    "text_signatures",
     "version_key",
 ]

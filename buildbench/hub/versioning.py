@@ -10,6 +10,10 @@ The rules (``decide_version``):
 The content hash covers the data only: every Parquet file and ``task.json``, by relative path and sha256. The
 card, metadata.json, the mteb task module and descriptive_stats.json are derived from the data and the version
 (they pin the revision), so they differ between versions of the same data and are left out.
+
+Task folders are read by ``safety.read_task_folder``, which never follows a link: a symbolic link (to a file or a
+folder), a hard link (a file with more than one name, possibly outside the folder) or a device refuses the
+folder, so nothing outside it can be hashed or published through it.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping, Optional
 
-from ..errors import ConfigError, PublishError
+from ..errors import ConfigError, InputError, PublishError
+from .safety import read_task_folder
 
 BUMPS = ("major", "minor", "patch")
 FIRST_VERSION = "1.0.0"
@@ -92,18 +97,10 @@ def content_hash(files: Mapping[str, bytes]) -> str:
 
 def task_data_files(task_dir: Path) -> dict[str, bytes]:
     """Relative path -> bytes of the data files of a task folder (what ``content_hash`` covers)."""
-    task_dir = Path(task_dir)
-    out = {}
-    for path in sorted(task_dir.rglob("*")):
-        rel = path.relative_to(task_dir).as_posix()
-        if path.is_file() and not _hidden(rel) and is_data_path(rel):
-            out[rel] = path.read_bytes()
-    return out
-
-
-def _hidden(rel: str) -> bool:
-    """Dot-files and dot-folders (the atomic writers' temp files start with '.') are never published."""
-    return any(part.startswith(".") for part in rel.split("/"))
+    try:
+        return read_task_folder(task_dir, keep=is_data_path)
+    except InputError as exc:
+        raise InputError(f"cannot read {task_dir}: {exc}") from None
 
 
 def task_content_hash(task_dir: Path) -> str:

@@ -12,33 +12,20 @@ removed item).
 - ``EasinessFilter``: queries that lexical, BM25 and embedding signals agree are trivially easy (``easiness``)
 - ``SemanticDedup``: clusters of queries with near-identical embeddings, one kept per cluster
   (``semantic_dedup``)
+
+This package exports the filters and what builds them. Their parts (shingles and MinHash signatures in
+``minhash``, the number rule in ``numbers``, text normalisation in ``base``) are imported from their modules;
+``chain`` runs filters in order with typed stats, and ``mining`` / ``repair`` hold hard-negative mining and
+qrels repair.
 """
 
-from .base import Filter, FilterResult, normalize_text, words
+from .base import Filter, FilterResult
 from .consistency import RoundTripFilter
 from .copy import CopyFilter, PromptEchoFilter
-from .dedup import (
-    ExactDedup,
-    MinHashDedup,
-    dedup_texts,
-    jaccard,
-    lsh_params,
-    minhash_signatures,
-    numbers,
-    numbers_differ,
-    shingle_hashes,
-    shingles,
-)
+from .dedup import ExactDedup, MinHashDedup, dedup_texts
 from .easiness import EasinessFilter
 from .grounding import CitationFilter, citation_support
-from .language import (
-    FastLangDetector,
-    LangDetectDetector,
-    LanguageDetector,
-    LanguageFilter,
-    language_counts,
-    make_detector,
-)
+from .language import FastLangDetector, LangDetectDetector, LanguageDetector, LanguageFilter, make_detector
 from .length import LengthFilter
 from .semantic_dedup import SemanticDedup
 
@@ -60,15 +47,5 @@ __all__ = [
     "SemanticDedup",
     "citation_support",
     "dedup_texts",
-    "jaccard",
-    "language_counts",
-    "lsh_params",
     "make_detector",
-    "minhash_signatures",
-    "normalize_text",
-    "numbers",
-    "numbers_differ",
-    "shingle_hashes",
-    "shingles",
-    "words",
 ]

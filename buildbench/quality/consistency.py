@@ -23,7 +23,7 @@ class RoundTripFilter:
     def __init__(self, corpus: pa.Table, retrievers: Sequence[str] = ("bm25", "static"), k: int = 20,
                  cache=None, language: str = "en", stage: Optional[str] = None):
         """``corpus``: the task's corpus (id, title, text). ``retrievers``: names understood by
-        ``buildbench.tasks.evaluate.retrieve`` (bm25, static, minilm, a sentence-transformers path).
+        ``buildbench.evaluation.evaluate.retrieve`` (bm25, static, minilm, a sentence-transformers path).
         ``k``: how deep the source chunk may rank and still count as found."""
         self.corpus = corpus
         self.retrievers = list(retrievers)
@@ -34,7 +34,7 @@ class RoundTripFilter:
 
     def apply(self, ids: Sequence[str], texts: Sequence[str], refs: Sequence[str] | None = None) -> FilterResult:
         """``refs``: the source chunk id of each query, or a list of them (multi-hop: any one counts)."""
-        from ..tasks.evaluate import retrieve
+        from ..evaluation.evaluate import retrieve
 
         check_aligned(ids, texts, refs)
         if refs is None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Sequence
 
-from ..config import CopyConfig
+from ..domain_pack import CopyConfig
 from ..records import Drop
 from .base import FilterResult, check_aligned, words
 

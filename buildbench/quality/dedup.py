@@ -6,34 +6,25 @@ proposes and never decides: a drop always records a Jaccard at or above the thre
 ``DedupConfig.distinct_numbers`` a verified pair whose numbers differ on both sides ("cut 25 basis points to
 4-1/4 percent" vs "cut 50 basis points to 6 percent") is kept as two distinct facts (see ``numbers_differ``).
 
-Signatures are computed with numpy over all shingles of a batch of texts at once; they are bit-identical to
-datasketch's own ``MinHash`` (default "affine32" scheme) of the same shingle hashes. The textbook
-``MinHash.update`` loop hashes one shingle at a time through SHA-1 and is about 100 times slower on
-100-word passages (see ``benchmarks/bench_minhash.py``).
+LSH buckets hold at most ``BUCKET_REPS`` representatives each, so templated text (thousands of tiny documents
+that differ only in their numbers, all in the same buckets) costs a bounded number of exact checks per text
+instead of one per earlier text (see ``MinHashDedup``; ``benchmarks/bench_dedup_templated.py``).
+
+Shingles and signatures come from ``quality.minhash`` (vectorised, bit-identical to datasketch's MinHash);
+the number rule from ``quality.numbers``.
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
-import zlib
-from collections import Counter
-from fractions import Fraction
-from typing import Literal, Sequence
+from typing import Sequence
 
 import numpy as np
 
-from ..config import DedupConfig
+from ..domain_pack import DedupConfig
 from ..records import Drop
 from .base import FilterResult, check_aligned, normalize_text
-
-Shingle = Literal["char", "word"]
-
-_BASE = np.uint64(0x100000001B3)  # FNV-64 prime: odd, so the rolling hash stays a bijection per position
-# Work in batches: about 250k characters of text per shingling pass and a (num_perm x shingles) uint32
-# array of about 4 MB per signature step. Measured faster than larger batches, which fall out of cache.
-_BATCH_CELLS = 1_000_000
-_BATCH_CHARS = 250_000
+from .minhash import BATCH_CHARS, ROLL_BASE, jaccard, minhash_signatures, mix64, shingle_hashes, shingles
+from .numbers import Numbers, numbers, numbers_differ
 
 
 def _screen_margin(num_perm: int) -> float:
@@ -85,255 +76,36 @@ class ExactDedup:
         return FilterResult(keep, drops)
 
 
-# ---------------------------------------------------------------------------------------------- shingles
-
-
-def shingles(text: str, kind: Shingle = "char", n: int = 5) -> set[str]:
-    """The shingle set of a text: its normalised character or word n-grams.
-
-    A text shorter than ``n`` units is one shingle (itself), so short texts can still match exactly.
-    Word shingles are the n words joined by a space.
-    """
-    norm = normalize_text(text)
-    if not norm:
-        return set()
-    if kind == "char":
-        if len(norm) <= n:
-            return {norm}
-        return {norm[i : i + n] for i in range(len(norm) - n + 1)}
-    toks = norm.split(" ")
-    if len(toks) <= n:
-        return {" ".join(toks)}
-    return {" ".join(toks[i : i + n]) for i in range(len(toks) - n + 1)}
-
-
-def jaccard(a: set, b: set) -> float:
-    """Exact Jaccard similarity |a & b| / |a | b| (1.0 for two empty sets)."""
-    if not a and not b:
-        return 1.0
-    inter = len(a & b)
-    return inter / (len(a) + len(b) - inter)
-
-
-def _token_ids(norm: list[str], kind: Shingle, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """All texts' token ids in one array, each text followed by ``n - 1`` zeros, and each text's length.
-
-    Tokens are code points (char) or CRC-32s of words (word), plus one so that no real token is zero. The
-    zero gap means a window starting inside a text never reads the next text: windows of texts with at least
-    ``n`` tokens end before the gap, and the single window of a shorter text is padded by it.
-    """
-    if kind == "char":
-        lengths = np.fromiter(map(len, norm), dtype=np.int64, count=len(norm))
-        # One encode for the whole batch; NUL never survives normalize_text, so it marks the gaps.
-        cps = np.frombuffer(("\0" * (n - 1)).join(norm).encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
-        toks = np.where(cps == 0, np.uint64(0), cps + np.uint64(1))
-        return np.concatenate([toks, np.zeros(n - 1, np.uint64)]), lengths
-    lengths = np.fromiter((t.count(" ") + 1 if t else 0 for t in norm), dtype=np.int64, count=len(norm))
-    gap = " ".join(["\0"] * (n - 1))
-    all_words = (f" {gap} " if gap else " ").join(norm).split()
-    # Hash each distinct word once; the per-word lookups then run in C (dict.__getitem__ via map).
-    vocab = dict.fromkeys(all_words, 0)
-    for w in vocab:
-        if w != "\0":
-            vocab[w] = zlib.crc32(w.encode()) + 1
-    ids = np.fromiter(map(vocab.__getitem__, all_words), dtype=np.uint64, count=len(all_words))
-    return np.concatenate([ids, np.zeros(n - 1, np.uint64)]), lengths
-
-
-def _mix64(x: np.ndarray) -> np.ndarray:
-    """SplitMix64 finaliser: spreads the polynomial hash's bits so its top 32 bits are well mixed."""
-    x = x ^ (x >> np.uint64(30))
-    x = x * np.uint64(0xBF58476D1CE4E5B9)
-    x = x ^ (x >> np.uint64(27))
-    x = x * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
-
-
-def shingle_hashes(texts: Sequence[str], kind: Shingle = "char", n: int = 5) -> tuple[np.ndarray, np.ndarray]:
-    """32-bit hashes of every shingle of every text, concatenated, and the start offset of each text.
-
-    Returns ``(hashes, offsets)`` with ``hashes[offsets[i]:offsets[i+1]]`` the (not deduplicated) shingle
-    hashes of text i; an empty text has none. A window's hash is a polynomial over its token ids mod 2**64,
-    computed for every position of the whole batch with ``n`` shifted-slice operations, then finalised and
-    cut to 32 bits. A text shorter than ``n`` tokens is one zero-padded window, matching ``shingles``.
-    """
-    if n < 1:
-        raise ValueError(f"ngram must be at least 1, got {n}")
-    norm = [normalize_text(t) if t else "" for t in texts]
-    toks, lengths = _token_ids(norm, kind, n)
-    windows = np.where(lengths == 0, 0, np.maximum(lengths - n + 1, 1))
-    offsets = np.zeros(len(norm) + 1, dtype=np.int64)
-    np.cumsum(windows, out=offsets[1:])
-    if offsets[-1] == 0:
-        return np.empty(0, np.uint32), offsets
-    span = len(toks) - (n - 1)
-    h = toks[:span].copy()
-    for j in range(1, n):
-        h *= _BASE
-        h += toks[j : j + span]
-    # Window w of text i starts at starts[i] + (w - offsets[i]); texts are len + n - 1 apart in toks.
-    starts = np.zeros(len(norm), dtype=np.int64)
-    np.cumsum(lengths[:-1] + (n - 1), out=starts[1:])
-    doc_of = np.repeat(np.arange(len(norm)), windows)
-    pos = starts[doc_of] + (np.arange(offsets[-1]) - offsets[doc_of])
-    return (_mix64(h[pos]) >> np.uint64(32)).astype(np.uint32), offsets
-
-
-# ---------------------------------------------------------------------------------------------- signatures
-
-
-def _permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """The affine32 permutation parameters datasketch's ``MinHash(num_perm, seed)`` draws (odd ``a``, any ``b``)."""
-    gen = np.random.RandomState(seed)
-    a = gen.randint(0, 1 << 31, num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
-    b = gen.randint(0, 1 << 32, num_perm, dtype=np.uint32)
-    return a, b
-
-
-def _fmix32(x: np.ndarray) -> np.ndarray:
-    x = x ^ (x >> np.uint32(16))
-    x = x * np.uint32(0x85EBCA6B)
-    x = x ^ (x >> np.uint32(13))
-    x = x * np.uint32(0xC2B2AE35)
-    return x ^ (x >> np.uint32(16))
-
-
-def minhash_signatures(hashes: np.ndarray, offsets: np.ndarray, num_perm: int = 128, seed: int = 1) -> np.ndarray:
-    """MinHash signatures, one row of ``num_perm`` uint32 values per text.
-
-    Bit-identical to datasketch's default ``"affine32"`` scheme: ``MinHash(num_perm, seed, hashfunc=identity)``
-    updated with the same 32-bit shingle hashes gives the same ``hashvalues`` (a test checks this). The
-    difference is speed: the MurmurHash3 pre-mix and ``a*h + b mod 2**32`` run over the shingles of many texts
-    in one (shingles x num_perm) array and ``np.minimum.reduceat`` takes each text's minimum. A text without
-    shingles keeps the all-ones (empty) signature.
-    """
-    n_docs = len(offsets) - 1
-    a, b = _permutations(num_perm, seed)
-    sig = np.full((n_docs, num_perm), np.uint32(0xFFFFFFFF), dtype=np.uint32)
-    has = np.flatnonzero(offsets[1:] > offsets[:-1])
-    if len(has) == 0:
-        return sig
-    mixed = _fmix32(hashes.astype(np.uint32, copy=False))
-    rows_per_batch = max(1, _BATCH_CELLS // num_perm)
-    ends = offsets[has + 1]
-    i = 0
-    while i < len(has):
-        # Take texts until the batch holds rows_per_batch shingles (at least one text per batch).
-        lo = offsets[has[i]]
-        j = max(int(np.searchsorted(ends, lo + rows_per_batch, side="right")), i + 1)
-        docs = has[i:j]
-        # (num_perm x shingles): each text's shingles are contiguous in a row, which makes reduceat ~10x
-        # faster than over the transposed layout.
-        perm = a[:, None] * mixed[None, lo : ends[j - 1]]
-        perm += b[:, None]
-        sig[docs] = np.minimum.reduceat(perm, offsets[docs] - lo, axis=1).T
-        i = j
-    return sig
-
-
-# ---------------------------------------------------------------------------------------------- numbers
-
-# Markdown link targets and bare URLs: their digits are addresses, not facts of the text.
-_URL = re.compile(r"\]\([^)\s]*\)|\bhttps?://\S+|\bwww\.\S+", re.IGNORECASE)
-_VULGAR = re.compile("[\u00bc-\u00be\u2150-\u215e]")  # ¼ ½ ¾ ⅓ ... as single characters
-_NUMBER = re.compile(
-    r"(?<![\d./])"  # not the tail of a number or date already read, nor a footnote mark ("rates.1")
-    r"(?:(?P<fnum>\d+)\s?[/\u2044]\s?(?P<fden>\d+)"  # 1/4
-    r"|(?P<int>\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?P<dec>\.\d+)?"  # 25, 1,200, 2.5
-    r"(?:[-\s](?P<num>\d+)[/\u2044](?P<den>\d+))?)"  # mixed fraction: 2-3/4, 4 1/4
-    r"(?:\s?(?P<scale>thousand|million|billion|trillion|bn|mn|tn)\b|(?P<suffix>[kmb])\b)?",  # $1.2 billion, $30B
-    re.IGNORECASE,
-)
-_SCALE = {
-    "thousand": 10**3, "million": 10**6, "billion": 10**9, "trillion": 10**12,
-    "k": 10**3, "m": 10**6, "mn": 10**6, "b": 10**9, "bn": 10**9, "tn": 10**12,
-}
-
-
-def _canonical(value: Fraction) -> str:
-    if value.denominator == 1:
-        return str(value.numerator)
-    return f"{float(value):.6f}".rstrip("0").rstrip(".")
-
-
-def _vulgar(m: re.Match) -> str:
-    # "2½" -> "2-1/2", "½" -> "1/2"; NFKC would give "21⁄2", which reads as twenty-one halves.
-    frac = Fraction(unicodedata.numeric(m.group(0))).limit_denominator(100)
-    before = m.string[m.start() - 1 : m.start()]
-    return f"{'-' if before.isdigit() else ''}{frac.numerator}/{frac.denominator}"
-
-
-class Numbers(Counter):
-    """A multiset of canonical number values (``numbers``), plus ``unscaled``: for each value written with a
-    scale word, its digits without it ("$200 billion" -> ``{"200000000000": {"200"}}``)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.unscaled: dict[str, set[str]] = {}
-
-
-def numbers(text: str) -> Numbers:
-    """The numbers a text states, as a multiset of canonical values.
-
-    Mixed and plain fractions, decimals and thousands separators become one value ("2-3/4", "2 3/4", "2¾"
-    and "2.75" are all ``"2.75"``; "1/4" and "0.25" are ``"0.25"``; "1,200" is ``"1200"``), and a following
-    thousand/million/billion/trillion (bn, mn, tn, or k/m/b right after the digits) scales it ("$1.2 billion",
-    "1,200 million" and "$1.2B" are ``"1200000000"``). Units and signs are ignored: "25%", "$25" and "25 basis
-    points" are all ``"25"``, and "-0.5" is ``"0.5"`` (a hyphen before a digit is more often a range or a
-    compound than a minus), but a scale word is part of the value, so "$40 billion" and "$40" differ. Digits
-    in URLs and footnote marks glued to a word ("securities.1") are skipped. Spelled-out numbers ("one-half",
-    "twelve") and month names are not read.
-    """
-    text = _URL.sub(" ", text)
-    if not text.isascii():
-        text = _VULGAR.sub(_vulgar, text)
-    out = Numbers()
-    for m in _NUMBER.finditer(text):
-        if m.group("fnum") is not None:
-            num, den = int(m.group("fnum")), int(m.group("fden"))
-            out[_canonical(Fraction(num, den)) if den else f"{num}/0"] += 1
-            continue
-        value = Fraction(m.group("int").replace(",", "") + (m.group("dec") or ""))
-        if m.group("num") is not None:
-            num, den = int(m.group("num")), int(m.group("den"))
-            if 0 < num < den:
-                value += Fraction(num, den)
-            else:  # not a proper fraction, so not a mixed number: "3 5/4" is 3 and 5/4
-                out[_canonical(Fraction(num, den)) if den else f"{num}/0"] += 1
-        scale = m.group("scale") or m.group("suffix")
-        if scale:
-            digits = _canonical(value)
-            value *= _SCALE[scale.lower()]
-            out.unscaled.setdefault(_canonical(value), set()).add(digits)
-        out[_canonical(value)] += 1
-    return out
-
-
-def numbers_differ(a: Counter[str], b: Counter[str]) -> bool:
-    """Whether two texts' numbers (``numbers``) state different facts: each has a number the other lacks.
-
-    A one-sided difference is not enough. A copy edited by deleting or rewording a number ("rose 25 basis
-    points" -> "rose a quarter point"), or by adding a sentence with one, still repeats the other text; a
-    fact changes when a number is replaced, which leaves an unmatched number on both sides ("25 basis
-    points to 4-1/4 percent" vs "50 basis points to 6 percent"). Compared as multisets, so "25 then 25" and
-    "25 then 50" differ. One edit that does leave both sides unmatched is a lost scale word ("$200 billion"
-    -> "$200"); such a pair (same digits, scale word on one side only) counts as matched, while "$200 billion"
-    and "$200 million" still differ.
-    """
-    only_a, only_b = a - b, b - a
-    if not (only_a and only_b):
-        return False
-    sides = ((only_a, only_b, getattr(a, "unscaled", {})), (only_b, only_a, getattr(b, "unscaled", {})))
-    for scaled, plain, unscaled in sides:
-        for value in list(scaled):
-            for digits in unscaled.get(value, ()):
-                pairs = min(scaled[value], plain[digits])
-                scaled[value] -= pairs
-                plain[digits] -= pairs
-    return bool(+only_a) and bool(+only_b)
-
-
 # ---------------------------------------------------------------------------------------------- MinHash LSH
+
+# Kept texts an LSH bucket holds as representatives. A text is checked against the representatives of its
+# buckets only, so a bucket shared by thousands of templated texts costs at most this many checks per text.
+BUCKET_REPS = 32
+
+
+def band_keys(sigs: np.ndarray, bands: int, rows: int) -> np.ndarray:
+    """One 64-bit bucket key per text and band: the band's ``rows`` signature values hashed together.
+
+    Two texts share a bucket when their band values are equal (as in datasketch's ``MinHashLSH``), or on a
+    64-bit hash collision, which only adds a candidate that the exact check then rejects.
+    """
+    n = sigs.shape[0]
+    block = sigs[:, : bands * rows].astype(np.uint64).reshape(n, bands, rows)
+    h = np.zeros((n, bands), np.uint64)
+    for k in range(rows):
+        h *= ROLL_BASE
+        h += block[:, :, k]
+    return mix64(h)
+
+
+def number_keys(nums: Numbers) -> set[str]:
+    """The values a text's numbers can match another text's by: each value and each scaled value's digits.
+
+    Two texts that both state numbers and whose numbers do not differ (``numbers_differ``) share one of these:
+    one side's numbers are all on the other side, or a value matches the other side's digits without their
+    scale word.
+    """
+    return set(nums) | {digits for ds in nums.unscaled.values() for digits in ds}
 
 
 def lsh_params(threshold: float, num_perm: int, recall: float = 0.99) -> tuple[int, int]:
@@ -372,14 +144,36 @@ class MinHashDedup:
     MinHash estimate lies far below the threshold (``_screen_margin``) skip the exact check; no text is
     dropped without it.
 
+    Bounded cost: a bucket keeps at most ``bucket_reps`` kept texts as representatives, and a text is checked
+    against the representatives of its buckets, not every kept text that shares one. Without the bound,
+    templated text is quadratic: 10,000 tiny documents that fill one template with their own numbers all
+    share their buckets, are all kept (``distinct_numbers``), and each was checked against every earlier one.
+    With ``distinct_numbers`` on, a bucket that overflows indexes its kept texts by each of their numbers
+    (``number_keys``; "none" for a text without numbers), up to ``bucket_reps`` per bucket and number, and a
+    text with numbers is checked in such a bucket against the kept texts that share a number with it or
+    have none: a text whose numbers differ from all of theirs cannot be their duplicate, while a copy keeps
+    a number of its original, so copies of templated documents are still found (and the texts that differ
+    only in their numbers are no longer checked against each other: ``distinct_numbers`` and
+    ``distinct_number_pairs`` count the pairs that were checked). What the bound can miss: copies among more
+    than ``bucket_reps`` kept texts that share all their buckets and a number, a copy without numbers of a
+    text beyond the first ``bucket_reps`` of a bucket, and, with ``distinct_numbers`` off, a copy of a kept
+    text beyond them with no bucket of its own in common. ``FilterResult.stats`` reports the cost:
+    ``pairs_examined`` (candidates proposed), ``pairs_verified`` (exact Jaccards computed) and
+    ``buckets_capped`` (buckets that overflowed).
+
     Knobs (``DedupConfig``): ``shingle`` ("char" or "word"), ``ngram``, ``threshold`` (exact Jaccard to drop),
     ``num_perm`` (signature length; more means fewer LSH misses near the threshold, at linear cost),
-    ``distinct_numbers`` (the rule above).
+    ``distinct_numbers`` (the rule above), ``lsh_index`` ("bounded", this class's own band index, or
+    "datasketch", datasketch's unbounded ``MinHashLSH``: every kept text of a bucket is a candidate).
     """
 
     name = "minhash_dedup"
 
-    def __init__(self, cfg: DedupConfig | None = None, stage: str | None = None, seed: int = 1):
+    def __init__(self, cfg: DedupConfig | None = None, stage: str | None = None, seed: int = 1,
+                 bucket_reps: int = BUCKET_REPS):
+        if bucket_reps < 1:
+            raise ValueError(f"bucket_reps must be at least 1, got {bucket_reps}")
+        self.bucket_reps = bucket_reps
         self.cfg = cfg or DedupConfig()
         if not 0.0 < self.cfg.threshold <= 1.0:
             raise ValueError(f"threshold must be in (0, 1], got {self.cfg.threshold}")
@@ -392,7 +186,7 @@ class MinHashDedup:
     def signatures(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """MinHash signatures of all texts (rows) and a mask of the texts that have any shingle.
 
-        Texts are shingled in batches of about ``_BATCH_CHARS`` characters, which bounds memory for long
+        Texts are shingled in batches of about ``BATCH_CHARS`` characters, which bounds memory for long
         documents and keeps numpy's working arrays small enough to stay fast.
         """
         sigs = np.empty((len(texts), self.cfg.num_perm), dtype=np.uint32)
@@ -400,7 +194,7 @@ class MinHashDedup:
         start = 0
         while start < len(texts):
             end, chars = start, 0
-            while end < len(texts) and (end == start or chars < _BATCH_CHARS):
+            while end < len(texts) and (end == start or chars < BATCH_CHARS):
                 chars += len(texts[end] or "")
                 end += 1
             hashes, offsets = shingle_hashes(texts[start:end], self.cfg.shingle, self.cfg.ngram)
@@ -412,17 +206,27 @@ class MinHashDedup:
     def apply(
         self, ids: Sequence[str], texts: Sequence[str], refs: Sequence[str] | None = None
     ) -> FilterResult:
-        import datasketch  # a core dependency, imported here because it pulls in scipy
-
         check_aligned(ids, texts)
         texts = list(texts)
         if not self.cfg.enabled:
             return FilterResult([True] * len(texts), [])
         sigs, nonempty = self.signatures(texts)
         margin = _screen_margin(self.cfg.num_perm)
-        lsh = datasketch.MinHashLSH(
-            num_perm=self.cfg.num_perm, params=lsh_params(self.cfg.threshold, self.cfg.num_perm)
-        )
+        bands, rows = lsh_params(self.cfg.threshold, self.cfg.num_perm)
+        keys = band_keys(sigs, bands, rows)
+        cap, guard = self.bucket_reps, self.cfg.distinct_numbers
+        lsh = None
+        if self.cfg.lsh_index == "datasketch":
+            import datasketch  # imported here because it pulls in scipy
+
+            lsh = datasketch.MinHashLSH(num_perm=self.cfg.num_perm, params=(bands, rows))
+        # Per band: bucket key -> its first kept texts (at most cap). Once a bucket is full, and with the number
+        # guard on, its kept texts are also indexed by (key, number key), None standing for "no numbers", at
+        # most cap per entry: a text with numbers is checked in a full bucket against the kept texts whose
+        # numbers can match its own, the only ones it can be a duplicate of.
+        reps: list[dict[int, list[int]]] = [{} for _ in range(bands)]
+        by_number: list[dict[tuple[int, str | None], list[int]]] = [{} for _ in range(bands)]
+        capped: set[tuple[int, int]] = set()
         sets: dict[int, set[str]] = {}
 
         def shingle_set(i: int) -> set[str]:
@@ -438,27 +242,50 @@ class MinHashDedup:
                 nums[i] = numbers(texts[i])
             return nums[i]
 
+        def index_by_number(band: int, key: int, j: int) -> None:
+            for v in number_keys(number_set(j)) or (None,):
+                entry = by_number[band].setdefault((key, v), [])
+                if len(entry) < cap:
+                    entry.append(j)
+
         keep = [True] * len(texts)
         drops: list[Drop] = []
-        distinct_texts = distinct_pairs = 0
+        distinct_texts = distinct_pairs = examined = verified = 0
         for i in range(len(texts)):
             if not nonempty[i]:
                 continue  # empty text: nothing to compare; the length filter owns it
-            mh = datasketch.LeanMinHash(seed=self.seed, hashvalues=sigs[i], scheme="affine32")
+            row = keys[i].tolist()
+            cand: set[int] = set()
+            look: list[str | None] = []
+            if lsh is not None:
+                mh = datasketch.LeanMinHash(seed=self.seed, hashvalues=sigs[i], scheme="affine32")
+                cand.update(lsh.query(mh))
+                row = []  # candidates come from datasketch's index, not ours
+            for band, key in enumerate(row):
+                members = reps[band].get(key)
+                if not members:
+                    continue
+                if len(members) < cap or not guard or (band, key) not in capped:
+                    cand.update(members)  # every kept text of the bucket
+                    continue
+                if not look:
+                    look = [None, *number_keys(number_set(i))]
+                if len(look) == 1:
+                    cand.update(members)  # no numbers: any kept text may be its original; the first cap ones
+                for v in look:
+                    cand.update(by_number[band].get((key, v), ()))
             best_j, best_sim = -1, -1.0
             set_aside = 0
-            cands = np.sort(np.fromiter(lsh.query(mh), dtype=np.int64))
-            if len(cands):
+            if cand:
+                cands = np.sort(np.fromiter(cand, dtype=np.int64, count=len(cand)))
+                examined += len(cands)
                 # Skip the exact check for candidates whose signatures put them far below the threshold
                 # (see _screen_margin); every remaining candidate is checked on its real shingle set.
                 estimate = (sigs[cands] == sigs[i]).mean(axis=1)
                 for j in cands[estimate >= self.cfg.threshold - margin].tolist():
                     sim = jaccard(shingle_set(i), shingle_set(j))
-                    if (
-                        self.cfg.distinct_numbers
-                        and sim >= self.cfg.threshold
-                        and numbers_differ(number_set(i), number_set(j))
-                    ):
+                    verified += 1
+                    if guard and sim >= self.cfg.threshold and numbers_differ(number_set(i), number_set(j)):
                         set_aside += 1  # same template, different facts: not a duplicate of j
                         continue
                     if sim > best_sim:
@@ -477,9 +304,30 @@ class MinHashDedup:
                         f"{self.cfg.shingle} {self.cfg.ngram}-grams, threshold {self.cfg.threshold:.2f}",
                     )
                 )
-            else:
+                continue
+            if lsh is not None:
                 lsh.insert(i, mh, check_duplication=False)
-        stats = {"distinct_numbers": distinct_texts, "distinct_number_pairs": distinct_pairs}
+            for band, key in enumerate(row):
+                members = reps[band].get(key)
+                if members is None:
+                    reps[band][key] = [i]
+                elif len(members) < cap:
+                    members.append(i)
+                else:
+                    if (band, key) not in capped:
+                        capped.add((band, key))
+                        if guard:
+                            for j in members:
+                                index_by_number(band, key, j)
+                    if guard:
+                        index_by_number(band, key, i)
+        stats = {
+            "distinct_numbers": distinct_texts,
+            "distinct_number_pairs": distinct_pairs,
+            "pairs_examined": examined,
+            "pairs_verified": verified,
+            "buckets_capped": len(capped),
+        }
         return FilterResult(keep, drops, stats)
 
 

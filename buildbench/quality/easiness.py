@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import pyarrow as pa
 
-from ..config import EasinessConfig
+from ..domain_pack import EasinessConfig
 from ..records import Drop
 from .base import FilterResult, check_aligned, words
 
@@ -66,7 +66,7 @@ class EasinessFilter:
 
     def _doc_texts(self) -> dict[str, str]:
         if self._doc_text is None:
-            from ..tasks.evaluate import document_texts
+            from ..evaluation.evaluate import document_texts
 
             self._doc_text = dict(zip(self.corpus.column("id").to_pylist(), document_texts(self.corpus)))
         return self._doc_text
@@ -138,7 +138,7 @@ class EasinessFilter:
     def _bm25(self, texts: Sequence[str], positives: list[list[str]], notes: list[list[str]]) -> list[bool]:
         """BM25 signal. The runner-up is the best hit that is not a positive, so a query with two positives
         is judged against the corpus, not against its other positive (k grows with the positives)."""
-        from ..tasks.evaluate import search
+        from ..evaluation.evaluate import search
 
         k = min(self.corpus.num_rows, 1 + max((len(p) for p in positives), default=1))
         queries = pa.table({"id": [str(i) for i in range(len(texts))], "text": list(texts)})

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from difflib import SequenceMatcher
 
-from ..config import GroundingConfig
+from ..domain_pack import GroundingConfig
 from ..records import Drop
 from .base import FilterResult, check_aligned
 

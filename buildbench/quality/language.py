@@ -14,7 +14,7 @@ import re
 from collections import Counter
 from typing import Protocol, Sequence
 
-from ..config import LanguageConfig
+from ..domain_pack import LanguageConfig
 from ..records import Drop
 from .base import FilterResult, check_aligned
 

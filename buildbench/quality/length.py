@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from ..config import LengthConfig
+from ..domain_pack import LengthConfig
 from ..records import Drop
 from .base import FilterResult, check_aligned
 

@@ -20,7 +20,7 @@ from typing import Mapping, Optional, Sequence
 import numpy as np
 import pyarrow as pa
 
-from ..config import MiningConfig
+from ..domain_pack import MiningConfig
 
 # What mining decided for a candidate.
 NEGATIVE = "negative"  # a hard negative: below max_ratio of the positive's score, within per_query
@@ -81,7 +81,7 @@ def mine(
     synthetic: query id -> ids of the LLM-written negatives for it.
     """
     from ..engine.embeddings import embed
-    from ..tasks.evaluate import document_texts, search
+    from ..evaluation.evaluate import document_texts, search
 
     cfg = cfg or MiningConfig()
     synthetic = synthetic or {}

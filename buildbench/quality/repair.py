@@ -25,9 +25,9 @@ from typing import Mapping, Optional, Sequence
 
 import pyarrow as pa
 
-from ..config import RepairConfig
+from ..domain_pack import RepairConfig
 from .base import words
-from .dedup import numbers, numbers_differ
+from .numbers import numbers, numbers_differ
 from .mining import NEGATIVE, POOL, SYNTHETIC, TOO_CLOSE, SKIPPED_TOP, Candidate
 
 # Kinds of judged pairs.
@@ -238,7 +238,7 @@ def _duplicate_of(c: Candidate, positives: list[str], texts: Mapping[str, str],
     return None
 
 
-def audit_table(entries: Sequence[AuditEntry], stage: str = "repair_qrels") -> pa.Table:
+def audit_table(entries: Sequence[AuditEntry], stage: str) -> pa.Table:
     return pa.Table.from_pylist([{"query_id": e.query_id, "stage": stage, "action": e.action, "reason": e.reason,
                                   "passage_id": e.passage_id, "detail": e.detail} for e in entries],
                                 schema=AUDIT_SCHEMA)

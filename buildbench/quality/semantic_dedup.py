@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..config import SemanticDedupConfig
+from ..domain_pack import SemanticDedupConfig
 from ..records import Drop
 from .base import FilterResult, check_aligned
 

@@ -14,6 +14,9 @@ This is the layout mteb v2's ``RetrievalDatasetLoader`` reads: ``load_dataset(pa
 ``load_dataset(path, "queries")`` and ``load_dataset(path, "default")`` for the qrels, split ``test``. When
 the card lists a ``top_ranked`` config, mteb also loads it and the task becomes a reranking task: each query
 is scored on its own candidate list only (mteb 2.x: an ``AbsTaskRetrieval`` with ``type="Reranking"``).
+
+The names of this layout (configs, schemas, split, file names) live in ``layout``; compiling a written task
+for mteb is ``mteb_task.compile_task``.
 """
 
 from __future__ import annotations
@@ -31,41 +34,22 @@ import yaml
 from ..engine.rundir import atomic_write_json, atomic_write_parquet, atomic_write_text
 from ..errors import InputError, QualityError
 from .info import TaskInfo
+from .layout import (
+    CONFIGS,
+    MAIN_SCORE,
+    SCHEMAS,
+    SHARD_NAME,
+    SPLIT,
+    TASK_JSON,
+    TOP_RANKED,
+    duplicates,
+    first_few,
+    shard_path,
+    task_type,
+    written_configs,
+)
 
 log = logging.getLogger(__name__)
-
-SPLIT = "test"
-MAIN_SCORE = "ndcg_at_10"
-
-TOP_RANKED = "top_ranked"
-
-# config name -> (folder, columns). The qrels are the "default" config because that is what mteb loads
-# when it asks for relevance judgements. "top_ranked" is written only for reranking tasks.
-CONFIGS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "corpus": ("corpus", ("id", "title", "text")),
-    "queries": ("queries", ("id", "text")),
-    "default": ("qrels", ("query-id", "corpus-id", "score")),
-    TOP_RANKED: ("top_ranked", ("query-id", "corpus-ids")),
-}
-BASE_CONFIGS = ("corpus", "queries", "default")
-
-SCHEMAS: dict[str, pa.Schema] = {
-    "corpus": pa.schema([("id", pa.string()), ("title", pa.string()), ("text", pa.string())]),
-    "queries": pa.schema([("id", pa.string()), ("text", pa.string())]),
-    "default": pa.schema([("query-id", pa.string()), ("corpus-id", pa.string()), ("score", pa.int64())]),
-    TOP_RANKED: pa.schema([("query-id", pa.string()), ("corpus-ids", pa.list_(pa.string()))]),
-}
-
-RETRIEVAL = "Retrieval"
-RERANKING = "Reranking"
-
-TASK_JSON = "task.json"
-SHARD_NAME = f"{SPLIT}-00000-of-00001.parquet"
-
-
-def shard_path(task_dir: Path, config: str) -> Path:
-    folder, _ = CONFIGS[config]
-    return Path(task_dir) / folder / SHARD_NAME
 
 
 def write_retrieval_task(
@@ -147,21 +131,6 @@ def _conform(table: pa.Table, config: str) -> pa.Table:
                                 schema=schema)
 
 
-def _first_few(ids: Iterable[Any], n: int = 5) -> str:
-    ids = list(dict.fromkeys(ids))  # unique, first-seen order
-    shown = ", ".join(repr(i) if not isinstance(i, str) else i for i in ids[:n])
-    return shown + (f" (+{len(ids) - n} more)" if len(ids) > n else "")
-
-
-def _duplicates(values: list) -> list:
-    seen, dup = set(), []
-    for v in values:
-        if v in seen:
-            dup.append(v)
-        seen.add(v)
-    return dup
-
-
 def _empty_ids(table: pa.Table) -> list[str]:
     ids = table.column("id").to_pylist()
     texts = table.column("text").to_pylist()
@@ -182,13 +151,13 @@ def check_task(corpus: pa.Table, queries: pa.Table, qrels: pa.Table, top_ranked:
     for name, ids in (("corpus", corpus_ids), ("queries", query_ids)):
         if None in ids or "" in ids:
             raise QualityError(f"{name} has {sum(1 for i in ids if not i)} rows without an id")
-        dup = _duplicates(ids)
+        dup = duplicates(ids)
         if dup:
-            raise QualityError(f"{name} has {len(set(dup))} duplicate ids: {_first_few(dup)}")
+            raise QualityError(f"{name} has {len(set(dup))} duplicate ids: {first_few(dup)}")
     for name, table in (("corpus", corpus), ("queries", queries)):
         empty = _empty_ids(table)
         if empty:
-            raise QualityError(f"{name} has {len(empty)} empty texts: {_first_few(empty)}")
+            raise QualityError(f"{name} has {len(empty)} empty texts: {first_few(empty)}")
 
     q_col = qrels.column("query-id").to_pylist()
     c_col = qrels.column("corpus-id").to_pylist()
@@ -199,22 +168,22 @@ def check_task(corpus: pa.Table, queries: pa.Table, qrels: pa.Table, top_ranked:
     dangling_docs = [c for c in c_col if c not in corpus_set]
     if dangling_docs:
         raise QualityError(
-            f"qrels point at {len(set(dangling_docs))} corpus ids not in the corpus: {_first_few(dangling_docs)}"
+            f"qrels point at {len(set(dangling_docs))} corpus ids not in the corpus: {first_few(dangling_docs)}"
         )
     dangling_queries = [q for q in q_col if q not in query_set]
     if dangling_queries:
         raise QualityError(
-            f"qrels name {len(set(dangling_queries))} query ids not in the queries: {_first_few(dangling_queries)}"
+            f"qrels name {len(set(dangling_queries))} query ids not in the queries: {first_few(dangling_queries)}"
         )
-    pairs = _duplicates(list(zip(q_col, c_col)))
+    pairs = duplicates(list(zip(q_col, c_col)))
     if pairs:
         raise QualityError(
-            f"qrels repeat {len(set(pairs))} (query, document) pairs: {_first_few(f'{q}->{c}' for q, c in pairs)}"
+            f"qrels repeat {len(set(pairs))} (query, document) pairs: {first_few(f'{q}->{c}' for q, c in pairs)}"
         )
     judged = {q for q, s in zip(q_col, scores) if s > 0}
     unjudged = [q for q in query_ids if q not in judged]
     if unjudged:
-        raise QualityError(f"{len(unjudged)} queries have no relevant document: {_first_few(unjudged)}")
+        raise QualityError(f"{len(unjudged)} queries have no relevant document: {first_few(unjudged)}")
     if top_ranked is not None:
         check_top_ranked(corpus_set, query_ids, qrels, top_ranked)
 
@@ -233,28 +202,28 @@ def check_top_ranked(corpus_ids: Iterable[str], query_ids: Iterable[str], qrels:
     t_lists = [lst or [] for lst in top_ranked.column("corpus-ids").to_pylist()]
     if None in t_queries or "" in t_queries:
         raise QualityError(f"top_ranked has {sum(1 for q in t_queries if not q)} rows without a query id")
-    dup = _duplicates(t_queries)
+    dup = duplicates(t_queries)
     if dup:
-        raise QualityError(f"top_ranked lists {len(set(dup))} queries more than once: {_first_few(dup)}")
+        raise QualityError(f"top_ranked lists {len(set(dup))} queries more than once: {first_few(dup)}")
     unknown_queries = [q for q in t_queries if q not in query_set]
     if unknown_queries:
         raise QualityError(
-            f"top_ranked names {len(unknown_queries)} query ids not in the queries: {_first_few(unknown_queries)}"
+            f"top_ranked names {len(unknown_queries)} query ids not in the queries: {first_few(unknown_queries)}"
         )
     listed = set(t_queries)
     missing = [q for q in query_ids if q not in listed]
     if missing:
-        raise QualityError(f"{len(missing)} queries have no top_ranked candidate list: {_first_few(missing)}")
+        raise QualityError(f"{len(missing)} queries have no top_ranked candidate list: {first_few(missing)}")
     unknown_docs = [c for lst in t_lists for c in lst if c not in corpus_set]
     if unknown_docs:
         raise QualityError(
-            f"top_ranked names {len(set(unknown_docs))} corpus ids not in the corpus: {_first_few(unknown_docs)}"
+            f"top_ranked names {len(set(unknown_docs))} corpus ids not in the corpus: {first_few(unknown_docs)}"
         )
-    repeats = [(q, d) for q, lst in zip(t_queries, t_lists) for d in dict.fromkeys(_duplicates(lst))]
+    repeats = [(q, d) for q, lst in zip(t_queries, t_lists) for d in dict.fromkeys(duplicates(lst))]
     if repeats:
         raise QualityError(
             f"top_ranked repeats documents in the lists of {len({q for q, _ in repeats})} queries: "
-            f"{_first_few(f'{q}->{d}' for q, d in repeats)}"
+            f"{first_few(f'{q}->{d}' for q, d in repeats)}"
         )
     positives: dict[str, set[str]] = {}
     for q, c, s in zip(
@@ -265,7 +234,7 @@ def check_top_ranked(corpus_ids: Iterable[str], query_ids: Iterable[str], qrels:
     blind = [q for q, lst in zip(t_queries, t_lists) if not positives.get(q, set()).intersection(lst)]
     if blind:
         raise QualityError(
-            f"{len(blind)} top_ranked lists hold none of their query's relevant documents: {_first_few(blind)}"
+            f"{len(blind)} top_ranked lists hold none of their query's relevant documents: {first_few(blind)}"
         )
 
 
@@ -299,15 +268,6 @@ def task_counts(
             "max": max(sizes, default=0),
         }
     return counts
-
-
-def task_type(counts: dict[str, Any]) -> str:
-    """"Reranking" when the task has candidate lists, else "Retrieval"."""
-    return RERANKING if TOP_RANKED in counts else RETRIEVAL
-
-
-def written_configs(counts: dict[str, Any]) -> list[str]:
-    return list(BASE_CONFIGS) + ([TOP_RANKED] if TOP_RANKED in counts else [])
 
 
 def _row_counts(counts: dict[str, Any]) -> dict[str, int]:
@@ -344,16 +304,6 @@ def task_record(info: TaskInfo, counts: dict[str, Any]) -> dict[str, Any]:
         "counts": counts,
         "configs": {name: CONFIGS[name][0] + "/" + SHARD_NAME for name in written_configs(counts)},
     }
-
-
-def read_task_record(task_dir: Path) -> dict[str, Any]:
-    """task.json of a written task. Folders written before reranking existed have no "type": Retrieval."""
-    path = Path(task_dir) / TASK_JSON
-    if not path.exists():
-        raise InputError(f"{task_dir} is not a complete buildbench task (no {TASK_JSON})")
-    record = json.loads(path.read_text(encoding="utf-8"))
-    record.setdefault("type", RETRIEVAL)
-    return record
 
 
 def _card_header(info: TaskInfo, counts: dict[str, Any], num_bytes: dict[str, int]) -> dict[str, Any]:
@@ -394,16 +344,18 @@ def _card_header(info: TaskInfo, counts: dict[str, Any], num_bytes: dict[str, in
     }
 
 
-def _cell(value: Any) -> str:
+def cell(value: Any) -> str:
+    """One Markdown table cell: JSON for dicts and lists, on one line, with '|' escaped."""
     if isinstance(value, (dict, list)):
         value = json.dumps(value, ensure_ascii=False, sort_keys=True)
     text = str(value).replace("\n", " ").replace("|", "\\|")
     return text if text else " "
 
 
-def _table(rows: list[tuple[str, Any]], head: tuple[str, str]) -> str:
+def markdown_table(rows: list[tuple[str, Any]], head: tuple[str, str]) -> str:
+    """A two-column Markdown table of ``rows`` under ``head``."""
     lines = [f"| {head[0]} | {head[1]} |", "|---|---|"]
-    lines += [f"| {_cell(k)} | {_cell(v)} |" for k, v in rows]
+    lines += [f"| {cell(k)} | {cell(v)} |" for k, v in rows]
     return "\n".join(lines)
 
 
@@ -450,7 +402,7 @@ def render_card(info: TaskInfo, counts: dict[str, Any], num_bytes: dict[str, int
     body += [
         "## Task",
         "",
-        _table(facts, ("Field", "Value")),
+        markdown_table(facts, ("Field", "Value")),
         "",
         "## Data",
         "",
@@ -468,7 +420,7 @@ def render_card(info: TaskInfo, counts: dict[str, Any], num_bytes: dict[str, int
         "",
         "## Provenance",
         "",
-        _table(sorted(info.provenance.items()), ("Key", "Value")) if info.provenance else "Not recorded.",
+        markdown_table(sorted(info.provenance.items()), ("Key", "Value")) if info.provenance else "Not recorded.",
         "",
         "## Usage",
         "",
@@ -501,41 +453,7 @@ def render_card(info: TaskInfo, counts: dict[str, Any], num_bytes: dict[str, int
     return f"---\n{header}---\n\n" + "\n".join(body)
 
 
-# -- compiling a written task for mteb
-
-COMPILED_MARK = "<!-- buildbench:compiled -->"
-
-
-def compile_task(task_dir: Path, *, repo: str | None = None, revision: str = "local", judged: bool = False) -> dict[str, Path]:
-    """Check a written task against the quality rules and compile it for mteb; returns the files written.
-
-    Raises QualityError (one line, every failing rule) before writing anything. Then writes
-    ``descriptive_stats.json`` (mteb's statistics of the test split), ``<TaskName>_task.py`` (a standalone mteb
-    task pinned at ``repo``@``revision``), ``metadata.json`` (the mteb TaskMetadata) and a card section naming
-    them. repo: a Hub dataset id or a folder (default: ``task_dir``). judged: the qrels were reviewed by a judge.
-    Not called by ``write_retrieval_task``: the pipeline compiles once the repo and revision are known.
-    """
-    from .metadata import (
-        METADATA_JSON,
-        class_name,
-        compile_metadata,
-        write_descriptive_statistics,
-        write_task_module,
-    )
-    from .rules import enforce_quality_rules
-
-    task_dir = Path(task_dir)
-    enforce_quality_rules(task_dir)
-    stats_path = write_descriptive_statistics(task_dir)
-    module = write_task_module(task_dir, repo, revision, judged=judged)
-    metadata = compile_metadata(task_dir, repo=repo, revision=revision, judged=judged)
-    metadata_path = task_dir / METADATA_JSON
-    atomic_write_json(metadata_path, metadata.model_dump(mode="json"))
-    _add_compiled_card_section(task_dir, module.name, class_name(metadata.name), stats_path.name, metadata_path.name,
-                               metadata.dataset)
-    log.info("compiled task %s in %s: %s, %s, %s", metadata.name, task_dir, module.name, stats_path.name,
-             metadata_path.name)
-    return {"task_module": module, "descriptive_stats": stats_path, "metadata": metadata_path}
+# -- generated card sections
 
 
 def set_card_section(task_dir: Path, key: str, lines: list[str]) -> None:
@@ -553,27 +471,3 @@ def set_card_section(task_dir: Path, key: str, lines: list[str]) -> None:
     else:
         text = text.rstrip("\n") + "\n\n" + block + "\n"
     atomic_write_text(card, text)
-
-
-def _add_compiled_card_section(task_dir: Path, module: str, cls: str, stats: str, metadata: str, dataset: dict) -> None:
-    """The card's "mteb task" section: how to load the compiled task module."""
-    set_card_section(task_dir, "compiled", [
-        "## mteb task",
-        "",
-        (
-            f"`{module}` declares the task for mteb (it imports only mteb), loading `{dataset['path']}` at "
-            f"revision `{dataset['revision']}`:"
-        ),
-        "",
-        "```python",
-        "import mteb",
-        f"from {module[:-3]} import {cls}",
-        "",
-        f"results = mteb.evaluate(model, tasks=[{cls}()])",
-        "```",
-        "",
-        (
-            f"`{metadata}` holds the mteb `TaskMetadata`; `{stats}` holds mteb's descriptive statistics of the "
-            f"`{SPLIT}` split."
-        ),
-    ])

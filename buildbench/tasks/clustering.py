@@ -30,12 +30,12 @@ from typing import Any
 import pyarrow as pa
 
 from ..errors import InputError, QualityError, require
-from .assemble import _first_few
 from .info import TaskInfo
+from .layout import first_few
 from .single_config import (
-    _check_texts,
-    _mean_chars,
+    check_texts,
     make_single_config_mteb_task,
+    mean_chars,
     write_single_config_task,
 )
 
@@ -139,11 +139,11 @@ def clustering_table(
         raise InputError(f"{len(texts)} texts but {len(labels)} labels")
     table = pa.table({"sentences": pa.array(list(texts), pa.string()),
                       "labels": pa.array([None if v is None else str(v) for v in labels], pa.string())})
-    _check_texts(table, ("sentences",))
+    check_texts(table, ("sentences",))
     label_list = table.column("labels").to_pylist()
     unlabelled = [i for i, v in enumerate(label_list) if v is None or not v.strip()]
     if unlabelled:
-        raise QualityError(f"{len(unlabelled)} texts have no label: rows {_first_few(unlabelled)}")
+        raise QualityError(f"{len(unlabelled)} texts have no label: rows {first_few(unlabelled)}")
     seen: set[str] = set()
     rows: list[tuple[str, str]] = []
     for text, label in zip(table.column("sentences").to_pylist(), label_list):
@@ -192,7 +192,7 @@ def write_clustering_task(
         "labels": len(sizes),
         "texts_per_label": {"min": min(sizes.values()), "mean": round(table.num_rows / len(sizes), 3),
                             "max": max(sizes.values())},
-        "mean_text_chars": _mean_chars(table, "sentences"),
+        "mean_text_chars": mean_chars(table, "sentences"),
         "dropped": dropped,
     }
     per_sample = min(table.num_rows, MAX_DOCUMENTS_PER_CLUSTER)

@@ -11,7 +11,7 @@ from ..errors import ConfigError
 
 # ISO 639-1 -> the ISO 639-3 + ISO 15924 code MTEB writes in ``eval_langs``. Only the script a language is
 # almost always written in; a task in another script sets ``eval_lang`` explicitly.
-_EVAL_LANGS = {
+EVAL_LANGS = {
     "ar": "ara-Arab",
     "bg": "bul-Cyrl",
     "bn": "ben-Beng",
@@ -97,8 +97,8 @@ class TaskInfo(BaseModel):
         code = self.language.lower()
         if _EVAL_LANG_RE.match(self.language):
             return self.language
-        if code not in _EVAL_LANGS:
+        if code not in EVAL_LANGS:
             raise ConfigError(
                 f"language '{self.language}' has no default MTEB code; set eval_lang (e.g. 'eng-Latn') on the task"
             )
-        return _EVAL_LANGS[code]
+        return EVAL_LANGS[code]

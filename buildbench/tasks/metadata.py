@@ -1,11 +1,12 @@
-"""The task compiler: mteb ``TaskMetadata``, a standalone mteb task module and mteb's descriptive statistics.
+"""The mteb metadata of a written task: a filled ``TaskMetadata`` and a standalone mteb task module.
 
 - ``compile_metadata``: a *filled* mteb ``TaskMetadata`` (``is_filled()`` is True) for a written task folder,
   the one place buildbench decides the mteb metadata; ``make_mteb_task`` uses it too.
 - ``write_task_module``: ``<TaskName>_task.py`` beside the data, a Python file that imports only mteb and
   declares the task class with the literal metadata, pinned to a repo and revision.
-- ``descriptive_statistics`` / ``write_descriptive_statistics``: mteb's own statistics for the test split,
-  computed by mteb's code on the task loaded offline from the folder, written to ``descriptive_stats.json``.
+
+mteb's descriptive statistics, and ``compile_task`` which writes all of it beside the data, are in
+``mteb_task`` (they need the live mteb task).
 
 Facts about mteb 2.x this relies on (``mteb/abstasks/task_metadata.py``):
 
@@ -14,10 +15,6 @@ Facts about mteb 2.x this relies on (``mteb/abstasks/task_metadata.py``):
   ``sample_creation`` and ``bibtex_citation`` must all be set ([] and "" count as set).
 - ``AnnotatorType`` has "LM-generated" and "LM-generated and reviewed" (the latter: reviewed by humans);
   ``SampleCreationMethod`` has "LM-generated and verified". All three are used verbatim.
-- ``AbsTask.calculate_descriptive_statistics`` returns the stats file shipped in mteb's package folder when one
-  exists for the task's *name* (``descriptive_stats/<type>/<name>.json``) and writes its result there. Both are
-  wrong for a local task (a stale or foreign file; a write into site-packages), so the per-split function
-  ``_calculate_descriptive_statistics_from_split`` is called on the loaded task instead: the same numbers.
 """
 
 from __future__ import annotations
@@ -30,19 +27,11 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from ..engine.rundir import atomic_write_json, atomic_write_text
+from ..engine.rundir import atomic_write_text
 from ..errors import ConfigError, InputError, require
-from .assemble import (
-    MAIN_SCORE,
-    RERANKING,
-    RETRIEVAL,
-    SPLIT,
-    TASK_JSON,
-    read_task_record,
-)
-from .info import _EVAL_LANGS
+from .info import EVAL_LANGS
+from .layout import MAIN_SCORE, RERANKING, RETRIEVAL, SPLIT, TASK_JSON, read_task_record
 
-DESCRIPTIVE_STATS_JSON = "descriptive_stats.json"
 METADATA_JSON = "metadata.json"
 
 # Queries and their relevance judgements are written by an LLM; "judged" tasks had their judgements
@@ -83,14 +72,14 @@ def _task_metadata_module():
     return require("mteb.abstasks.task_metadata", "eval", "Compiling mteb task metadata")
 
 
-def _literal_values(alias: Any) -> set[str]:
+def literal_values(alias: Any) -> set[str]:
     """The strings of a typing Literal, possibly nested in a union (mteb writes ``Literal[...] | StrURL``)."""
     out: set[str] = set()
     for arg in typing.get_args(alias):
         if isinstance(arg, str):
             out.add(arg)
         else:
-            out |= _literal_values(arg)
+            out |= literal_values(arg)
     return out
 
 
@@ -116,11 +105,11 @@ def eval_langs(record: dict[str, Any]) -> list[str]:
         code = explicit
     elif _EVAL_LANG_RE.match(language):
         code = language
-    elif language.lower() in _EVAL_LANGS:
-        code = _EVAL_LANGS[language.lower()]
+    elif language.lower() in EVAL_LANGS:
+        code = EVAL_LANGS[language.lower()]
     else:
         raise ConfigError(
-            f"task language '{language}' has no MTEB language code (known: {', '.join(sorted(_EVAL_LANGS))}); "
+            f"task language '{language}' has no MTEB language code (known: {', '.join(sorted(EVAL_LANGS))}); "
             "set eval_lang (e.g. 'eng-Latn') on the task"
         )
     check = require("mteb.languages", "eval", "Compiling mteb task metadata").check_language_code
@@ -182,9 +171,9 @@ def compile_metadata(task_dir: Path, *, repo: str | None = None, revision: str =
         eval_langs=eval_langs(record),
         main_score=MAIN_SCORE,
         date=_date_range(task_dir, record),
-        domains=mteb_domains(record.get("domain") or "", _literal_values(tm.TaskDomain)) or [FALLBACK_DOMAIN],
+        domains=mteb_domains(record.get("domain") or "", literal_values(tm.TaskDomain)) or [FALLBACK_DOMAIN],
         task_subtypes=[],
-        license=mteb_license(record.get("license") or "", _literal_values(tm.Licenses)),
+        license=mteb_license(record.get("license") or "", literal_values(tm.Licenses)),
         annotations_creators=ANNOTATIONS_LM_REVIEWED if judged else ANNOTATIONS_LM,
         dialect=[],
         sample_creation=SAMPLE_CREATION,
@@ -279,39 +268,3 @@ def write_task_module(task_dir: Path, repo: str | None = None, revision: str = "
     compile(source, str(path), "exec")  # a rendering bug fails here, not in the user's import
     atomic_write_text(path, source)
     return path
-
-
-# -- descriptive statistics
-
-
-def descriptive_statistics(task_dir: Path) -> dict[str, Any]:
-    """mteb's descriptive statistics of the task's test split, as ``{"test": {...}}`` (mteb's file layout).
-
-    Computed by mteb (``AbsTaskRetrieval._calculate_descriptive_statistics_from_split``) on the task loaded
-    offline from ``task_dir``: counts of queries and documents, text lengths and unique texts, relevant
-    documents per query, missing ids and, for reranking tasks, candidates per query.
-    """
-    from .mteb_task import make_mteb_task
-
-    task = make_mteb_task(Path(task_dir))
-    task.load_data()
-    stats = task._calculate_descriptive_statistics_from_split(SPLIT)
-    return {SPLIT: _plain(dict(stats))}
-
-
-def write_descriptive_statistics(task_dir: Path) -> Path:
-    """Write ``<task_dir>/descriptive_stats.json`` (atomically); returns its path."""
-    path = Path(task_dir) / DESCRIPTIVE_STATS_JSON
-    atomic_write_json(path, descriptive_statistics(task_dir))
-    return path
-
-
-def _plain(value: Any) -> Any:
-    """JSON-ready: numpy scalars become Python numbers; tuples lists."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        return value.item()
-    return value

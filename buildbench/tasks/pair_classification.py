@@ -32,15 +32,13 @@ from typing import Any
 import pyarrow as pa
 
 from ..errors import InputError, QualityError, require
-from .assemble import (
-    _first_few,
-)
 from .info import TaskInfo
+from .layout import first_few
 from .single_config import (
-    _check_texts,
-    _mean_chars,
+    check_texts,
     conform,
     make_single_config_mteb_task,
+    mean_chars,
     write_single_config_task,
 )
 
@@ -117,7 +115,7 @@ def pair_rows(
         for cid in chosen:
             add(qid, cid, 0)
     if missing:
-        raise QualityError(f"{len(set(missing))} passage ids of the pairs have no text: {_first_few(missing)}")
+        raise QualityError(f"{len(set(missing))} passage ids of the pairs have no text: {first_few(missing)}")
     if skipped_queries:
         log.info("pair classification: %d of %d queries have no usable positive/negative pair", skipped_queries,
                  len(queries))
@@ -131,13 +129,13 @@ def check_pairs(table: pa.Table) -> None:
     """The rules of a pair-classification split; the first one broken raises QualityError in one line."""
     if table.num_rows < 2:
         raise QualityError(f"a pair-classification task needs at least 2 pairs, got {table.num_rows}")
-    _check_texts(table, ("sentence1", "sentence2"))
+    check_texts(table, ("sentence1", "sentence2"))
     labels = table.column("labels").to_pylist()
     if None in labels:
         raise QualityError(f"{labels.count(None)} pairs have no label")
     bad = sorted({v for v in labels if v not in (0, 1)})
     if bad:
-        raise QualityError(f"pair labels must be 0 or 1, found {_first_few(bad)}")
+        raise QualityError(f"pair labels must be 0 or 1, found {first_few(bad)}")
     for value, name in ((1, "positive"), (0, "negative")):
         if value not in labels:
             raise QualityError(f"the pairs have no {name} (label {value}) pair: both labels are needed")
@@ -149,7 +147,7 @@ def check_pairs(table: pa.Table) -> None:
     if conflicting:
         raise QualityError(
             f"{len(conflicting)} (sentence1, sentence2) pairs carry both labels: "
-            f"{_first_few(f'{a[:40]!r}/{b[:40]!r}' for a, b in conflicting)}"
+            f"{first_few(f'{a[:40]!r}/{b[:40]!r}' for a, b in conflicting)}"
         )
 
 
@@ -160,8 +158,8 @@ def pair_counts(table: pa.Table) -> dict[str, Any]:
         "positives": labels.count(1),
         "negatives": labels.count(0),
         "queries": len(set(table.column("query-id").to_pylist())),
-        "mean_sentence1_chars": _mean_chars(table, "sentence1"),
-        "mean_sentence2_chars": _mean_chars(table, "sentence2"),
+        "mean_sentence1_chars": mean_chars(table, "sentence1"),
+        "mean_sentence2_chars": mean_chars(table, "sentence2"),
     }
 
 

@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import InputError, QualityError
-from .assemble import CONFIGS, SPLIT, TOP_RANKED, _first_few, read_task_record
+from .layout import CONFIGS, SPLIT, TOP_RANKED, first_few, read_task_record
 
 MIN_TEXT_CHARS = 3
 MAX_DUPLICATE_FRACTION = 0.01
@@ -88,7 +88,7 @@ def _rule_min_length(corpus: pa.Table | None, queries: pa.Table | None) -> RuleR
         if short:
             problems.append(
                 f"{name}: {len(short)} of {len(ids)} texts are empty or shorter than {MIN_TEXT_CHARS} characters: "
-                f"{_first_few(short)}"
+                f"{first_few(short)}"
             )
     if problems:
         return RuleResult("min_text_length", False, "; ".join(problems))
@@ -113,7 +113,7 @@ def _rule_duplicates(name: str, table: pa.Table | None) -> RuleResult:
             rule,
             False,
             f"{name}: {len(dup_ids)} of {total} texts ({_pct(len(dup_ids), total)}) are duplicates "
-            f"(> {MAX_DUPLICATE_FRACTION:.0%}): {_first_few(dup_ids)}",
+            f"(> {MAX_DUPLICATE_FRACTION:.0%}): {first_few(dup_ids)}",
         )
     return RuleResult(rule, True, f"{name}: {len(dup_ids)} of {total} texts are duplicates")
 
@@ -126,7 +126,7 @@ def _rule_relevant(queries: pa.Table | None, qrels: pa.Table | None) -> RuleResu
         return RuleResult(
             "relevant_document",
             False,
-            f"{len(missing)} of {len(query_ids)} queries have no relevant document (score > 0): {_first_few(missing)}",
+            f"{len(missing)} of {len(query_ids)} queries have no relevant document (score > 0): {first_few(missing)}",
         )
     return RuleResult("relevant_document", True, "every query has a relevant document")
 
@@ -139,13 +139,13 @@ def _rule_dangling(corpus: pa.Table | None, queries: pa.Table | None, qrels: pa.
     if bad_q:
         problems.append(
             f"qrels: {len(bad_q)} of {len(q_col)} rows name {len(set(bad_q))} query ids not in the queries: "
-            f"{_first_few(bad_q)}"
+            f"{first_few(bad_q)}"
         )
     bad_c = [c for c in c_col if c not in corpus_ids]
     if bad_c:
         problems.append(
             f"qrels: {len(bad_c)} of {len(c_col)} rows name {len(set(bad_c))} corpus ids not in the corpus: "
-            f"{_first_few(bad_c)}"
+            f"{first_few(bad_c)}"
         )
     if problems:
         return RuleResult("dangling_qrels", False, "; ".join(problems))
@@ -159,10 +159,10 @@ def _rule_top_ranked(corpus: pa.Table | None, queries: pa.Table | None, top_rank
     problems = []
     bad_q = [q for q in t_q if q not in query_ids]
     if bad_q:
-        problems.append(f"top_ranked: {len(set(bad_q))} query ids not in the queries: {_first_few(bad_q)}")
+        problems.append(f"top_ranked: {len(set(bad_q))} query ids not in the queries: {first_few(bad_q)}")
     bad_c = [c for lst in t_lists for c in lst if c not in corpus_ids]
     if bad_c:
-        problems.append(f"top_ranked: {len(set(bad_c))} corpus ids not in the corpus: {_first_few(bad_c)}")
+        problems.append(f"top_ranked: {len(set(bad_c))} corpus ids not in the corpus: {first_few(bad_c)}")
     if problems:
         return RuleResult("top_ranked_ids", False, "; ".join(problems))
     return RuleResult("top_ranked_ids", True, "every candidate list names known queries and documents")

@@ -15,21 +15,14 @@ import yaml
 
 from ..engine.rundir import atomic_write_json, atomic_write_parquet, atomic_write_text
 from ..errors import InputError, QualityError, require
-from .assemble import (
-    SHARD_NAME,
-    SPLIT,
-    TASK_JSON,
-    _first_few,
-    _table,
-    read_task_record,
-    size_category,
-)
+from .assemble import markdown_table, size_category
 from .info import TaskInfo
+from .layout import SHARD_NAME, SPLIT, TASK_JSON, first_few, read_task_record
+from .metadata import literal_values, mteb_domains, mteb_license
 
 log = logging.getLogger(__name__)
 
 DATA_FOLDER = "data"
-
 
 
 def conform(table: pa.Table, schema: pa.Schema, optional: Sequence[str] = ()) -> pa.Table:
@@ -52,15 +45,17 @@ def conform(table: pa.Table, schema: pa.Schema, optional: Sequence[str] = ()) ->
     return pa.Table.from_arrays(columns, schema=schema)
 
 
-def _check_texts(table: pa.Table, columns: Sequence[str]) -> None:
+def check_texts(table: pa.Table, columns: Sequence[str]) -> None:
+    """Raise QualityError, naming the first rows, when a text in one of ``columns`` is empty."""
     for column in columns:
         values = table.column(column).to_pylist()
         empty = [i for i, t in enumerate(values) if t is None or not t.strip()]
         if empty:
-            raise QualityError(f"{len(empty)} rows have an empty {column}: rows {_first_few(empty)}")
+            raise QualityError(f"{len(empty)} rows have an empty {column}: rows {first_few(empty)}")
 
 
-def _mean_chars(table: pa.Table, column: str) -> float:
+def mean_chars(table: pa.Table, column: str) -> float:
+    """Mean length in characters of ``column``, rounded for the card."""
     return round(float(pc.mean(pc.utf8_length(table.column(column))).as_py() or 0.0), 1)
 
 
@@ -127,7 +122,7 @@ def render_single_config_card(
         "",
         "## Task",
         "",
-        _table(all_facts, ("Field", "Value")),
+        markdown_table(all_facts, ("Field", "Value")),
         "",
         "## Data",
         "",
@@ -139,7 +134,7 @@ def render_single_config_card(
         "",
         "## Provenance",
         "",
-        _table(sorted(info.provenance.items()), ("Key", "Value")) if info.provenance else "Not recorded.",
+        markdown_table(sorted(info.provenance.items()), ("Key", "Value")) if info.provenance else "Not recorded.",
         "",
         "## Usage",
         "",
@@ -242,8 +237,6 @@ def make_single_config_mteb_task(
     mteb's own loader reads the folder (``load_dataset(<folder>)``, split ``test``): nothing is re-implemented.
     """
     task_metadata = require("mteb.abstasks.task_metadata", "eval", "Evaluating with mteb")
-    from .mteb_task import _literal_values, _mteb_domains, _mteb_license
-
     task_dir = Path(task_dir).resolve()
     record = read_task_record(task_dir)
     if record["type"] != task_type:
@@ -259,9 +252,9 @@ def make_single_config_mteb_task(
         eval_splits=[record.get("split", SPLIT)],
         eval_langs=list(record["eval_langs"]),
         main_score=record["main_score"],
-        domains=_mteb_domains(record.get("domain", ""), _literal_values(task_metadata.TaskDomain)),
+        domains=mteb_domains(record.get("domain", ""), literal_values(task_metadata.TaskDomain)),
         task_subtypes=task_subtypes,
-        license=_mteb_license(record.get("license", ""), _literal_values(task_metadata.Licenses)),
+        license=mteb_license(record.get("license", ""), literal_values(task_metadata.Licenses)),
         annotations_creators=annotations_creators,
         sample_creation="found",
         dialect=[],

@@ -26,13 +26,13 @@ from typing import Any
 import pyarrow as pa
 
 from ..errors import InputError, QualityError, require
-from .assemble import _first_few
 from .info import TaskInfo
+from .layout import first_few
 from .single_config import (
-    _check_texts,
-    _mean_chars,
+    check_texts,
     conform,
     make_single_config_mteb_task,
+    mean_chars,
     write_single_config_task,
 )
 
@@ -79,7 +79,7 @@ def sts_rows(
             grades.setdefault((qid, pid), []).append(float(label))
     missing = [pid for _, pid in grades if pid not in texts]
     if missing:
-        raise QualityError(f"{len(set(missing))} judged passage ids have no text: {_first_few(missing)}")
+        raise QualityError(f"{len(set(missing))} judged passage ids have no text: {first_few(missing)}")
     keys = sorted(grades)
     return pa.table(
         {
@@ -99,13 +99,13 @@ def check_sts(table: pa.Table, min_score: float, max_score: float) -> None:
         raise InputError(f"min_score ({min_score}) must be below max_score ({max_score})")
     if table.num_rows < 2:
         raise QualityError(f"an STS task needs at least 2 pairs, got {table.num_rows}")
-    _check_texts(table, ("sentence1", "sentence2"))
+    check_texts(table, ("sentence1", "sentence2"))
     scores = table.column("score").to_pylist()
     if None in scores:
         raise QualityError(f"{scores.count(None)} pairs have no score")
     outside = sorted({s for s in scores if not min_score <= s <= max_score})
     if outside:
-        raise QualityError(f"scores must lie in [{min_score:g}, {max_score:g}], found {_first_few(outside)}")
+        raise QualityError(f"scores must lie in [{min_score:g}, {max_score:g}], found {first_few(outside)}")
     if len(set(scores)) < 2:
         raise QualityError(f"every pair has the score {scores[0]:g}: correlation with it is undefined")
 
@@ -130,8 +130,8 @@ def write_sts_task(
         "queries": len(set(table.column("query-id").to_pylist())),
         "scores": distribution,
         "mean_score": round(sum(scores) / len(scores), 3),
-        "mean_sentence1_chars": _mean_chars(table, "sentence1"),
-        "mean_sentence2_chars": _mean_chars(table, "sentence2"),
+        "mean_sentence1_chars": mean_chars(table, "sentence1"),
+        "mean_sentence2_chars": mean_chars(table, "sentence2"),
     }
     facts = [
         ("Pairs", counts["pairs"]),

@@ -2,7 +2,41 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Optional
+
 import pytest
+
+from buildbench.builders import IngestResult, read_documents
+from buildbench.domain_pack import ReaderConfig
+from buildbench.records import Document
+
+CFG = ReaderConfig()
+STAGE = "ingest"  # the stage name the tests' reads label their drops with
+FOMC = Path("/work/shared/data/fomc/passages.jsonl")
+
+
+def read(specs: list[str], cfg: ReaderConfig = CFG, max_docs: Optional[int] = None) -> IngestResult:
+    """``read_documents`` as the ingest stage calls it."""
+    return read_documents(specs, cfg, max_docs, stage=STAGE)
+
+
+def write(path: Path, content) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding="utf-8")
+    return path
+
+
+def reasons(result: IngestResult) -> dict[str, str]:
+    return {d.item_id: d.reason for d in result.skipped}
+
+
+def only_doc(result: IngestResult) -> Document:
+    assert len(result.documents) == 1, (result.documents, result.skipped)
+    return result.documents[0]
 
 
 def make_pdf(pages: list[list[str]], title: str | None = None) -> bytes:

@@ -2,7 +2,7 @@ import pytest
 
 from buildbench.builders.chunking import chunk_document, chunk_documents, split_sentences
 from buildbench.builders.normalize import normalize_text
-from buildbench.config import ChunkingConfig
+from buildbench.domain_pack import ChunkingConfig
 from buildbench.errors import ConfigError
 from buildbench.records import Document
 
@@ -171,7 +171,7 @@ def test_chunk_documents_drops_short_chunks_with_reason():
     short = doc("Rates held.", "short-doc")
     exact = doc("x" * 20, "exact-doc")
     cfg = ChunkingConfig(max_chars=250, min_chars=20, overlap_sentences=1)
-    chunks, drops = chunk_documents([doc(), short, exact], cfg)
+    chunks, drops = chunk_documents([doc(), short, exact], cfg, stage="chunk")
     assert [d.item_id for d in drops] == ["short-doc-c0"]
     assert (drops[0].stage, drops[0].reason) == ("chunk", "too_short")
     assert "11 characters" in drops[0].detail and "min_chars=20" in drops[0].detail
@@ -183,7 +183,8 @@ def test_chunk_documents_drops_short_chunks_with_reason():
 def test_dropping_keeps_positions_and_ids():
     # A short tail sentence after a chunk that is full: with no overlap it becomes its own short chunk.
     text = "A" * 95 + ". Tail."
-    chunks, drops = chunk_documents([doc(text, "d")], ChunkingConfig(max_chars=100, min_chars=10, overlap_sentences=0))
+    chunks, drops = chunk_documents([doc(text, "d")], ChunkingConfig(max_chars=100, min_chars=10, overlap_sentences=0),
+                                   stage="chunk")
     assert [c.id for c in chunks] == ["d-c0"]
     assert [(d.item_id, d.reason) for d in drops] == [("d-c1", "too_short")]
 
@@ -192,4 +193,4 @@ def test_invalid_config_is_a_config_error():
     with pytest.raises(ConfigError, match="max_chars"):
         chunk_document(doc(), ChunkingConfig(max_chars=0))
     with pytest.raises(ConfigError, match="overlap_sentences"):
-        chunk_documents([doc()], ChunkingConfig(overlap_sentences=-1))
+        chunk_documents([doc()], ChunkingConfig(overlap_sentences=-1), stage="chunk")

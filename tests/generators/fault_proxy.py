@@ -59,8 +59,10 @@ class FaultProxy:
         max_requests: int = 200,
         lifetime: float = 300.0,
         upstream_timeout: float = 120.0,
+        port: int = 0,
     ):
-        """upstream: the real server's /v1 address or its origin; only scheme://host:port is used."""
+        """upstream: the real server's /v1 address or its origin; only scheme://host:port is used.
+        port: where to listen on 127.0.0.1 (0: any free port), e.g. an address a test first found dead."""
         parsed = httpx.URL(upstream)
         self.upstream = f"{parsed.scheme}://{parsed.host}:{parsed.port}"
         self.schedule = dict(schedule or {})
@@ -77,7 +79,7 @@ class FaultProxy:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._client = httpx.Client(timeout=upstream_timeout)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
         self._server.daemon_threads = True
         self._thread: Optional[threading.Thread] = None
         self._timer: Optional[threading.Timer] = None

@@ -64,3 +64,36 @@ def test_same_prompt_other_model_is_a_miss(tmp_path):
     other.model_id = "counting-v2"
     CachedLLM(other, cache).generate([GenerationRequest(prompt="x")])
     assert other.seen == ["x"] and len(cache) == 2
+
+
+def test_retryable_failures_are_counted_apart(tmp_path):
+    class Flaky(CountingBackend):
+        def generate(self, requests):
+            out = super().generate(requests)
+            for r, res in zip(requests, out):
+                if res.error:
+                    res.retryable = r.prompt == "busy"  # a 503 may pass later; "bad" was refused for good
+            return out
+
+    llm = CachedLLM(Flaky(fail={"busy", "bad"}), LLMCache(tmp_path / "llm.sqlite"))
+    llm.generate([GenerationRequest(prompt=p) for p in ("busy", "bad", "ok")])
+    assert llm.stats["failures"] == 2 and llm.stats["retryable_failures"] == 1 and len(llm.cache) == 1
+
+
+def test_a_batch_that_reaches_no_server_raises(tmp_path):
+    import pytest
+
+    from buildbench.errors import GenerationError
+
+    class Down(CountingBackend):
+        def generate(self, requests):
+            self.seen += [r.prompt for r in requests]
+            return [GenerationResult(text="", error="cannot connect to http://127.0.0.1:9/v1: connection refused",
+                                     retryable=True, unreachable=True) for _ in requests]
+
+    llm = CachedLLM(Down(), LLMCache(tmp_path / "llm.sqlite"), batch_size=2)
+    with pytest.raises(GenerationError, match=r"^the LLM server is unreachable: cannot connect to "
+                                              r"http://127\.0\.0\.1:9/v1: connection refused$"):
+        llm.generate([GenerationRequest(prompt=p) for p in ("a", "b", "c")])
+    assert llm.backend.seen == ["a", "b"]  # the first batch told; no more calls were made
+    assert llm.stats["retryable_failures"] == 2 and len(llm.cache) == 0

@@ -10,9 +10,10 @@ import importlib.util
 
 import pytest
 
-from buildbench.config import LLMConfig, load_domain_pack
+from buildbench.config import load_domain_pack
+from buildbench.domain_pack import LLMConfig
 from buildbench.errors import ConfigError, GenerationError
-from buildbench.generators import factory
+from buildbench.generators import factory, vllm_backend
 
 MISSING = "the vllm backend needs vllm and a CUDA GPU: pip install 'buildbench[gpu]'"
 
@@ -31,7 +32,7 @@ def machine(monkeypatch):
             return real(name, *args)
 
         monkeypatch.setattr(importlib.util, "find_spec", find_spec)
-        monkeypatch.setattr(factory, "cuda_available", lambda: cuda)
+        monkeypatch.setattr(vllm_backend, "cuda_available", lambda: cuda)
 
     return set_
 
@@ -55,12 +56,6 @@ def test_auto(machine, vllm, cuda, base_url, expected):
 def test_explicit_backend_is_kept(machine, backend):
     machine(vllm=False, cuda=False)
     assert factory.resolve_backend(LLMConfig(backend=backend)) == backend
-
-
-def test_cuda_available_without_torch(monkeypatch):
-    real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a))
-    assert factory.cuda_available() is False
 
 
 # ------------------------------------------------------------------------------------------- check

@@ -13,15 +13,9 @@ import time
 
 import pytest
 
-from buildbench.config import LLMConfig
+from buildbench.domain_pack import LLMConfig
 from buildbench.generators.base import GenerationRequest
-from buildbench.generators.openai_backend import (
-    OpenAIBackend,
-    backoff_delay,
-    parse_retry_after,
-    prompt_endpoint,
-    public_url,
-)
+from buildbench.generators.openai_backend import OpenAIBackend, backoff_delay, prompt_endpoint, public_url
 from tests.generators.fault_proxy import FaultProxy
 from tests.servers import GEMMA, SMOLLM2, free_port
 
@@ -55,7 +49,7 @@ def config(base_url: str, model: str, **kw) -> LLMConfig:
 
 
 def backend(cfg: LLMConfig) -> OpenAIBackend:
-    # Fast backoff so fault tests spend their time in the model, not asleep; Retry-After is still honoured.
+    # Fast re-asks after malformed bodies; the SDK's own retries keep its backoff (0.5 s doubling, jittered).
     return OpenAIBackend(cfg, backoff_base=0.05, backoff_cap=0.2)
 
 
@@ -92,11 +86,8 @@ def test_prompt_routing():
     assert prompt_endpoint(config("http://x/v1", GEMMA, endpoint="chat")) == "chat"
 
 
-def test_retry_after_and_backoff():
-    assert parse_retry_after("2") == 2.0
-    assert parse_retry_after("0.5") == 0.5
-    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412470.0) == 10.0
-    assert parse_retry_after("soon") is None and parse_retry_after(None) is None
+def test_backoff_and_public_url():
+    # Retry-After is the SDK's business now; it is honoured in test_faults_are_retried_to_success_in_order.
     rng = random.Random(0)
     delays = [backoff_delay(k, 0.5, 8.0, rng) for k in range(8)]
     assert all(0.25 * 2**k <= d <= 0.5 * 2**k for k, d in enumerate(delays[:4]))
@@ -105,12 +96,18 @@ def test_retry_after_and_backoff():
 
 
 def test_unreachable_server_fails_softly_after_retries():
-    cfg = config(f"http://127.0.0.1:{free_port()}/v1", GEMMA, max_retries=2, timeout=2)
-    results = backend(cfg).generate([completion("a"), completion("b")])
-    assert [r.text for r in results] == ["", ""]
-    assert all("ConnectError" in r.error and "gave up after 2 retries" in r.error for r in results)
-    assert [r.extra["retries"] for r in results] == [2, 2]
-    assert all("\n" not in r.error for r in results)
+    """Each request comes back failed (never raised); once one has spent its retries on a refused connection,
+    the requests not yet sent fail at once with the same reason."""
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    cfg = config(url, GEMMA, max_retries=2, timeout=2, concurrency=1)
+    start = time.monotonic()
+    results = backend(cfg).generate([completion("a"), completion("b"), completion("c")])
+    assert time.monotonic() - start < 10  # one request's backoff (about 0.4 + 0.8 s), not three
+    assert [r.text for r in results] == ["", "", ""]
+    assert results[0].error == (f"cannot connect to {url}: connection refused (ConnectError on /v1/completions; "
+                                "gave up after 2 retries)")
+    assert all(r.error == results[0].error and r.unreachable and r.retryable for r in results)
+    assert [r.extra["retries"] for r in results] == [2, 0, 0]
 
 
 # ----------------------------------------------------------------------------------- real llama_cpp.server
@@ -251,3 +248,63 @@ def test_api_key_is_sent_but_never_leaks(llama_server, monkeypatch, caplog):
     assert "retry 1/" in caplog.text
     for text in (caplog.text, repr(results), b.model_id, repr(b.__dict__)):
         assert SECRET not in text
+
+
+# ------------------------------------------------------------------------------------- through the build
+
+DOC = ("The committee decided to keep the target range for the federal funds rate at 5-1/4 to 5-1/2 percent. "
+       "Inflation has eased over the past year but remains elevated, and the labour market stays tight. ")
+
+
+def small_corpus(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i, topic in enumerate(["interest rates", "bank capital ratios", "bond market liquidity"]):
+        (docs / f"d{i}.txt").write_text(f"Note {i} on {topic}. " + DOC * 2)
+    return docs
+
+
+def test_finding_09_unreachable_base_url_is_one_line_error(tmp_path, capsys):
+    """`--base-url` with nothing listening ended as "every generated query was dropped (llm_error: 10)", the
+    cause only in data/_drops. Now generation stops with the address and the cause, and a non-zero exit."""
+    from buildbench.cli import main
+
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    code = main(["--domain", "finance", "--docs", str(small_corpus(tmp_path)), "--out", str(tmp_path / "run"),
+                 "--base-url", url, "--no-progress", "--until", "generate_queries"])
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "every generated query was dropped" not in err
+    lines = [line for line in err.splitlines() if line.startswith("build-bench:")]
+    assert code == 4, err
+    assert lines == [f"build-bench: error: the LLM server is unreachable: cannot connect to {url}: connection "
+                     "refused (ConnectError on /v1/completions; gave up after 4 retries)"]
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["stages"]["plan_queries"]["status"] == "done"
+    assert manifest["stages"]["generate_queries"]["status"] == "running"  # not done: a rerun resumes it
+
+
+@pytest.mark.llm
+def test_finding_14_url_credentials_reach_only_the_server(llama_server, caplog):
+    """Credentials written into --base-url go to the server (as Basic auth, the URL's meaning) and nowhere
+    else: not into the model id (so not into cache keys or provenance), errors or any log line."""
+    import base64
+
+    caplog.set_level(logging.DEBUG)  # every logger: httpx2, the openai SDK, ours
+    caplog.set_level(logging.DEBUG, logger="httpx2")  # the CLI quiets it, and an earlier test may have run it
+    with FaultProxy(llama_server.base_url, {1: "500"}) as proxy:
+        url = proxy.url.replace("http://", "http://user:password@") + "?api_key=k3y-s3cret"
+        b = backend(config(url, GEMMA, concurrency=1, max_retries=0))
+        ok, failed = b.generate([completion(PROMPTS[0], max_tokens=4), completion(PROMPTS[1], max_tokens=4)])
+    assert ok.error is None and ok.text
+    assert failed.error.startswith("HTTP 500 from /v1/completions") and failed.retryable
+    basic = "Basic " + base64.b64encode(b"user:password").decode()
+    assert [a.authorization for a in proxy.arrivals] == [basic, basic]
+    assert all(a.path.endswith("?api_key=k3y-s3cret") for a in proxy.arrivals)  # the query is sent as given
+    assert b.model_id == f"openai:{proxy.url}:{GEMMA}"
+    assert "http://***@127.0.0.1" in caplog.text  # the failure's warning names the server, redacted
+    # Every record but those of the fault proxy's own client (legacy httpx, which buildbench does not use).
+    logs = "\n".join(f"{r.name}: {r.getMessage()}" for r in caplog.records
+                     if r.name.split(".")[0] not in ("httpx", "httpcore"))
+    assert "httpx2" in logs and "openai._base_client" in logs
+    for text in (logs, repr([ok, failed]), repr(b), b.model_id):
+        assert "password" not in text and "k3y-s3cret" not in text

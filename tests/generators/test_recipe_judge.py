@@ -52,7 +52,7 @@ def test_judgements_are_typed_records_with_provenance():
 def test_out_of_range_labels_are_dropped():
     judgements, drops = RelevanceJudge(FakeLLM('{"label": 4, "reason": "Great."}'), max_attempts=1).judge(PAIRS[:1])
     assert judgements == [] and drops[0].item_id == "q1|c1" and drops[0].reason == "schema_mismatch"
-    assert drops[0].stage == "judge"
+    assert drops[0].stage == RelevanceJudge.name  # the recipe's own label; the judge stage puts its name on them
 
 
 @pytest.fixture(scope="module")

@@ -21,9 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from buildbench.config import LLMConfig
+from buildbench.domain_pack import LLMConfig
 from buildbench.errors import GenerationError
-from buildbench.generators import factory
 from buildbench.generators import vllm_backend as vb
 from buildbench.generators.base import GenerationRequest
 
@@ -155,6 +154,12 @@ def test_importing_the_module_never_imports_vllm(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------ check_vllm
+def test_cuda_available_without_torch(monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a))
+    assert vb.cuda_available() is False
+
+
 def _no_vllm(monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "vllm" else real(name, *a))
@@ -195,7 +200,7 @@ def fake_vllm_package(tmp_path, monkeypatch):
 
 def test_check_vllm_without_a_gpu(fake_vllm_package, monkeypatch):
     fake_vllm_package("", "0.10.2")
-    monkeypatch.setattr(factory, "cuda_available", lambda: False)
+    monkeypatch.setattr(vb, "cuda_available", lambda: False)
     with pytest.raises(GenerationError) as err:
         vb.check_vllm()
     assert str(err.value) == ("the vllm backend needs vllm and a CUDA GPU: torch sees no CUDA device "
@@ -204,7 +209,7 @@ def test_check_vllm_without_a_gpu(fake_vllm_package, monkeypatch):
 
 def test_check_vllm_rejects_versions_without_per_request_json(fake_vllm_package, monkeypatch):
     fake_vllm_package("", "0.6.2")
-    monkeypatch.setattr(factory, "cuda_available", lambda: True)
+    monkeypatch.setattr(vb, "cuda_available", lambda: True)
     with pytest.raises(GenerationError) as err:
         vb.check_vllm()
     assert str(err.value) == ("the vllm backend needs vllm>=0.6.3 (per-request JSON decoding); found 0.6.2: "
@@ -214,7 +219,7 @@ def test_check_vllm_rejects_versions_without_per_request_json(fake_vllm_package,
 def test_check_vllm_reports_a_broken_install_in_one_line(fake_vllm_package, monkeypatch):
     fake_vllm_package("raise ImportError('libcudart.so.12: cannot open\\nmore')\n",
                        "0.33.0")
-    monkeypatch.setattr(factory, "cuda_available", lambda: True)
+    monkeypatch.setattr(vb, "cuda_available", lambda: True)
     with pytest.raises(GenerationError) as err:
         vb.check_vllm()
     assert str(err.value) == ("the vllm backend needs vllm and a CUDA GPU: importing vllm failed "
@@ -223,7 +228,7 @@ def test_check_vllm_reports_a_broken_install_in_one_line(fake_vllm_package, monk
 
 def test_check_vllm_passes_with_vllm_and_a_gpu(fake_vllm_package, monkeypatch):
     fake_vllm_package("", "0.11.0rc2")
-    monkeypatch.setattr(factory, "cuda_available", lambda: True)
+    monkeypatch.setattr(vb, "cuda_available", lambda: True)
     vb.check_vllm()
 
 
@@ -459,7 +464,7 @@ def test_real_vllm_signatures():
 def test_vllm_build_script_writes_a_valid_pack_and_reaches_the_backend_check(tmp_path):
     """Without a GPU the script must get as far as build-bench's backend check: its pack is valid YAML that
     DomainPack accepts, and the CLI takes its arguments. On a GPU box this would start a real build."""
-    if importlib.util.find_spec("vllm") is not None and factory.cuda_available():
+    if importlib.util.find_spec("vllm") is not None and vb.cuda_available():
         pytest.skip("vllm and a GPU are present: the script would run a real build")
     script = Path(__file__).resolve().parents[2] / "benchmarks" / "vllm_build.sh"
     docs = tmp_path / "docs.jsonl"

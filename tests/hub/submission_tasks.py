@@ -7,12 +7,19 @@ ranking of 150 documents scores near 0. ``german=True`` asks the same questions 
 
 from __future__ import annotations
 
+import io
+import json
 import random
+import tarfile
 from pathlib import Path
 
 import pyarrow as pa
+import yaml
 
+from buildbench.hub.validate import format_report
 from buildbench.tasks import TaskInfo, write_retrieval_task
+
+CORPUS_SHARD = "corpus/test-00000-of-00001.parquet"
 
 # (as written in a document, as a query paraphrases it)
 SUBJECTS = [
@@ -127,3 +134,46 @@ def write_task(folder: Path, name: str = "VillageStoriesRetrieval", *, seed: int
 def files_under(root: Path) -> set[str]:
     """Every path under ``root`` (to show nothing appeared outside a target folder)."""
     return {p.relative_to(root).as_posix() for p in Path(root).rglob("*")}
+
+
+# -- editing and packing a written task
+
+
+def edit_header(task_dir: Path, change) -> None:
+    card = task_dir / "README.md"
+    _, head, body = card.read_text(encoding="utf-8").split("---\n", 2)
+    header = yaml.safe_load(head)
+    change(header)
+    card.write_text("---\n" + yaml.safe_dump(header, sort_keys=False) + "---\n" + body, encoding="utf-8")
+
+
+
+def edit_record(task_dir: Path, change) -> None:
+    path = task_dir / "task.json"
+    record = json.loads(path.read_text(encoding="utf-8"))
+    change(record)
+    path.write_text(json.dumps(record), encoding="utf-8")
+
+
+
+def assert_rejected(report, check_id: str, reason: str) -> None:
+    """The check failed with exactly this reason, and the report as a whole is a rejection."""
+    assert not report.ok
+    check = report.check(check_id)
+    assert not check.passed and not check.skipped, format_report(report)
+    assert check.reason == reason, format_report(report)
+
+
+
+def tar_with(path: Path, members: dict[str, bytes], link: tuple[str, str] | None = None) -> Path:
+    with tarfile.open(path, "w:gz") as tf:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+        if link:
+            info = tarfile.TarInfo(link[0])
+            info.type = tarfile.SYMTYPE
+            info.linkname = link[1]
+            tf.addfile(info)
+    return path

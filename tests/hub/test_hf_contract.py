@@ -2,21 +2,17 @@
 
 ``huggingface_hub.set_client_factory`` swaps the client every HfApi call uses for one whose transport is an
 ``httpx2.MockTransport`` (huggingface_hub 2.x speaks httpx2), so nothing leaves the process, while all of
-HfApi's own request building, payloads and error mapping run for real. The fake keeps just enough state
-(commits, main, tags, pull requests) to answer the calls a publish makes; every request is recorded, and the
-tests pin the exact sequence of (method, path), the commit payloads, and where the token goes: only into the
+HfApi's own request building, payloads and error mapping run for real (``tests/hub/fake_hub.py``). The tests
+pin the exact sequence of (method, path), the commit payloads, and where the token goes: only into the
 Authorization header of requests to the Hub's own host.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import logging
-import re
 from pathlib import Path
-from urllib.parse import unquote
 
 import httpx2
 import pytest
@@ -30,181 +26,10 @@ from buildbench.hub.hf import HfHub
 from buildbench.hub.publish import publish_task
 
 from .conftest import write_kitchen_task
+from .fake_hub import TOKEN, FakeHub, assert_token_only_in_auth_headers, fake_hub  # noqa: F401 (a fixture)
 
 REPO = "acme/kitchen"
-TOKEN = "hf_FakeContractToken" + "x7Q2mZ9pL4vB8nR1"  # not a real token; must never be echoed anywhere
 R = f"/api/datasets/{REPO}"
-
-
-def _sha(*parts: object) -> str:
-    return hashlib.sha1(json.dumps(parts, default=str).encode()).hexdigest()
-
-
-class FakeHub:
-    """The few Hub endpoints a publish uses, over in-memory state; records every request."""
-
-    def __init__(self):
-        self.requests: list[httpx2.Request] = []
-        self.bodies: list[bytes] = []
-        self.repos: dict[str, dict] = {}
-
-    # -- recording
-
-    def calls(self, start: int = 0) -> list[str]:
-        out = []
-        for req in self.requests[start:]:
-            query = "?create_pr=1" if req.url.params.get("create_pr") == "1" else ""
-            out.append(f"{req.method} {unquote(req.url.path)}{query}")
-        return out
-
-    def commit_payloads(self) -> list[list[dict]]:
-        return [[json.loads(line) for line in body.splitlines() if line.strip()]
-                for req, body in zip(self.requests, self.bodies) if req.url.path.endswith("/commit/main")]
-
-    # -- the transport
-
-    def __call__(self, request: httpx2.Request) -> httpx2.Response:
-        body = request.read()
-        self.requests.append(request)
-        self.bodies.append(body)
-        path = unquote(request.url.path)
-        m = re.match(r"^/api/datasets/([^/]+/[^/]+)/(refs|tree|preupload|commit|tag|revision)/(.+)$", path) or \
-            re.match(r"^/api/datasets/([^/]+/[^/]+)/(refs)$", path)
-        if request.method == "POST" and path == "/api/repos/create":
-            return self._create(json.loads(body))
-        if request.method == "POST" and path == "/api/validate-yaml":
-            return httpx2.Response(200, json={"errors": [], "warnings": []})
-        # Revisions come URL-quoted ("refs%2Fpr%2F1"): split the raw path before decoding it.
-        raw = request.url.raw_path.decode().split("?", 1)[0]
-        m_file = re.match(r"^/datasets/([^/]+/[^/]+)/resolve/([^/]+)/(.+)$", raw)
-        if m_file:
-            return self._resolve(*(unquote(g) for g in m_file.groups()))
-        if not m:
-            return httpx2.Response(404, json={"error": f"no route {path}"})
-        repo_id, what, rest = m.group(1), m.group(2), m.group(3) if m.lastindex and m.lastindex >= 3 else ""
-        repo = self.repos.get(repo_id)
-        if repo is None:
-            return httpx2.Response(404, headers={"X-Error-Code": "RepoNotFound"},
-                                   json={"error": "Repository not found"})
-        if what == "refs":
-            return httpx2.Response(200, json={
-                "branches": [{"name": "main", "ref": "refs/heads/main", "targetCommit": repo["main"]}],
-                "converts": [],
-                "tags": [{"name": t, "ref": f"refs/tags/{t}", "targetCommit": c} for t, c in repo["tags"].items()],
-            })
-        if what == "revision":
-            sha = self._rev(repo, rest)
-            return httpx2.Response(200, json={"id": repo_id, "sha": sha}) if sha else \
-                httpx2.Response(404, headers={"X-Error-Code": "RevisionNotFound"}, json={"error": "no revision"})
-        if what == "tree":
-            files = repo["commits"][self._rev(repo, rest)]["files"]
-            return httpx2.Response(200, json=[
-                {"type": "file", "oid": hashlib.sha1(data).hexdigest(), "size": len(data), "path": p}
-                for p, data in sorted(files.items())
-            ])
-        if what == "preupload":
-            files = json.loads(body)["files"]
-            return httpx2.Response(200, json={"files": [
-                {"path": f["path"], "uploadMode": "regular", "shouldIgnore": False, "oid": None} for f in files
-            ]})
-        if what == "commit":
-            return self._commit(repo_id, repo, body, request.url.params.get("create_pr") == "1")
-        if what == "tag":
-            tag = json.loads(body)["tag"]
-            if tag in repo["tags"]:
-                return httpx2.Response(409, json={"error": "Tag already exists"})
-            repo["tags"][tag] = rest
-            return httpx2.Response(200, json={})
-        return httpx2.Response(404, json={"error": "unhandled"})
-
-    def _create(self, payload: dict) -> httpx2.Response:
-        repo_id = f"{payload['organization']}/{payload['name']}"
-        assert payload.get("type") == "dataset"
-        if repo_id in self.repos:
-            return httpx2.Response(409, json={"error": "You already created this dataset repo",
-                                              "url": f"https://huggingface.co/datasets/{repo_id}"})
-        first = _sha(repo_id, "init")
-        self.repos[repo_id] = {"main": first, "tags": {}, "prs": [],
-                               "commits": {first: {"files": {".gitattributes": b"*.parquet filter=lfs\n"}}}}
-        return httpx2.Response(200, json={"url": f"https://huggingface.co/datasets/{repo_id}"})
-
-    def _rev(self, repo: dict, rev: str) -> str | None:
-        if rev == "main":
-            return repo["main"]
-        if rev in repo["tags"]:
-            return repo["tags"][rev]
-        m = re.match(r"^refs/pr/(\d+)$", rev)
-        if m and int(m.group(1)) <= len(repo["prs"]):
-            return repo["prs"][int(m.group(1)) - 1]
-        return rev if rev in repo["commits"] else None
-
-    def _resolve(self, repo_id: str, rev: str, path: str) -> httpx2.Response:
-        repo = self.repos.get(repo_id)
-        sha = self._rev(repo, rev) if repo else None
-        if sha is None:
-            return httpx2.Response(404, headers={"X-Error-Code": "RevisionNotFound"}, json={"error": "no revision"})
-        files = repo["commits"][sha]["files"]
-        if path not in files:
-            return httpx2.Response(404, headers={"X-Error-Code": "EntryNotFound"}, json={"error": "no file"})
-        return httpx2.Response(200, content=files[path])
-
-    def _commit(self, repo_id: str, repo: dict, body: bytes, create_pr: bool) -> httpx2.Response:
-        lines = [json.loads(line) for line in body.splitlines() if line.strip()]
-        header = lines[0]["value"]
-        parent = header.get("parentCommit") or repo["main"]
-        if not create_pr and parent != repo["main"]:
-            return httpx2.Response(412, json={"error": "A commit has happened since. Please refresh and try again."})
-        files = dict(repo["commits"][parent]["files"])
-        for line in lines[1:]:
-            if line["key"] == "file":
-                files[line["value"]["path"]] = base64.b64decode(line["value"]["content"])
-            elif line["key"] == "deletedFile":
-                files.pop(line["value"]["path"])
-        sha = _sha(repo_id, parent, sorted(files.items()), header["summary"], len(repo["commits"]))
-        repo["commits"][sha] = {"files": files, "summary": header["summary"], "parent": parent}
-        url = f"https://huggingface.co/datasets/{repo_id}"
-        out = {"commitUrl": f"{url}/commit/{sha}", "commitOid": sha, "pullRequestUrl": None}
-        if create_pr:
-            repo["prs"].append(sha)
-            out["pullRequestUrl"] = f"{url}/discussions/{len(repo['prs'])}"
-        else:
-            repo["main"] = sha
-        return httpx2.Response(200, json=out)
-
-
-@pytest.fixture
-def fake_hub(monkeypatch, caplog) -> FakeHub:
-    """Every huggingface_hub request in this test goes to a FakeHub; HF_TOKEN is the fake token."""
-    hub = FakeHub()
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)  # the suite's conftest sets HF_HUB_OFFLINE=1
-    monkeypatch.setenv("HF_TOKEN", TOKEN)
-    monkeypatch.delenv("HF_ENDPOINT", raising=False)
-    set_client_factory(lambda: httpx2.Client(
-        transport=httpx2.MockTransport(hub),
-        event_hooks={"request": [_http.hf_request_event_hook]},  # as the default client: offline check, ids
-        follow_redirects=True,
-    ))
-    # huggingface_hub's loggers do not propagate: hand them caplog's handler, at debug level.
-    hf_logger = logging.getLogger("huggingface_hub")
-    old_level = hf_logger.level
-    hf_logger.addHandler(caplog.handler)
-    hf_logger.setLevel(logging.DEBUG)
-    caplog.set_level(logging.DEBUG)
-    try:
-        yield hub
-    finally:
-        hf_logger.removeHandler(caplog.handler)
-        hf_logger.setLevel(old_level)
-        set_client_factory(_http.default_client_factory)
-
-
-def _assert_token_only_in_auth_headers(hub: FakeHub) -> None:
-    for req, body in zip(hub.requests, hub.bodies):
-        assert req.url.host == "huggingface.co"
-        assert req.headers.get("authorization") == f"Bearer {TOKEN}", req.url
-        others = {k: v for k, v in req.headers.items() if k.lower() != "authorization"}
-        assert TOKEN not in json.dumps(others) and TOKEN not in str(req.url) and TOKEN.encode() not in body
-
 
 PUBLISH = [  # HfHub.publish of a snapshot with a tag
     "POST /api/repos/create",
@@ -222,7 +47,8 @@ def test_publish_task_to_the_hub_via_cli(fake_hub: FakeHub, tmp_path: Path, capl
 
     assert main(["publish", str(task), "--to", f"hf://{REPO}", "--message", "First cut"]) == 0
     out = capsys.readouterr()
-    assert "HTTP Request: POST https://huggingface.co/api/repos/create" in " ".join(out.err.split())
+    # The CLI logs what it published (the HTTP clients are quietened to warnings), never the token.
+    assert "published KitchenTipsRetrieval v1.0.0 to acme/kitchen" in " ".join(out.err.split())
     # The CLI's logging setup replaced the root handlers and quietened huggingface_hub: listen again.
     logging.getLogger().addHandler(caplog.handler)
     logging.getLogger("huggingface_hub").setLevel(logging.DEBUG)
@@ -271,7 +97,7 @@ def test_publish_task_to_the_hub_via_cli(fake_hub: FakeHub, tmp_path: Path, capl
     assert "### v1.1.0" in card and "### v1.0.0" in card and card.index("### v1.1.0") < card.index("### v1.0.0")
 
     # The token: in the Authorization header of every request, and nowhere else.
-    _assert_token_only_in_auth_headers(fake_hub)
+    assert_token_only_in_auth_headers(fake_hub)
     assert any("Request" in r.getMessage() for r in caplog.records)  # huggingface_hub's debug log was captured
     assert TOKEN not in caplog.text
     for text in (out.out, out.err, *capsys.readouterr(), repr(result), repr(second), card):
@@ -310,8 +136,19 @@ def test_pull_request_tag_refusal_and_deletes(fake_hub: FakeHub, caplog):
     assert hub.read_file(REPO, "data/a.txt") == b"alpha\n"
     assert hub.read_file(REPO, "nope.txt") is None and hub.read_file(REPO, "data/a.txt", "v9.0.0") is None
     assert hub.list_files(REPO, "v1.0.0") == [".gitattributes", "README.md", "data/a.txt", "data/old.txt"]
-    with pytest.raises(PublishError, match="review and merge #1 at https://huggingface.co/datasets/acme/kitchen/discussions/1"):
-        hub.merge_pr(REPO, 1)
+    # Merging: the pull request's status, its head (still the one given), the merge, its merge commit.
+    start = len(fake_hub.requests)
+    with pytest.raises(PublishError, match=r"pull request #1 of acme/kitchen changed since it was validated"):
+        hub.merge_pr(REPO, 1, head=first.commit)
+    merged = hub.merge_pr(REPO, 1, head=pr.commit, message="Looks good")
+    assert fake_hub.calls(start) == [
+        f"GET {R}/discussions/1", f"GET {R}/refs",
+        f"GET {R}/discussions/1", f"GET {R}/refs", f"POST {R}/discussions/1/merge", f"GET {R}/discussions/1",
+    ]
+    assert json.loads(fake_hub.bodies[-2]) == {"comment": "Looks good"}
+    assert repo["main"] == merged == repo["merges"][1] and repo["status"][1] == "merged"
+    assert hub.read_file(REPO, "data/a.txt") == b"alpha 2\n" and hub.main_commit(REPO) == merged
+    assert hub.undo_merge(REPO, merged, first.commit) is False  # the Hub cannot unmerge
 
     # An existing tag: refused after reading the refs, before any upload or commit.
     start = len(fake_hub.requests)
@@ -335,7 +172,16 @@ def test_pull_request_tag_refusal_and_deletes(fake_hub: FakeHub, caplog):
     assert hub.tags(REPO) == repo["tags"]
     assert hub.tags("acme/absent") == {} and hub.list_files("acme/absent") == []
 
-    _assert_token_only_in_auth_headers(fake_hub)
+    # delete_tag (a review undoing its own tag): only the tag at the given commit; absent is a no-op.
+    start = len(fake_hub.requests)
+    with pytest.raises(PublishError, match="points at .* not deleted"):
+        hub.delete_tag(REPO, "v2.0.0-rc", first.commit)
+    assert hub.delete_tag(REPO, "v2.0.0-rc", pr.commit) is True
+    assert hub.delete_tag(REPO, "v2.0.0-rc", pr.commit) is False
+    assert fake_hub.calls(start) == [f"GET {R}/refs", f"GET {R}/refs", f"DELETE {R}/tag/v2.0.0-rc", f"GET {R}/refs"]
+    assert repo["tags"] == {"v1.0.0": first.commit}
+
+    assert_token_only_in_auth_headers(fake_hub)
     assert TOKEN not in caplog.text and TOKEN not in repr(pr) and TOKEN not in repr(first)
 
 

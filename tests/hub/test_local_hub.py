@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from buildbench.cli import main
+from buildbench.cli import main, make_parser
 from buildbench.errors import ConfigError, PublishError
 from buildbench.hub.card import previous_changelog, split_card
 from buildbench.hub.local import LocalHub
-from buildbench.hub.publish import parse_target, publish_task
+from buildbench.hub.publish import publish_task
+from buildbench.hub.targets import parse_target
 from buildbench.hub.versioning import Version, content_hash, decide_version, task_content_hash
 from buildbench.tasks import write_retrieval_task
 
@@ -262,6 +263,6 @@ def test_cli_publish(kitchen_task: Path, tmp_path: Path, capsys):
     with pytest.raises(SystemExit):  # argparse: --version and --bump exclude each other
         main(["publish", str(kitchen_task), "--to", to, "--bump", "patch", "--version", "3.0.0"])
     capsys.readouterr()
-    assert "publish" in main.__globals__["SUBCOMMANDS"]
+    assert "publish" in make_parser().format_help()
     header = yaml.safe_load(LocalHub(tmp_path / "hub").read_file(REPO, "README.md", "v1.0.1").decode().split("---")[1])
     assert header["buildbench"]["version"] == "1.0.1"

@@ -10,7 +10,7 @@ import pytest
 from buildbench.cli import main
 from buildbench.errors import ConfigError
 from buildbench.hub.local import LocalHub
-from buildbench.hub.manifest import publish_run
+from buildbench.hub.publish import publish, publish_run
 from buildbench.hub.registry import Registry
 
 from .conftest import write_kitchen_task
@@ -61,10 +61,10 @@ def test_cli_publishes_a_run_and_needs_a_registry(tmp_path: Path, capsys, monkey
     monkeypatch.delenv("BUILDBENCH_REGISTRY", raising=False)
     run = make_run(tmp_path / "run")
     root = tmp_path / "hub"
-    with pytest.raises(ConfigError):
-        from buildbench.cli import cmd_publish
-
-        cmd_publish([str(run), "--to", f"file://{root}/acme"])
+    with pytest.raises(ConfigError, match="needs --registry"):
+        publish(run, f"file://{root}/acme")
+    assert main(["publish", str(run), "--to", f"file://{root}/acme"]) == ConfigError.exit_code
+    assert capsys.readouterr().err.splitlines()[-1].startswith("build-bench: error: publishing a run's benchmark")
     assert main(["publish", str(run), "--to", f"file://{root}/acme", "--registry", str(tmp_path / "reg")]) == 0
     out = capsys.readouterr().out
     assert "acme/KitchenTipsRetrieval: published v1.0.0" in out

@@ -17,7 +17,9 @@ from buildbench.hub.local import LocalHub
 from buildbench.hub.manifest import BenchmarkManifest, publish_benchmark, read_benchmark, write_benchmark
 from buildbench.hub.registry import REGISTRY_PARQUET, Registry, RegistryEntry
 from buildbench.hub.submit import PR_DESCRIPTION_LIMIT, pr_description, review_submission, submit_task
-from buildbench.hub.validate import Check, ValidationReport, submission_files
+from buildbench.hub.checks import Check
+from buildbench.hub.safety import submission_files
+from buildbench.hub.validate import ValidationReport
 from tests.hub.submission_tasks import OTHER_SUBJECTS, files_under, write_task
 
 REPO = "org/village"
@@ -46,7 +48,7 @@ def test_submit_review_list(tmp_path: Path, hub_root: Path, capsys):
 
     assert main(["submit", str(task), "--to", target(hub_root), "--registry", str(registry)]) == 0
     out = capsys.readouterr().out
-    assert "pull request: refs/pr/1" in out and "all 20 checks passed" in out
+    assert "pull request: refs/pr/1" in out and "all 21 checks passed" in out
 
     hub = LocalHub(hub_root)
     assert list(hub.pull_requests(REPO)) == [1]
@@ -105,14 +107,14 @@ def test_submit_sends_nothing_when_validation_fails(tmp_path: Path, hub_root: Pa
 
 def test_validate_cli_exit_codes(tmp_path: Path, capsys):
     assert main(["validate", str(write_task(tmp_path / "ok"))]) == 0
-    assert capsys.readouterr().out.rstrip().endswith("all 20 checks passed")
+    assert capsys.readouterr().out.rstrip().endswith("all 21 checks passed")
     bad = write_task(tmp_path / "bad")
     (bad / "loader.py").write_text("print('hi')\n")
     assert main(["validate", str(bad)]) == QualityError.exit_code
     lines = capsys.readouterr().out.splitlines()
     assert lines[1].split(None, 2) == ["FAIL", "extensions", "loader.py is a Python loader script (only .parquet, "
                                        ".json, .md, .jsonl, .txt files are accepted)"]
-    assert lines[-1].endswith("rejected, 1 check(s) failed, 17 not run")
+    assert lines[-1].endswith("rejected, 1 check(s) failed, 18 not run")
 
 
 def _plant_pr_with_names(hub: LocalHub, repo: str, task: Path, nested: list[str], evil: bytes) -> int:
@@ -218,8 +220,8 @@ def test_registry_round_trip(tmp_path: Path):
     with pytest.raises(ValueError):
         RegistryEntry(kind="task", name="../evil", repo=REPO, version="v1")
     reg.save()
-    assert sorted(files_under(root)) == ["README.md", "fingerprints", "fingerprints/task-VillageStoriesRetrieval-v1.0.0.parquet",
-                                         REGISTRY_PARQUET]
+    assert sorted(files_under(root)) == [".buildbench-registry", "README.md", "fingerprints",
+                                         "fingerprints/task-VillageStoriesRetrieval-v1.0.0.parquet", REGISTRY_PARQUET]
     again = Registry.load(root)
     assert again.entries() == reg.entries()
     np.testing.assert_array_equal(again.fingerprints(entry.name).queries, reg.fingerprints(entry.name).queries)

@@ -3,60 +3,50 @@ overlapping submissions are refused with their reason, and validating never writ
 
 from __future__ import annotations
 
-import io
-import json
 import os
-import tarfile
 import zipfile
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-import yaml
 
-from buildbench.errors import InputError
+from buildbench.errors import InputError, MissingDependencyError
+from buildbench.hub.checks import Check
+from buildbench.hub.checks_data import RULE_IDS
 from buildbench.hub.registry import Registry
+from buildbench.hub.safety import Limits
+from buildbench.hub.unpack import extract_archive
 from buildbench.hub.validate import (
-    Limits,
-    extract_archive,
+    CHECK_IDS,
+    CHECKS,
+    CheckSpec,
+    Submission,
+    declaration_problems,
     format_report,
-    materialise_files,
+    refused_report,
+    run_checks,
     validate_submission,
     validate_task,
 )
 from buildbench.tasks import write_retrieval_task
-from tests.hub.submission_tasks import OTHER_SUBJECTS, files_under, task_info, task_tables, write_task
-
-CORPUS_SHARD = "corpus/test-00000-of-00001.parquet"
+from tests.hub.submission_tasks import (
+    CORPUS_SHARD,
+    OTHER_SUBJECTS,
+    assert_rejected,
+    edit_header,
+    edit_record,
+    files_under,
+    tar_with,
+    task_info,
+    task_tables,
+    write_task,
+)
 
 
 @pytest.fixture
 def clean_task(tmp_path: Path) -> Path:
     return write_task(tmp_path / "submission" / "village")
-
-
-def edit_header(task_dir: Path, change) -> None:
-    card = task_dir / "README.md"
-    _, head, body = card.read_text(encoding="utf-8").split("---\n", 2)
-    header = yaml.safe_load(head)
-    change(header)
-    card.write_text("---\n" + yaml.safe_dump(header, sort_keys=False) + "---\n" + body, encoding="utf-8")
-
-
-def edit_record(task_dir: Path, change) -> None:
-    path = task_dir / "task.json"
-    record = json.loads(path.read_text(encoding="utf-8"))
-    change(record)
-    path.write_text(json.dumps(record), encoding="utf-8")
-
-
-def assert_rejected(report, check_id: str, reason: str) -> None:
-    """The check failed with exactly this reason, and the report as a whole is a rejection."""
-    assert not report.ok
-    check = report.check(check_id)
-    assert not check.passed and not check.skipped, format_report(report)
-    assert check.reason == reason, format_report(report)
 
 
 # -- a clean task
@@ -195,24 +185,22 @@ def test_card_with_script_is_refused(clean_task: Path):
     card.write_text(text, encoding="utf-8")
     line = text[: text.index("<script")].count("\n") + 1
     report = validate_task(clean_task)
-    assert_rejected(report, "card_html",
-                    f"README.md contains <script (line {line}): script or HTML injection on the dataset page")
+    assert_rejected(report, "card_html", f"README.md holds HTML the allow-list removes: <script> (line {line})")
     # The data itself is still checked, so the submitter sees every problem at once.
     assert report.check("baselines").passed
 
 
-@pytest.mark.parametrize("snippet, label, how", [
-    ('<img src="x.png" onerror="alert(1)">', "an on...= event handler", ""),
-    ("[docs](&#106;avascript:alert(1))", "javascript:", " after decoding HTML entities"),
-    ('<iframe src="https://example.invalid"></iframe>', "<iframe", ""),
+@pytest.mark.parametrize("snippet, reason", [
+    ('<img src="x.png" onerror="alert(1)">', "HTML the allow-list removes: <img onerror> (line {line})"),
+    ("[docs](&#106;avascript:alert(1))", "a javascript: link in <a href> (only http, https, mailto or relative links)"),
+    ('<iframe src="https://example.invalid"></iframe>', "HTML the allow-list removes: <iframe>, <iframe src> (line {line})"),
 ])
-def test_card_html_injection_variants(clean_task: Path, snippet: str, label: str, how: str):
+def test_card_html_injection_variants(clean_task: Path, snippet: str, reason: str):
     card = clean_task / "README.md"
     text = card.read_text(encoding="utf-8") + "\n" + snippet + "\n"
     card.write_text(text, encoding="utf-8")
     line = text.count("\n") - 1 + 1
-    assert_rejected(validate_task(clean_task), "card_html",
-                    f"README.md contains {label} (line {line}{how}): script or HTML injection on the dataset page")
+    assert_rejected(validate_task(clean_task), "card_html", "README.md holds " + reason.format(line=line))
 
 
 def test_symlink_to_a_file_outside_is_refused(clean_task: Path, tmp_path: Path):
@@ -224,24 +212,10 @@ def test_symlink_to_a_file_outside_is_refused(clean_task: Path, tmp_path: Path):
     assert_rejected(report, "paths", f"{CORPUS_SHARD} is a symbolic link")
 
 
-def _tar_with(path: Path, members: dict[str, bytes], link: tuple[str, str] | None = None) -> Path:
-    with tarfile.open(path, "w:gz") as tf:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
-        if link:
-            info = tarfile.TarInfo(link[0])
-            info.type = tarfile.SYMTYPE
-            info.linkname = link[1]
-            tf.addfile(info)
-    return path
-
-
 def test_archive_member_escaping_the_target_is_refused(clean_task: Path, tmp_path: Path):
     members = {p.relative_to(clean_task).as_posix(): p.read_bytes() for p in clean_task.rglob("*") if p.is_file()}
     members["../../x.txt"] = b"written outside"
-    archive = _tar_with(tmp_path / "submission.tar.gz", members)
+    archive = tar_with(tmp_path / "submission.tar.gz", members)
     before = files_under(tmp_path.parent)
     report = validate_submission(archive)
     assert_rejected(report, "paths",
@@ -257,22 +231,6 @@ def test_archive_member_escaping_the_target_is_refused(clean_task: Path, tmp_pat
     assert not (tmp_path.parent / "x.txt").exists() and not (tmp_path / "x.txt").exists()
 
 
-def test_archive_links_and_absolute_members_are_refused(tmp_path: Path):
-    link = _tar_with(tmp_path / "link.tar.gz", {"task.json": b"{}"}, link=("README.md", "/etc/passwd"))
-    with pytest.raises(InputError, match="README.md is a link"):
-        extract_archive(link, tmp_path / "t1")
-    for i, (name, reason) in enumerate([("/tmp/evil.txt", "is an absolute path"),
-                                        ("..\\evil.txt", "holds a backslash")]):
-        zpath = tmp_path / f"bad{i}.zip"
-        with zipfile.ZipFile(zpath, "w") as zf:
-            zf.writestr("task.json", "{}")
-            zf.writestr(name, "x")
-        with pytest.raises(InputError, match=reason):
-            extract_archive(zpath, tmp_path / f"z{i}")
-        assert files_under(tmp_path / f"z{i}") == set()
-    assert files_under(tmp_path / "t1") == set() and not Path("/tmp/evil.txt").exists()
-
-
 def test_zip_of_a_clean_task_validates(clean_task: Path, tmp_path: Path):
     zpath = tmp_path / "clean.zip"
     with zipfile.ZipFile(zpath, "w") as zf:
@@ -281,16 +239,6 @@ def test_zip_of_a_clean_task_validates(clean_task: Path, tmp_path: Path):
                 zf.write(p, p.relative_to(clean_task).as_posix())
     report = validate_submission(zpath)
     assert report.ok, format_report(report)
-
-
-def test_materialise_refuses_traversal_before_writing(tmp_path: Path):
-    target = tmp_path / "inbox" / "task"
-    files = {"task.json": b"{}", "corpus/../../../x.parquet": b"PAR1"}
-    with pytest.raises(InputError) as err:
-        materialise_files(files, target)
-    assert str(err.value) == ("refused submission file: the name 'corpus/../../../x.parquet' has a '..' component "
-                              "(path traversal)")
-    assert files_under(tmp_path) == {"inbox", "inbox/task"}
 
 
 # -- content checks
@@ -372,7 +320,7 @@ def test_duplicate_ids_and_dangling_qrels(clean_task: Path):
 
 
 def test_a_content_check_that_raises_is_a_failed_check(clean_task: Path, monkeypatch):
-    import buildbench.tasks.evaluate as evaluate
+    import buildbench.evaluation.evaluate as evaluate
 
     def broken(*args, **kwargs):
         raise ValueError("tokenizer cannot read this")
@@ -417,16 +365,79 @@ def test_overlap_with_a_registered_task(tmp_path: Path):
     )
 
 
-def test_archive_members_declaring_more_than_the_cap(tmp_path: Path):
-    archive = _tar_with(tmp_path / "big.tar.gz", {"a.txt": b"a" * 600, "b.txt": b"b" * 600, "c.txt": b"c"})
-    with pytest.raises(InputError) as err:
-        extract_archive(archive, tmp_path / "t", Limits(max_file_bytes=1000, max_total_bytes=1000))
-    assert str(err.value) == "refused submission: its members declare more than 1000 bytes"
-    assert files_under(tmp_path / "t") == set()
-
-
 def test_hostile_metadata_values_are_refused(clean_task: Path):
     edit_record(clean_task, lambda r: r.update(language={"en": 1}, type=["Reranking"]))
     report = validate_task(clean_task)
     assert_rejected(report, "metadata", "task.json: language is dict, not a string; type is list, not a string")
     assert report.check("schema").skipped and report.check("baselines").skipped
+
+
+# -- the declared checks and their prerequisites
+
+
+def test_checks_are_declared_once_each_after_what_they_require():
+    assert declaration_problems(CHECKS) == []
+    ok = lambda s: Check("x", True, "fine")  # noqa: E731
+    bad = (CheckSpec("b", ok, requires=("a",)), CheckSpec("a", ok), CheckSpec("a", ok))
+    assert declaration_problems(bad) == ["b requires a, which is not declared before it", "a is declared twice"]
+
+
+def test_a_clean_report_lists_the_declared_checks_in_order(clean_task: Path):
+    report = validate_task(clean_task)
+    assert report.ok, format_report(report)
+    assert tuple(c.id for c in report.checks) == CHECK_IDS
+    assert CHECK_IDS[:3] == ("paths", "extensions", "sizes") and CHECK_IDS[-1] == "baselines"
+
+
+def test_a_failed_prerequisite_skips_what_needs_it_and_is_named(clean_task: Path):
+    card = clean_task / "README.md"
+    card.write_text(card.read_text(encoding="utf-8").replace("---\n", "---\nevil: !!python/name:os.system\n", 1),
+                    encoding="utf-8")
+    report = validate_task(clean_task)
+    assert [c.id for c in report.failed] == ["card_yaml"]
+    skipped = {c.id: c.reason for c in report.checks if c.skipped}
+    # card_paths needs the header; counts and schema need card_paths; everything reading tables needs schema:
+    # each names the check where it started, not the one in between.
+    assert skipped == {i: "not run: card_yaml failed" for i in (
+        "card_paths", "counts", "schema", "ids", *RULE_IDS, "language", "overlap", "baselines")}
+    # Checks that do not read the header still run on what they read.
+    assert all(report.check(i).passed for i in ("declared_sizes", "card_html", "metadata", "license"))
+
+
+def test_run_checks_skips_runs_and_guards_declared_specs(tmp_path: Path):
+    def boom(_):
+        raise RuntimeError("odd\ncontent")
+
+    specs = (
+        CheckSpec("a", lambda s: Check("a", False, "bad")),
+        CheckSpec("g", lambda s: [Check("g1", True, "ok"), Check("g2", False, "no")], reports=("g1", "g2")),
+        CheckSpec("b", lambda s: Check("b", True, "fine"), requires=("g",)),
+        CheckSpec("c", boom),
+        CheckSpec("d", lambda s: Check("d", True, "fine"), requires=("b", "a")),
+        CheckSpec("h", lambda s: [], requires=("c",), reports=("h1", "h2")),
+    )
+    checks = run_checks(Submission(tmp_path, Limits()), specs)
+    assert [(c.id, c.passed, c.skipped, c.reason) for c in checks] == [
+        ("a", False, False, "bad"),
+        ("g1", True, False, "ok"),
+        ("g2", False, False, "no"),
+        ("b", False, True, "not run: g2 failed"),  # a group passes only when all its checks pass
+        ("c", False, False, "the check could not run on this data: RuntimeError: odd content"),
+        ("d", False, True, "not run: g2, a failed"),  # through b's own reason, then a
+        ("h1", False, True, "not run: c failed"),  # a group not run is listed under its ids
+        ("h2", False, True, "not run: c failed"),
+    ]
+
+    def missing(_):
+        raise MissingDependencyError("nh3", "hub", "checking card HTML")
+
+    with pytest.raises(MissingDependencyError):  # a missing install is the reviewer's to fix, not a verdict
+        run_checks(Submission(tmp_path, Limits()), (CheckSpec("m", missing),))
+
+
+def test_a_refused_submission_reports_every_declared_check(tmp_path: Path):
+    report = refused_report(tmp_path / "x.zip", "refused submission file: x.py is a Python loader script",
+                            "the submission was refused")
+    assert tuple(c.id for c in report.checks) == CHECK_IDS and not report.ok
+    assert [c.id for c in report.failed] == ["paths"]
+    assert {c.reason for c in report.checks[1:]} == {"not run: the submission was refused"}

@@ -1,7 +1,7 @@
 import pytest
 
-from buildbench.quality import FilterResult, normalize_text, words
-from buildbench.quality.base import check_aligned
+from buildbench.quality import FilterResult
+from buildbench.quality.base import check_aligned, normalize_text, words
 from buildbench.records import Drop
 
 

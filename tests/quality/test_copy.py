@@ -1,7 +1,7 @@
 import pytest
 from .quality_samples import PASSAGES
 
-from buildbench.config import CopyConfig
+from buildbench.domain_pack import CopyConfig
 from buildbench.quality import CopyFilter
 
 CHUNK = PASSAGES[0]

@@ -6,20 +6,12 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from buildbench.config import DedupConfig
-from buildbench.quality import (
-    ExactDedup,
-    MinHashDedup,
-    dedup_texts,
-    jaccard,
-    lsh_params,
-    minhash_signatures,
-    numbers,
-    numbers_differ,
-    shingle_hashes,
-    shingles,
-)
+from buildbench.domain_pack import DedupConfig
+from buildbench.quality import ExactDedup, MinHashDedup, dedup_texts
 from buildbench.quality import dedup as dedup_module
+from buildbench.quality.dedup import lsh_params
+from buildbench.quality.minhash import jaccard, minhash_signatures, shingle_hashes, shingles
+from buildbench.quality.numbers import numbers, numbers_differ
 
 from .quality_samples import NUMERIC_PASSAGE, PASSAGES, RATE_CUT, RATE_HIKE, edit_words
 
@@ -232,7 +224,8 @@ def test_dedup_texts_runs_exact_then_near():
         ("a-near", "near_duplicate", "doc_dedup"),
     ]
     assert result.counts == {"in": 4, "kept": 2, "dropped": 2}
-    assert result.stats == {"distinct_numbers": 0, "distinct_number_pairs": 0}
+    assert result.stats == {"distinct_numbers": 0, "distinct_number_pairs": 0, "pairs_examined": 1,
+                            "pairs_verified": 1, "buckets_capped": 0}
     assert dedup_texts(ids, texts, DedupConfig(enabled=False)).keep == [True] * 4
     # The number guard's stats come through from MinHashDedup.
     guarded = dedup_texts(["hike", "cut"], [RATE_HIKE, RATE_CUT], DedupConfig())
@@ -287,7 +280,8 @@ def test_templated_rate_decisions_with_different_numbers_are_kept():
     assert sim >= DedupConfig().threshold  # measured 0.76: a near duplicate by shingles alone
     result = MinHashDedup().apply(["hike", "cut"], [RATE_HIKE, RATE_CUT])
     assert result.keep == [True, True]
-    assert result.stats == {"distinct_numbers": 1, "distinct_number_pairs": 1}
+    assert result.stats == {"distinct_numbers": 1, "distinct_number_pairs": 1, "pairs_examined": 1,
+                            "pairs_verified": 1, "buckets_capped": 0}
     # Only a changed number, nothing else: still a different fact.
     revised = RATE_HIKE.replace("to 3-1/2 percent", "to 3-3/4 percent")
     assert MinHashDedup().apply(["a", "b"], [RATE_HIKE, revised]).keep == [True, True]
@@ -328,7 +322,8 @@ def test_number_guard_picks_the_best_candidate_with_matching_numbers():
     assert result.keep == [True, True, False]
     assert "with copy (kept)" in result.drops[0].detail
     # Set aside: copy vs revised (copy kept only because of it) and hike vs revised.
-    assert result.stats == {"distinct_numbers": 1, "distinct_number_pairs": 2}
+    assert result.stats == {"distinct_numbers": 1, "distinct_number_pairs": 2, "pairs_examined": 3,
+                            "pairs_verified": 3, "buckets_capped": 0}
 
 
 # ------------------------------------------------------------------------------------------------ real data
@@ -366,3 +361,90 @@ def test_fomc_vote_paragraphs_are_deduplicated(fomc_passages):
         assert not numbers_differ(numbers(by_id[d.item_id]), numbers(by_id[kept]))
     unguarded = dedup_texts(ids, texts, DedupConfig(distinct_numbers=False), stage="doc_dedup")
     assert unguarded.counts["dropped"] - result.counts["dropped"] >= 50
+
+
+# ------------------------------------------------------------------------------------------------ templated text
+
+
+TEMPLATES = (
+    "Invoice {a} for account {b}: payment received, thank you for your business.",
+    "This page is part of the archived company newsletter, issue {a}.",
+    "Meeting notes {a}: the committee reviewed the budget and approved the minutes of meeting {b}.",
+    "Ticket {a} was closed by the support team after the customer confirmed the fix.",
+)
+
+
+def templated_corpus(n: int, planted: int, seed: int = 0):
+    """n tiny documents filling a few templates with their own numbers (all distinct facts), then typo copies
+    (numbers kept) of ``planted`` random ones: the case of issue 10, finding 13 (benchmarks/
+    bench_dedup_templated.py is the 10,000-document version)."""
+    import random
+
+    rng = random.Random(seed)
+    nums = rng.sample(range(10_000, 1_000_000), n)
+    docs = [TEMPLATES[i % len(TEMPLATES)].format(a=nums[i], b=rng.randint(100, 999)) for i in range(n)]
+    originals = rng.sample(range(n), planted)
+    copies = []
+    for i in originals:
+        chars = list(docs[i])
+        pos = rng.choice([k for k, c in enumerate(chars) if c.isalpha()])
+        chars[pos] = "x" if chars[pos].lower() != "x" else "y"
+        copies.append("".join(chars))
+    ids = [f"d{i}" for i in range(n)] + [f"copy-of-d{i}" for i in originals]
+    return ids, docs + copies, originals
+
+
+def test_finding_13_templated_text_verifies_a_bounded_number_of_pairs(monkeypatch):
+    """2,000 tiny templated documents whose numbers all differ: every one is a near duplicate of every other
+    of its template by shingles, so an unbounded LSH verifies ~n^2/8 pairs (about 500,000 here; 219 s for
+    10,000 files in the issue). With at most ``BUCKET_REPS`` representatives per bucket the exact checks stay
+    linear in n, every planted typo copy is still found (the numbers index), and every drop is verified."""
+    n, planted = 2000, 40
+    ids, texts, originals = templated_corpus(n, planted)
+    calls = []
+
+    def counting(a, b):
+        calls.append(1)
+        return jaccard(a, b)
+
+    monkeypatch.setattr(dedup_module, "jaccard", counting)
+    result = MinHashDedup(DedupConfig()).apply(ids, texts)
+    verified = len(calls)
+    log.info("templated: %d texts, stats %s, %d exact checks", len(texts), result.stats, verified)
+    assert result.stats["pairs_verified"] == verified
+    assert result.stats["pairs_examined"] >= verified and result.stats["buckets_capped"] > 0
+    assert verified <= 3 * dedup_module.BUCKET_REPS * len(texts)
+    # Precision and recall: the originals all stay (distinct numbers), every typo copy goes, against its original.
+    assert result.keep[:n] == [True] * n
+    assert not any(result.keep[n:])
+    for d, i in zip(result.drops, originals):
+        assert d.item_id == f"copy-of-d{i}" and f"with d{i} (kept)" in d.detail
+        assert recorded_jaccard(d.detail) >= 0.7
+
+
+def test_bucket_bound_finds_the_same_copies_as_unbounded_lsh():
+    """With two representatives per bucket, templated documents overflow nearly every bucket; the copies
+    found and the texts kept are still those of an unbounded index, with far fewer exact checks."""
+    ids, texts, _ = templated_corpus(400, 30, seed=3)
+    bounded = MinHashDedup(DedupConfig(), bucket_reps=2).apply(ids, texts)
+    unbounded = MinHashDedup(DedupConfig(), bucket_reps=10**9).apply(ids, texts)
+    assert bounded.stats["buckets_capped"] > 0 and unbounded.stats["buckets_capped"] == 0
+    assert bounded.keep == unbounded.keep and bounded.counts["dropped"] == 30
+    assert [d.detail for d in bounded.drops] == [d.detail for d in unbounded.drops]
+    assert bounded.stats["pairs_verified"] * 5 < unbounded.stats["pairs_verified"]
+    with pytest.raises(ValueError):
+        MinHashDedup(bucket_reps=0)
+
+
+def test_datasketch_index_option_matches_the_bounded_index():
+    """The design card's library stays an option: datasketch's MinHashLSH proposes the candidates, exact
+    Jaccard still decides, and on templated documents with planted copies it drops exactly what the bounded
+    index drops (with more exact checks)."""
+    ids, texts, _ = templated_corpus(300, 20, seed=5)
+    bounded = MinHashDedup(DedupConfig()).apply(ids, texts)
+    reference = MinHashDedup(DedupConfig(lsh_index="datasketch")).apply(ids, texts)
+    assert reference.keep == bounded.keep and reference.counts["dropped"] == 20
+    assert [d.detail for d in reference.drops] == [d.detail for d in bounded.drops]
+    assert reference.stats["pairs_verified"] >= bounded.stats["pairs_verified"]
+    with pytest.raises(Exception):
+        DedupConfig(lsh_index="faiss")

@@ -3,7 +3,7 @@
 import pyarrow as pa
 import pytest
 
-from buildbench.config import EasinessConfig
+from buildbench.domain_pack import EasinessConfig
 from buildbench.engine.embeddings import EmbeddingCache
 from buildbench.quality import EasinessFilter
 

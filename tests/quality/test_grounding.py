@@ -1,6 +1,6 @@
 """Citation grounding: a YourBench query's citations must be found in its source chunks."""
 
-from buildbench.config import GroundingConfig
+from buildbench.domain_pack import GroundingConfig
 from buildbench.generators.recipes import citation_support as recipe_citation_support
 from buildbench.quality import CitationFilter, citation_support
 

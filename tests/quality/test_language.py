@@ -2,15 +2,9 @@ import logging
 
 import pytest
 
-from buildbench.config import LanguageConfig
-from buildbench.quality import (
-    FastLangDetector,
-    LangDetectDetector,
-    LanguageFilter,
-    language_counts,
-    make_detector,
-)
-from buildbench.quality.language import split_segments
+from buildbench.domain_pack import LanguageConfig
+from buildbench.quality import FastLangDetector, LangDetectDetector, LanguageFilter, make_detector
+from buildbench.quality.language import language_counts, split_segments
 
 from .quality_samples import PASSAGES
 

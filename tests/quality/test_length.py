@@ -1,4 +1,4 @@
-from buildbench.config import LengthConfig
+from buildbench.domain_pack import LengthConfig
 from buildbench.quality import LengthFilter
 
 

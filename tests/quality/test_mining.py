@@ -2,7 +2,7 @@
 
 import pyarrow as pa
 
-from buildbench.config import MiningConfig
+from buildbench.domain_pack import MiningConfig
 from buildbench.quality.mining import candidates_from_table, candidates_table, judge_selection, mine
 
 DOCS = {

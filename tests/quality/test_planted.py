@@ -15,10 +15,11 @@ import json
 import pyarrow as pa
 import pytest
 
-from buildbench.config import BuildConfig, DomainPack, load_domain_pack
+from buildbench.config import BuildConfig, load_domain_pack
+from buildbench.domain_pack import DomainPack
 from buildbench.engine.rundir import RunDir
 from buildbench.pipeline import build
-from buildbench.records import Chunk, Query, to_table
+from buildbench.records import Chunk, Document, Query, to_table
 
 pytestmark = pytest.mark.llm
 
@@ -89,6 +90,11 @@ def run(tmp_path_factory):
     config = BuildConfig(domain=DomainPack.model_validate(pack), out=str(out))
     rundir = RunDir(out)
     rundir.write("chunks", chunks_table())
+    # assemble_task declares the documents (clustering labels come from them): the chunks' documents.
+    rundir.write("documents_clean", to_table([Document(id=d, text=" ".join(t for c, t in CHUNKS.items()
+                                                                        if DOC.get(c, f"d-{c[2:]}") == d))
+                                              for d in dict.fromkeys(DOC.get(c, f"d-{c[2:]}") for c in CHUNKS)],
+                                             Document))
     rundir.write("raw_queries", to_table(RAW, Query))
     rundir.write("qa_queries", to_table(QA, Query))
     report = build(config, progress=False, stages=["filter_queries", "write_negatives", "mine_negatives", "judge",

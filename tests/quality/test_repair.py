@@ -1,6 +1,6 @@
 """AIR-Bench qrels repair: rules, the judge's calibration gate, and the audit log."""
 
-from buildbench.config import RepairConfig
+from buildbench.domain_pack import RepairConfig
 from buildbench.quality.mining import Candidate
 from buildbench.quality.repair import (
     CANDIDATE,
@@ -119,6 +119,6 @@ def test_calibration_numbers_and_audit_table():
     cal = calibrate(good_judge_verdicts() + [Verdict("q9", "x", CONTROL, 3)], RepairConfig())
     assert (cal.positives, cal.controls, cal.true_positive_rate, cal.true_negative_rate) == (2, 3, 1.0, 0.6667)
     assert cal.trusted and "0.83" in cal.why
-    table = audit_table(repair(["q1"], POS, CANDS, TEXTS).audit)
+    table = audit_table(repair(["q1"], POS, CANDS, TEXTS).audit, stage="repair_qrels")
     assert set(table.column_names) == {"query_id", "stage", "action", "reason", "passage_id", "detail"}
     assert table.num_rows >= 2 and set(table["stage"].to_pylist()) == {"repair_qrels"}

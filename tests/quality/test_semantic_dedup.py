@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from buildbench.config import SemanticDedupConfig
+from buildbench.domain_pack import SemanticDedupConfig
 from buildbench.engine.embeddings import (
     EmbeddingCache,
     register_model,

@@ -1,4 +1,4 @@
-"""Fixtures for task assembly and evaluation; offline settings for every test in this folder."""
+"""Fixtures for task assembly; offline settings for every test in this folder."""
 
 from __future__ import annotations
 

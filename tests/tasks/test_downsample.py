@@ -8,9 +8,10 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from buildbench.tasks import TaskInfo, evaluate_task, write_retrieval_task
+from buildbench.evaluation import evaluate_task
+from buildbench.evaluation.evaluate import retrieve
+from buildbench.tasks import TaskInfo, write_retrieval_task
 from buildbench.tasks.downsample import downsample_corpus, ranking_agreement
-from buildbench.tasks.evaluate import retrieve
 
 from .test_reranking import topic_tables
 

@@ -14,7 +14,8 @@ import pyarrow as pa
 import pytest
 
 from buildbench.engine.embeddings import EmbeddingCache
-from buildbench.tasks import evaluate_task, evaluate_task_per_query, format_table, write_retrieval_task
+from buildbench.evaluation import evaluate_task, evaluate_task_per_query, format_table
+from buildbench.tasks import write_retrieval_task
 
 from .taskdata import make_info
 

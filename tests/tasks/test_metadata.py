@@ -16,17 +16,22 @@ import pyarrow.parquet as pq
 import pytest
 
 from buildbench.errors import ConfigError, QualityError
-from buildbench.tasks import evaluate_task, make_mteb_task, write_retrieval_task
-from buildbench.tasks.assemble import COMPILED_MARK, compile_task, shard_path
+from buildbench.evaluation import evaluate_task
+from buildbench.tasks import make_mteb_task, write_retrieval_task
+from buildbench.tasks.layout import shard_path
 from buildbench.tasks.metadata import (
     ANNOTATIONS_LM,
     ANNOTATIONS_LM_REVIEWED,
     SAMPLE_CREATION,
     compile_metadata,
-    descriptive_statistics,
     module_path,
-    write_descriptive_statistics,
     write_task_module,
+)
+from buildbench.tasks.mteb_task import (
+    COMPILED_MARK,
+    compile_task,
+    descriptive_statistics,
+    write_descriptive_statistics,
 )
 
 from .taskdata import DISTRACTORS, EASY_PAIRS, easy_tables, graded_tables, make_info

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from buildbench.engine.embeddings import get_model
-from buildbench.tasks import evaluate_task, make_mteb_task, write_retrieval_task
+from buildbench.evaluation import evaluate_task
+from buildbench.tasks import make_mteb_task, write_retrieval_task
 
 from .taskdata import EASY_PAIRS, DISTRACTORS, graded_tables, make_info
 

@@ -11,13 +11,9 @@ import pytest
 import yaml
 
 from buildbench.errors import QualityError
-from buildbench.tasks import (
-    TaskInfo,
-    evaluate_task,
-    evaluate_task_per_query,
-    write_retrieval_task,
-)
-from buildbench.tasks.evaluate import load_top_ranked, rerank, retrieve
+from buildbench.evaluation import evaluate_task, evaluate_task_per_query
+from buildbench.evaluation.evaluate import load_top_ranked, rerank, retrieve
+from buildbench.tasks import TaskInfo, write_retrieval_task
 from buildbench.tasks.reranking import candidate_lists
 
 # Eight household topics, four documents each: one topic's documents look alike, which is what makes reranking
@@ -205,7 +201,7 @@ def test_rewrite_as_retrieval_drops_top_ranked(rerank_task: Path):
 
 
 def test_old_task_json_without_type_is_retrieval(easy_task: Path):
-    from buildbench.tasks.assemble import read_task_record
+    from buildbench.tasks.layout import read_task_record
 
     path = easy_task / "task.json"
     record = json.loads(path.read_text())

@@ -10,7 +10,7 @@ import pytest
 
 from buildbench.errors import QualityError
 from buildbench.tasks import write_retrieval_task
-from buildbench.tasks.assemble import SCHEMAS, shard_path
+from buildbench.tasks.layout import SCHEMAS, shard_path
 from buildbench.tasks.rules import check_quality_rules, enforce_quality_rules
 
 from .taskdata import easy_tables, make_info

@@ -3,17 +3,16 @@ none of them knows which backend runs it."""
 
 from .judge import JUDGEMENT_SCHEMA, QUERY_CHECK_SCHEMA, Judgement, JudgePair, QueryCheck, RelevanceJudge
 from .negatives import SYNTHETIC_PASSAGE_SCHEMA, HardNegativeRecipe, SyntheticPassage, negative_id
-from .persona import ParsedQuery, PersonaQueryRecipe, clean_query, derive_seed, plan_queries
+from .persona import ParsedQuery, PersonaQueryRecipe, clean_query, plan_queries
 from .schemas import JudgeOut, MultiHopOut, NegativeOut, QAOut, SummaryOut, schema_json
 from .structured import (
     StructuredOutcome,
     StructuredRecipe,
     extract_json,
     generate_structured,
-    language_name,
     parse_structured,
 )
-from .templates import template
+from .templates import derive_seed, language_name, template
 from .yourbench import DocumentSummary, YourBenchRecipe, citation_support, plan_multihop
 
 __all__ = [

@@ -13,9 +13,9 @@ import pyarrow as pa
 
 from ...records import Drop
 from ..base import GenerationRequest
-from .persona import derive_seed
 from .schemas import AnswerabilityOut, JudgeOut
 from .structured import StructuredRecipe, truncate
+from .templates import derive_seed
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,7 @@ class RelevanceJudge(StructuredRecipe):
         judgements, drops = [], []
         for pair, out in zip(pairs, self._generate(requests, JudgeOut)):
             if not out.ok:
-                drops.append(Drop("judge", f"{pair.query_id}|{pair.passage_id}", out.drop_reason, out.detail))
+                drops.append(Drop(self.name, f"{pair.query_id}|{pair.passage_id}", out.drop_reason, out.detail))
                 continue
             judgements.append(Judgement(pair.query_id, pair.passage_id, out.value.label, out.value.reason,
                                         pair.kind, self.model_id, out.cache_key, self.backend_name,
@@ -125,7 +125,7 @@ class RelevanceJudge(StructuredRecipe):
         checks, drops = [], []
         for (qid, _), out in zip(queries, self._generate(requests, AnswerabilityOut)):
             if not out.ok:
-                drops.append(Drop("judge", qid, out.drop_reason, out.detail))
+                drops.append(Drop(self.name, qid, out.drop_reason, out.detail))
                 continue
             v = out.value
             checks.append(QueryCheck(qid, v.self_contained, v.clear_intent, v.reason, self.model_id, out.cache_key))

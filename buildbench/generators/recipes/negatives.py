@@ -14,9 +14,9 @@ import pyarrow as pa
 
 from ...records import Drop, Query
 from ..base import GenerationRequest
-from .persona import derive_seed
 from .schemas import NegativeOut
-from .structured import StructuredRecipe, language_name, truncate
+from .structured import StructuredRecipe, truncate
+from .templates import derive_seed, language_name
 
 RECIPE = "llm-hard-negative"
 

@@ -5,7 +5,6 @@ A recipe builds requests and parses results; it never sees which backend runs th
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import random
 import re
@@ -14,9 +13,9 @@ from typing import Optional
 
 import pyarrow as pa
 
-from ...config import DomainPack, GeneratorConfig
+from ...domain_pack import DomainPack, GeneratorConfig
 from ..base import GenerationRequest, GenerationResult
-from .templates import template
+from .templates import derive_seed, language_name, template
 
 PLAN_SCHEMA = pa.schema(
     [
@@ -28,12 +27,6 @@ PLAN_SCHEMA = pa.schema(
         ("seed", pa.int64()),
     ]
 )
-
-
-def derive_seed(*parts) -> int:
-    """A seed that depends only on its parts, so any slot regenerates identically in any order."""
-    digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()
-    return int.from_bytes(digest[:4], "big")
 
 
 def plan_queries(chunk_ids: list[str], pack: DomainPack, queries_per_chunk: int, seed: int,
@@ -101,8 +94,6 @@ class PersonaQueryRecipe:
         self.styles = {s.id: s.instruction for s in pack.query_styles}
         self.difficulties = {d.id: d.instruction for d in pack.difficulties}
         # Named in the prompt only when queries are wanted in another language than the documents.
-        from .structured import language_name  # structured imports this module
-
         self.query_language = (language_name(pack.query_language) if pack.query_language != pack.language
                                else None)
         self.examples = self._pick_examples(seed)

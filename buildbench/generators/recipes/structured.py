@@ -6,7 +6,7 @@ the content-addressed cache would otherwise replay the same bad answer), and giv
 ``max_attempts`` with a reason. All re-asks of one round go to the backend as one batch.
 
 The module also holds the plumbing the JSON recipes share: rendering a template as a chat message or as a
-completion prompt, cutting passages to fit small contexts, and naming a target language.
+completion prompt, and cutting passages to fit small contexts.
 """
 
 from __future__ import annotations
@@ -21,9 +21,8 @@ from typing import Any, Generic, Optional, Sequence, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from ..base import GenerationRequest, GenerationResult
-from .persona import derive_seed
 from .schemas import schema_json
-from .templates import template
+from .templates import derive_seed, template
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -175,23 +174,6 @@ def generate_structured(
 
 
 # --------------------------------------------------------------------------------------------- plumbing
-
-LANGUAGES = {
-    "ar": "Arabic", "bg": "Bulgarian", "bn": "Bengali", "ca": "Catalan", "cs": "Czech", "da": "Danish",
-    "de": "German", "el": "Greek", "en": "English", "es": "Spanish", "et": "Estonian", "fa": "Persian",
-    "fi": "Finnish", "fr": "French", "he": "Hebrew", "hi": "Hindi", "hr": "Croatian", "hu": "Hungarian",
-    "id": "Indonesian", "it": "Italian", "ja": "Japanese", "ko": "Korean", "lt": "Lithuanian",
-    "lv": "Latvian", "ms": "Malay", "nl": "Dutch", "no": "Norwegian", "pl": "Polish", "pt": "Portuguese",
-    "ro": "Romanian", "ru": "Russian", "sk": "Slovak", "sl": "Slovenian", "sr": "Serbian", "sv": "Swedish",
-    "sw": "Swahili", "ta": "Tamil", "th": "Thai", "tr": "Turkish", "uk": "Ukrainian", "ur": "Urdu",
-    "vi": "Vietnamese", "zh": "Chinese",
-}
-
-
-def language_name(code: str) -> str:
-    """The English name of an ISO 639-1 code, which models follow better than the code; unknown codes pass."""
-    return LANGUAGES.get(code.lower(), code)
-
 
 def truncate(text: str, max_chars: int) -> str:
     """Whitespace collapsed and cut at a word boundary, so long passages fit a 2048-token context."""

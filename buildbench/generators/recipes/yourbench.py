@@ -20,9 +20,9 @@ from ...errors import InputError
 from ...quality.grounding import citation_support
 from ...records import Chunk, Drop, Query
 from ..base import GenerationRequest
-from .persona import derive_seed
 from .schemas import MultiHopOut, QAOut, SummaryOut
-from .structured import StructuredOutcome, StructuredRecipe, language_name, truncate
+from .structured import StructuredOutcome, StructuredRecipe, truncate
+from .templates import derive_seed, language_name
 
 # --------------------------------------------------------------------------------------------- planning
 

@@ -1,0 +1,99 @@
+"""What several stages share: the LLM of a model role (built once, its calls counted into the stage's stats),
+the plan check of a role, chunk and passage texts, the embedding cache, and each query's positives."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from contextlib import contextmanager
+from typing import Callable
+
+import pyarrow as pa
+
+from ..config import BuildConfig
+from ..engine.stage import StageContext
+
+# The model roles, named by their config field on the domain pack (the query writer's is ``generator``). A role
+# left unset uses the query writer's backend and model.
+QUERY_WRITER, QA_WRITER, NEGATIVE_WRITER, JUDGE = "query_writer", "qa_writer", "negative_writer", "judge"
+
+
+def llm_keys(role: str) -> tuple[str, ...]:
+    """The config keys a role's LLM is built from (what ``make_llm`` reads)."""
+    return ("domain.generator",) if role == QUERY_WRITER else (f"domain.{role}", "domain.generator")
+
+
+def make_llm(ctx: StageContext, role: str = QUERY_WRITER):
+    """A model role's backend behind the shared call cache, built once per process."""
+    from ..generators.cache import CachedLLM, LLMCache
+    from ..generators.factory import make_backend, role_config
+
+    def build():
+        cache = ctx.service("llm.cache", lambda: LLMCache(ctx.rundir.cache_dir / "llm.sqlite"))
+        return CachedLLM(make_backend(role_config(ctx.config.domain, role)), cache)
+
+    return ctx.service(f"llm.{role}", build)
+
+
+@contextmanager
+def track_llm(ctx: StageContext, llm):
+    """Count the calls, cache hits, tokens, retries and failures made inside into the stage's stats."""
+    before = Counter(llm.stats)
+    try:
+        yield llm
+    finally:
+        for k, v in (Counter(llm.stats) - before).items():
+            ctx.stats[f"llm.{k}"] += v
+
+
+def call_llm(ctx: StageContext, llm, requests):
+    with track_llm(ctx, llm):
+        return llm.generate(requests)
+
+
+def check_role(role: str, enabled: Callable = lambda pack: True) -> Callable[[BuildConfig], None]:
+    """A plan check: fail before any stage runs if a role's backend cannot be built (package, model, URL)."""
+
+    def check(config: BuildConfig) -> None:
+        from ..generators.factory import check_backend, role_config
+
+        if enabled(config.domain):
+            check_backend(role_config(config.domain, role))
+
+    return check
+
+
+def chunk_texts(ctx: StageContext) -> dict[str, str]:
+    """Chunk id -> text, read once per process (the stage must declare ``chunks`` as an input)."""
+
+    ctx.check_input("chunks")  # also when another stage loaded them first
+
+    def load():
+        table = ctx.read("chunks")
+        return dict(zip(table["id"].to_pylist(), table["text"].to_pylist()))
+
+    return ctx.service("chunk_texts", load)
+
+
+def passage_texts(ctx: StageContext) -> dict[str, str]:
+    """Every corpus passage's text: the chunks and the LLM-written negatives (both declared inputs)."""
+    texts = dict(chunk_texts(ctx))
+    negatives = ctx.read("negatives")
+    texts.update(zip(negatives["id"].to_pylist(), negatives["text"].to_pylist()))
+    return texts
+
+
+def embedding_cache(ctx: StageContext):
+    """One embedding cache per run: each text is embedded once per model, whichever stage asks first."""
+    from ..engine.embeddings import EmbeddingCache
+
+    return ctx.service("embeddings", lambda: EmbeddingCache(ctx.rundir.cache_dir / "embeddings"))
+
+
+def positives(queries: pa.Table) -> dict[str, list[str]]:
+    """Query id -> the chunks it was written from."""
+    return dict(zip(queries["id"].to_pylist(), queries["chunk_ids"].to_pylist()))
+
+
+def short_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:12]

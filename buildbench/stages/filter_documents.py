@@ -1,0 +1,24 @@
+"""filter_documents: exact and MinHash near-duplicate removal and language check of documents."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from ..engine.stage import StageContext, StageResult
+from ..quality import LanguageFilter
+from ..quality.chain import Dedup, apply_filters
+
+CONFIG_KEYS = ("domain.filters.doc_dedup", "domain.filters.language", "domain.language")
+
+
+def run(ctx: StageContext) -> StageResult:
+    pack = ctx.config.domain
+    table = ctx.read("documents")
+    steps = []
+    if pack.filters.doc_dedup.enabled:
+        steps.append((Dedup(pack.filters.doc_dedup, "doc_dedup"), None))
+    if pack.filters.language.enabled:
+        steps.append((LanguageFilter(pack.language, pack.filters.language, stage="doc_language"), None))
+    drops, keep, filters = apply_filters(steps, table["id"].to_pylist(), table["text"].to_pylist())
+    return StageResult(outputs={"documents_clean": table.filter(pa.array(keep, pa.bool_()))}, drops=drops,
+                       filters=filters)

@@ -1,0 +1,68 @@
+"""repair_qrels: AIR-Bench qrels repair from the judgements, gated by the judge's calibration; the per-query
+audit; and the calibration itself (``judge_calibration``), which later stages read to know whether the judge's
+labels are trusted."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+
+import pyarrow as pa
+
+from ..engine.stage import StageContext, StageResult
+from ..quality.mining import candidates_from_table
+from ..quality.repair import Answerability, Calibration, Verdict, audit_table, repair
+from ..records import Drop
+from .common import passage_texts, positives
+
+log = logging.getLogger(__name__)
+
+CONFIG_KEYS = ("domain.repair",)
+
+QRELS_SCHEMA = pa.schema([("query-id", pa.string()), ("corpus-id", pa.string()), ("score", pa.int64())])
+HARD_NEGATIVES_SCHEMA = pa.schema([("query_id", pa.string()), ("passage_ids", pa.list_(pa.string()))])
+# One row: whether the repair acted on the judge's verdicts, why, and the calibration numbers (JSON).
+CALIBRATION_SCHEMA = pa.schema([("trusted", pa.bool_()), ("why", pa.string()), ("calibration", pa.string())])
+
+
+def run(ctx: StageContext) -> StageResult:
+    pack = ctx.config.domain
+    queries = ctx.read("queries")
+    texts = passage_texts(ctx)
+    verdicts = [Verdict(r["query_id"], r["passage_id"], r["kind"], r["label"])
+                for r in ctx.read("judgements").to_pylist()]
+    checks = [Answerability(r["query_id"], r["self_contained"], r["clear_intent"], r["reason"])
+              for r in ctx.read("query_checks").to_pylist()]
+    result = repair(queries["id"].to_pylist(), positives(queries),
+                    candidates_from_table(ctx.read("candidates")), texts, verdicts, checks, pack.repair)
+    kept = set(result.kept_queries)
+    drops = [Drop(ctx.stage, e.query_id, e.reason, e.detail) for e in result.audit if e.action == "drop_query"]
+    qrels = pa.Table.from_pylist([{"query-id": q, "corpus-id": c, "score": s} for q, c, s in result.qrels],
+                                 schema=QRELS_SCHEMA)
+    hard = pa.Table.from_pylist([{"query_id": q, "passage_ids": ids} for q, ids in result.hard_negatives.items()],
+                                schema=HARD_NEGATIVES_SCHEMA)
+    removed = pa.table({"id": pa.array(result.removed_synthetic, pa.string())})
+    stats = Counter(result.stats)
+    stats.update({f"judge.{k}": v for k, v in result.calibration.as_dict().items()
+                  if isinstance(v, (int, float)) and v is not None})
+    ctx.stats["judge_trusted"] = int(result.calibration.trusted)
+    log.info("qrels repair: judge %s; %d false negatives added to the qrels, %d queries dropped",
+             "trusted" if result.calibration.trusted else "not trusted (" + result.calibration.why + ")",
+             stats["false_negatives_added"], len(drops))
+    return StageResult(outputs={
+        "final_queries": queries.filter(pa.array([q in kept for q in queries["id"].to_pylist()], pa.bool_())),
+        "qrels": qrels, "hard_negatives": hard, "removed_negatives": removed,
+        "audit": audit_table(result.audit, stage=ctx.stage),
+        "judge_calibration": calibration_table(result.calibration),
+    }, drops=drops, stats=stats)
+
+
+def calibration_table(cal: Calibration) -> pa.Table:
+    return pa.Table.from_pylist([{"trusted": cal.trusted, "why": cal.why, "calibration": json.dumps(cal.as_dict())}],
+                                schema=CALIBRATION_SCHEMA)
+
+
+def judge_trusted(table: pa.Table) -> bool:
+    """Whether the qrels repair acted on the judge's verdicts, from its ``judge_calibration`` output."""
+    return bool(table.num_rows) and bool(table["trusted"][0].as_py())

@@ -1,0 +1,37 @@
+"""filter_queries: planted bad queries are each dropped by the filter meant for them, with its reason; the good
+ones pass; the chain's stats come back in order."""
+
+from __future__ import annotations
+
+from buildbench.records import Query, empty_table
+
+from .conftest import PASSAGES, chunks_table, make_cfg, queries_table, run_global
+
+GOOD = [("ok-rates", "why did policymakers tighten borrowing costs this year", ["c0"]),
+        ("ok-loans", "why are lenders more cautious about business credit", ["c1"]),
+        ("ok-bonds", "how did dealer constraints affect government bond trading", ["c2"])]
+PLANTED = {
+    "short": ("rates", ["c0"], "query_length", "too_short"),
+    "copy": ("continue reducing its holdings of Treasury securities and agency mortgage-backed securities",
+             ["c4"], "query_copy", "copied_from_chunk"),
+    "mention": ("what does the passage say about capital ratios at big banks", ["c5"], "query_copy",
+                "mentions_source"),
+    "german": ("warum sind die Banken bei Krediten an Unternehmen vorsichtiger geworden", ["c1"], "query_language",
+               "wrong_language"),
+    "dup": (GOOD[0][1].upper() + "?", ["c0"], "query_dedup", "exact_duplicate"),
+}
+
+
+def test_planted_bad_queries_are_dropped_with_their_reasons(tmp_path, rundir):
+    rundir.write("chunks", chunks_table([(f"c{i}", d, t) for i, (d, t) in enumerate(PASSAGES)]))
+    rundir.write("raw_queries", queries_table(GOOD + [(i, t, c) for i, (t, c, _, _) in PLANTED.items()]))
+    rundir.write("qa_queries", empty_table(Query))
+    result, _ = run_global("filter_queries", make_cfg(tmp_path / "run"), rundir)
+    assert result.outputs["queries"]["id"].to_pylist() == [i for i, _, _ in GOOD]
+    assert {(d.item_id, d.stage, d.reason) for d in result.drops} == {
+        (i, stage, reason) for i, (_, _, stage, reason) in PLANTED.items()}
+    chain = [(f.name, f.n_in, f.kept) for f in result.filters]
+    assert chain == [("query_length", 8, 7), ("query_prompt_echo", 7, 7), ("query_copy", 7, 5),
+                     ("query_grounding", 5, 5), ("query_language", 5, 4), ("query_dedup", 4, 3)]
+    assert result.filters[2].reasons == {"copied_from_chunk": 1, "mentions_source": 1}
+    assert all(f.dropped == f.n_in - f.kept and f.seconds >= 0 for f in result.filters)
