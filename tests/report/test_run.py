@@ -84,7 +84,7 @@ def test_make_report_lists_the_filters_as_the_manifest_stores_them(tmp_path: Pat
             _filter("doc_language", 8, 7, {"wrong_language": 1}, {"detected.de": 1, "detected.en": 7, "mixed": 0})]},
         "filter_queries": {"filters": [
             _filter("query_length", 20, 20),
-            _filter("query_language", 20, 19, {"mixed_language": 1}, {"detected.en": 20, "mixed": 1}),
+            _filter("query_language", 20, 19, {"mixed_language": 1}, {"detected.en": 20, "mixed": 1, "undetermined": 3}),
             _filter("query_round_trip", 19, 15, {"source_not_retrieved": 4})]},
     }}
     report = make_report(rundir, manifest, {}, 1.0, STAGES)
@@ -97,7 +97,8 @@ def test_make_report_lists_the_filters_as_the_manifest_stores_them(tmp_path: Pat
     assert report["filters"][-1] == {"stage": "filter_queries", **_filter("query_round_trip", 19, 15,
                                                                           {"source_not_retrieved": 4})}
     assert report["languages"] == {"documents": {"en": 7, "de": 1}, "documents_mixed": 0,
-                                   "queries": {"en": 20}, "queries_mixed": 1}
+                                   "documents_undetermined": 0, "queries": {"en": 20}, "queries_mixed": 1,
+                                   "queries_undetermined": 3}
     json.dumps(report)  # report.json is plain JSON
 
 
