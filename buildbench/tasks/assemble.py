@@ -418,19 +418,30 @@ def render_card(info: TaskInfo, counts: dict[str, Any], num_bytes: dict[str, int
         "A `score` above 0 marks a relevant document; higher is more relevant."
         + (" `corpus-ids` lists the candidates a model reranks for `query-id`." if reranking else ""),
         "",
+        *card_closing(info.provenance, [
+            'corpus = load_dataset("<this folder or repo>", "corpus", split="test")',
+            'queries = load_dataset("<this folder or repo>", "queries", split="test")',
+            'qrels = load_dataset("<this folder or repo>", "default", split="test")',
+            *(['top_ranked = load_dataset("<this folder or repo>", "top_ranked", split="test")'] if reranking else []),
+        ], "from buildbench.tasks import make_mteb_task", "make_mteb_task"),
+    ]
+    return f"---\n{header}---\n\n" + "\n".join(body)
+
+
+def card_closing(provenance: dict, load_lines: list[str], task_import: str, factory: str) -> list[str]:
+    """The last sections of every task card: provenance, loading with ``datasets`` (``load_lines``), and
+    evaluating with mteb through the task factory ``factory`` (imported by ``task_import``)."""
+    return [
         "## Provenance",
         "",
-        markdown_table(sorted(info.provenance.items()), ("Key", "Value")) if info.provenance else "Not recorded.",
+        markdown_table(sorted(provenance.items()), ("Key", "Value")) if provenance else "Not recorded.",
         "",
         "## Usage",
         "",
         "```python",
         "from datasets import load_dataset",
         "",
-        'corpus = load_dataset("<this folder or repo>", "corpus", split="test")',
-        'queries = load_dataset("<this folder or repo>", "queries", split="test")',
-        'qrels = load_dataset("<this folder or repo>", "default", split="test")',
-        *(['top_ranked = load_dataset("<this folder or repo>", "top_ranked", split="test")'] if reranking else []),
+        *load_lines,
         "```",
         "",
         "Evaluate with mteb (v2) through buildbench:",
@@ -440,9 +451,9 @@ def render_card(info: TaskInfo, counts: dict[str, Any], num_bytes: dict[str, int
         "",
         "import mteb",
         "from sentence_transformers import SentenceTransformer",
-        "from buildbench.tasks import make_mteb_task",
+        task_import,
         "",
-        'task = make_mteb_task(Path("<this folder>"))',
+        f'task = {factory}(Path("<this folder>"))',
         'model = SentenceTransformer("sentence-transformers/all-MiniLM-L6-v2")',
         "results = mteb.evaluate(model, tasks=[task], cache=None)",
         "```",
@@ -450,7 +461,6 @@ def render_card(info: TaskInfo, counts: dict[str, Any], num_bytes: dict[str, int
         "Built with buildbench from domain documents.",
         "",
     ]
-    return f"---\n{header}---\n\n" + "\n".join(body)
 
 
 # -- generated card sections

@@ -15,7 +15,7 @@ import yaml
 
 from ..engine.rundir import atomic_write_json, atomic_write_parquet, atomic_write_text
 from ..errors import InputError, QualityError, require
-from .assemble import markdown_table, size_category
+from .assemble import card_closing, markdown_table, size_category
 from .info import TaskInfo
 from .layout import SHARD_NAME, SPLIT, TASK_JSON, first_few, read_task_record
 from .metadata import literal_values, mteb_domains, mteb_license
@@ -132,34 +132,8 @@ def render_single_config_card(
         "",
         explanation,
         "",
-        "## Provenance",
-        "",
-        markdown_table(sorted(info.provenance.items()), ("Key", "Value")) if info.provenance else "Not recorded.",
-        "",
-        "## Usage",
-        "",
-        "```python",
-        "from datasets import load_dataset",
-        "",
-        'data = load_dataset("<this folder or repo>", split="test")',
-        "```",
-        "",
-        "Evaluate with mteb (v2) through buildbench:",
-        "",
-        "```python",
-        "from pathlib import Path",
-        "",
-        "import mteb",
-        "from sentence_transformers import SentenceTransformer",
-        f"from {__package__}.{factory_module(factory)} import {factory}",
-        "",
-        f'task = {factory}(Path("<this folder>"))',
-        'model = SentenceTransformer("sentence-transformers/all-MiniLM-L6-v2")',
-        "results = mteb.evaluate(model, tasks=[task], cache=None)",
-        "```",
-        "",
-        "Built with buildbench from domain documents.",
-        "",
+        *card_closing(info.provenance, ['data = load_dataset("<this folder or repo>", split="test")'],
+                      f"from {__package__}.{factory_module(factory)} import {factory}", factory),
     ]
     return f"---\n{head}---\n\n" + "\n".join(body)
 
