@@ -39,6 +39,7 @@ from .single_config import (
     conform,
     make_single_config_mteb_task,
     mean_chars,
+    sentence_pair_schema,
     write_single_config_task,
 )
 
@@ -47,15 +48,7 @@ log = logging.getLogger(__name__)
 PAIR_CLASSIFICATION = "PairClassification"
 PAIR_MAIN_SCORE = "max_ap"
 
-PAIR_SCHEMA = pa.schema(
-    [
-        ("sentence1", pa.string()),
-        ("sentence2", pa.string()),
-        ("labels", pa.int64()),
-        ("query-id", pa.string()),
-        ("corpus-id", pa.string()),
-    ]
-)
+PAIR_SCHEMA = sentence_pair_schema("labels", pa.int64())
 
 
 # -- rows

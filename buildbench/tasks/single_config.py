@@ -25,6 +25,13 @@ log = logging.getLogger(__name__)
 DATA_FOLDER = "data"
 
 
+def sentence_pair_schema(target: str, kind: pa.DataType) -> pa.Schema:
+    """The rows of the query-passage pair tasks (pair classification, STS): the two texts, the ``target`` the
+    model is scored against (``labels`` or ``score``), and where each pair came from."""
+    return pa.schema([("sentence1", pa.string()), ("sentence2", pa.string()), (target, kind),
+                      ("query-id", pa.string()), ("corpus-id", pa.string())])
+
+
 def conform(table: pa.Table, schema: pa.Schema, optional: Sequence[str] = ()) -> pa.Table:
     """Select and cast ``schema``'s columns; an ``optional`` column that is missing is filled with ""."""
     columns = []

@@ -33,6 +33,7 @@ from .single_config import (
     conform,
     make_single_config_mteb_task,
     mean_chars,
+    sentence_pair_schema,
     write_single_config_task,
 )
 
@@ -43,15 +44,7 @@ STS_MAIN_SCORE = "cosine_spearman"
 MIN_SCORE = 0
 MAX_SCORE = 3
 
-STS_SCHEMA = pa.schema(
-    [
-        ("sentence1", pa.string()),
-        ("sentence2", pa.string()),
-        ("score", pa.float64()),
-        ("query-id", pa.string()),
-        ("corpus-id", pa.string()),
-    ]
-)
+STS_SCHEMA = sentence_pair_schema("score", pa.float64())
 
 
 def sts_rows(
