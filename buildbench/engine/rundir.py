@@ -102,16 +102,21 @@ def atomic_write_parquet(path: Path, table: pa.Table) -> None:
 # ---------------------------------------------------------------------------------------------- ownership
 
 
+def _json_object(path: Path) -> dict:
+    """The JSON object in a regular file (not a link), or {} when it is missing, unreadable or not an object:
+    ownership is decided from what build-bench itself wrote there."""
+    if path.is_symlink() or not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def is_run_dir(root: str | Path) -> bool:
     """Whether ``root`` carries build-bench's run-folder marker (a regular file naming the tool)."""
-    marker = Path(root) / MARKER
-    if marker.is_symlink() or not marker.is_file():
-        return False
-    try:
-        data = json.loads(marker.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return False
-    return isinstance(data, dict) and data.get("tool") == "buildbench"
+    return _json_object(Path(root) / MARKER).get("tool") == "buildbench"
 
 
 def is_build_bench_folder(root: str | Path) -> bool:
@@ -121,14 +126,8 @@ def is_build_bench_folder(root: str | Path) -> bool:
 
 def _older_run_dir(root: Path) -> bool:
     """A run folder written before the marker existed: its manifest.json is build-bench's."""
-    manifest = root / "manifest.json"
-    if manifest.is_symlink() or not manifest.is_file():
-        return False
-    try:
-        data = json.loads(manifest.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return False
-    return isinstance(data, dict) and "config_hash" in data and isinstance(data.get("stages"), dict)
+    data = _json_object(root / "manifest.json")
+    return "config_hash" in data and isinstance(data.get("stages"), dict)
 
 
 def _managed(name: str) -> bool:
