@@ -49,6 +49,10 @@ class FewShot(Strict):
     passage: str
     query: str
     difficulty: str = "medium"
+    # Answer-first examples: the document the passage comes from (its title, naming the entity and period)
+    # and the sentence of the passage the query asks about. Without them the passage stands in for the fact.
+    document: str = ""
+    fact: str = ""
 
 
 class TaskSpec(Strict):
@@ -139,7 +143,11 @@ class LLMConfig(Strict):
 class GeneratorConfig(LLMConfig):
     """The query writer, plus recipe knobs."""
 
-    few_shot: int = 3  # examples per prompt
+    # Examples per prompt (same style first). Read once per style and kept in llama.cpp's KV cache, so six
+    # cost little more than three; with six and temperature 0.3, Gemma 270M's keyword queries name the fact
+    # ("Granite Peak Homebuilders debt-to-capital ratio 2025") where with three at 0.7 it copied the title.
+    few_shot: int = 6
+    temperature: float = 0.3
 
 
 class DedupConfig(Strict):
@@ -247,6 +255,14 @@ class SemanticDedupConfig(Strict):
     threshold: float = 0.95
 
 
+class SupportConfig(Strict):
+    """quality.support: drop queries with words their passage does not hold, or that ask nothing of their fact."""
+
+    enabled: bool = True
+    # Dropped above this share of unsupported content words; measured on labelled queries (see the module).
+    max_unsupported: float = 0.25
+
+
 class FilterConfig(Strict):
     doc_dedup: DedupConfig = DedupConfig()
     query_dedup: DedupConfig = DedupConfig(threshold=0.8)
@@ -254,6 +270,7 @@ class FilterConfig(Strict):
     length: LengthConfig = LengthConfig()
     copy_filter: CopyConfig = Field(default_factory=CopyConfig, alias="copy")
     prompt_echo_max_overlap: float = 0.5
+    support: SupportConfig = SupportConfig()
     round_trip: RoundTripConfig = RoundTripConfig()
     grounding: GroundingConfig = GroundingConfig()
     easiness: EasinessConfig = EasinessConfig()
@@ -300,6 +317,36 @@ class RepairConfig(Strict):
     duplicate_containment: float = 0.8
     # Queries judged not self-contained or without clear intent are dropped (only with a trusted judge).
     answerability: bool = True
+    # A trusted judge's relevant candidates are added to the qrels (missed positives), up to this many per
+    # query; a query with more fits too many passages and is dropped as vague.
+    max_added_positives: int = 2
+
+
+class LikelihoodConfig(Strict):
+    """The query-likelihood judge: how much better a passage explains a query than no passage, per query token
+    (log P(q | p) - log P(q), under a GGUF model run on the CPU by llama.cpp). It judges each query's positive,
+    its closest mined candidates and control pairs; qrels repair acts on its verdicts when its calibration on
+    the controls passes. Used when the LLM judge (recipes.judge) is off."""
+
+    enabled: bool = True
+    model: str = "gemma3-270m"  # a local model name or a path to a .gguf file
+    # Relevant above this many nats per query token. Calibrated on TAT-QA dev (human-labelled annual-report
+    # questions; negatives are BM25-closest paragraphs of other reports and random ones) by
+    # benchmarks/calibrate_likelihood.py, which also reports the out-of-sample balanced accuracy and kappa.
+    threshold: float = 1.076
+    # A verdict of 3 (clearly relevant) at threshold + strong_margin and up; 2 at the threshold; 0 below.
+    strong_margin: float = 1.0
+    # Candidates scored per query: its closest mined ones (each costs about 0.1 s once the passage is read).
+    candidates: int = 3
+    # A candidate above the threshold is relevant (a missed positive) only within this margin of the query's
+    # own positive. On the bundled sample, half of the candidates above the threshold came from the positive's
+    # own document (its title names the query's entity); 47 of 202 reached their positive's PMI.
+    candidate_margin: float = 0.0
+    max_passage_tokens: int = 384
+    threads: Optional[int] = None
+
+    _one_or_more = field_validator("max_passage_tokens")(at_least(1))
+    _zero_or_more = field_validator("candidates")(at_least(0))
 
 
 class RerankingConfig(Strict):
@@ -383,6 +430,7 @@ class DomainPack(Strict):
     filters: FilterConfig = FilterConfig()
     mining: MiningConfig = MiningConfig()
     repair: RepairConfig = RepairConfig()
+    likelihood: LikelihoodConfig = LikelihoodConfig()
     reranking: RerankingConfig = RerankingConfig()
     downsample: DownsampleConfig = DownsampleConfig()
     extra_tasks: ExtraTasksConfig = ExtraTasksConfig()

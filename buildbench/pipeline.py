@@ -69,9 +69,11 @@ STAGES: list[Stage] = [
            inputs=("documents_clean",), outputs=("chunks_raw",)),
     _stage(DEDUP_CHUNKS, dedup_chunks, "exact duplicate chunks across documents (one copy stays)",
            inputs=("chunks_raw",), outputs=("chunks",)),
-    _stage(PLAN_QUERIES, plan_queries, "stratified persona x style x difficulty assignment of query slots to chunks",
-           inputs=("chunks",), outputs=("plan",)),
-    _stage(GENERATE_QUERIES, generate_queries, "persona-conditioned InPars few-shot query writing with the LLM",
+    _stage(PLAN_QUERIES, plan_queries,
+           "stratified persona x style x difficulty slots; each gets a salient fact of its chunk and its document line",
+           inputs=("chunks", "documents_clean"), outputs=("plan",)),
+    _stage(GENERATE_QUERIES, generate_queries,
+           "answer-first persona-conditioned InPars few-shot query writing with the LLM",
            inputs=("plan", "chunks"), outputs=("raw_queries",), needs_llm=True),
     _stage(GENERATE_QA, generate_qa,
            "YourBench summaries, single-hop and multi-hop questions with answers and citations",
@@ -84,9 +86,11 @@ STAGES: list[Stage] = [
     _stage(MINE_NEGATIVES, mine_negatives,
            "pool candidates from BM25 and dense retrievers; TopK-PercPos against the positive",
            inputs=("queries", "chunks", "negatives"), outputs=("candidates",)),
-    _stage(JUDGE, judge, "LLM judge: positives, closest candidates, LLM negatives, controls; query answerability",
-           inputs=("queries", "candidates", "chunks", "negatives"), outputs=("judgements", "query_checks"),
-           needs_llm=True),
+    _stage(JUDGE, judge,
+           "relevance of positives, closest candidates and controls: query-likelihood judge, or the LLM judge "
+           "(also LLM negatives and answerability)",
+           inputs=("queries", "candidates", "chunks", "negatives"),
+           outputs=("judgements", "query_checks", "likelihoods"), needs_llm=True),
     _stage(REPAIR_QRELS, repair_qrels,
            "AIR-Bench qrels repair (judge calibrated on controls) and the per-query audit log",
            inputs=("queries", "candidates", "judgements", "query_checks", "chunks", "negatives"),
@@ -132,7 +136,7 @@ def build(config: BuildConfig, until: Optional[str] = None, progress: bool = Tru
                     registry=STAGES)
     t0 = time.perf_counter()
     manifest = runner.run()
-    report = make_report(rundir, manifest, runner.this_run, time.perf_counter() - t0, STAGES)
+    report = make_report(rundir, manifest, runner.this_run, time.perf_counter() - t0, STAGES, config=config)
     cache = runner.services.get("embeddings")
     if cache is not None:
         report["embeddings"] = {"vectors_stored": cache.stored(), "served_from_cache_this_run": dict(cache.served),

@@ -4,7 +4,9 @@ AIR-Bench's rules, applied with the judge's labels (0-3; ``relevant_label`` and 
 
 - a query whose labelled positive is judged not relevant is dropped (the query drifted off its passage);
 - a generated (LLM-written) hard negative judged relevant is removed from the corpus;
-- a pooled corpus document judged relevant is added to the qrels (a false negative caught).
+- a pooled corpus document judged relevant is added to the qrels (a false negative caught);
+- a query that more pooled documents are judged relevant to than ``max_added_positives`` is dropped as vague
+  (it fits many passages, so any single qrel is a guess).
 
 A judge is only as good as its model. A 135M model asked "does this passage answer the query?" may say yes
 to everything, and acting on that would corrupt the qrels it is meant to repair. So the judge is calibrated
@@ -146,6 +148,8 @@ def repair(
     for q in query_ids:
         pos = list(positives.get(q, ()))
         drop = _drop_reason(q, pos, label, fit.get(q), cfg) if cfg.enabled else None
+        if drop is None and cfg.enabled:
+            drop = _vague(q, pos, by_query.get(q, []), label, texts, cfg)
         if drop is not None:
             reason, detail = drop
             if act:
@@ -219,6 +223,19 @@ def _drop_reason(q: str, pos: list[str], label: Mapping, fit: Optional[Answerabi
             return "not_self_contained", fit.reason or "judge: needs context it does not give"
         if not fit.clear_intent:
             return "unclear_intent", fit.reason or "judge: what it asks for is unclear"
+    return None
+
+
+def _vague(q: str, pos: list[str], candidates: Sequence[Candidate], label: Mapping, texts: Mapping[str, str],
+           cfg: RepairConfig) -> Optional[tuple[str, str]]:
+    """A query that more pooled passages answer than a repair may add is vague: its qrels would be a guess.
+    Copies of the positive do not count: a repeated paragraph answers the same query."""
+    relevant = [c.passage_id for c in candidates
+                if c.decision != SYNTHETIC and label.get((q, c.passage_id), -1) >= cfg.relevant_label
+                and _duplicate_of(c, pos, texts, cfg) is None]
+    if len(relevant) > cfg.max_added_positives:
+        return "vague", (f"{len(relevant)} pooled passages judged relevant besides its positive "
+                         f"(more than {cfg.max_added_positives}): {', '.join(relevant[:5])}")
     return None
 
 

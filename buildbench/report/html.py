@@ -134,6 +134,7 @@ def render_report(run_dir: Path, report: dict | None = None) -> Path:
             "mix": build.mix_section(plots, report),
             "funnel": build.funnel_section(plots, report),
             "repair": build.repair_section(report),
+            "query_quality": build.query_quality_section(report),
             "languages": build.languages_section(report),
             "scores": scores,
             "diagnostics": build.diagnostics_section(report) if scores else None,  # shown with the scores only

@@ -10,11 +10,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from .. import __version__
+from ..config import BuildConfig
 from ..engine.rundir import RunDir, atomic_write_json, atomic_write_text, is_build_bench_folder
 from ..engine.stage import Stage, drops_dataset, manifest_filters
 from ..engine.stage import stage_writing as writer
 from ..errors import InputError, MissingDependencyError
 from .html import REPORT_JSON, render_report
+from .query_quality import config_of, query_quality, write_card_section
 
 log = logging.getLogger("buildbench")
 
@@ -76,10 +78,12 @@ ACCEPTED_QUERIES, REPAIRED_QUERIES, CANDIDATES, SCORES = "queries", "final_queri
 QUERY_DATASETS = (GENERATED_QUERIES, "qa_queries", ACCEPTED_QUERIES, "query_checks")
 
 
-def make_report(rundir: RunDir, manifest: dict, this_run: dict, seconds: float, registry: Sequence[Stage]) -> dict:
+def make_report(rundir: RunDir, manifest: dict, this_run: dict, seconds: float, registry: Sequence[Stage],
+                config: BuildConfig | None = None) -> dict:
     """report.json of a run: stages in pipeline order (``registry``, the build's stages), headline counts, what
-    each filter kept and dropped (a list, in funnel order), languages, the qrels repair, LLM accounting, scores,
-    validity and every dropped item with its reason."""
+    each filter kept and dropped (a list, in funnel order), languages, the qrels repair, query quality, LLM
+    accounting, scores, validity and every dropped item with its reason. ``config``: the build's, else read from
+    the manifest. The query quality also goes into the retrieval task's card, the build's last card section."""
     stage_names = [st.name for st in registry]
     stages = {}
     for name in stage_names:
@@ -97,6 +101,8 @@ def make_report(rundir: RunDir, manifest: dict, this_run: dict, seconds: float, 
                 drops[name] = rows
     ingest = writer(registry, DOCUMENTS)
     query_stages = [name for name in (writer(registry, d) for d in QUERY_DATASETS) if name]
+    quality = query_quality(rundir, config if config is not None else config_of(manifest))
+    write_card_section(rundir, quality)
     report = {
         "buildbench_version": __version__,
         "config_hash": manifest.get("config_hash"),
@@ -109,6 +115,7 @@ def make_report(rundir: RunDir, manifest: dict, this_run: dict, seconds: float, 
             "warnings": rundir.read("ingest_warnings").to_pylist() if rundir.has_dataset("ingest_warnings") else [],
         },
         "queries": _query_mix(rundir),
+        "query_quality": quality,
         "drops": {k: _reason_counts(v) for k, v in drops.items()},
         # Every dropped item with its reason; also in data/_drops/<stage>/ as Parquet.
         "dropped_items": {k: v for k, v in drops.items() if k != ingest},

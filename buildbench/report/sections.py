@@ -15,6 +15,7 @@ import numpy as np
 from .. import __version__
 from . import plots as draw
 from .format import duration, get, is_number, label, metric_label, num
+from .query_quality import judge_lines
 
 EXAMPLE_QUERIES = 8
 
@@ -174,6 +175,52 @@ def repair_section(report: Mapping[str, Any]) -> dict[str, Any] | None:
     if rest:
         blocks.append({"title": "Other decisions", "table": _kv_table(rest)})
     return {"blocks": blocks}
+
+
+def _pmi(value: Any) -> str:
+    return f"{value:+.2f}" if is_number(value) else ""
+
+
+def query_quality_section(report: Mapping[str, Any]) -> dict[str, Any] | None:
+    """report.json's "query_quality" (``query_quality.query_quality``): naming, specificity, judge, repair, sample."""
+    qq = report.get("query_quality")
+    if not isinstance(qq, Mapping) or not qq.get("queries"):
+        return None
+    naming = qq.get("naming") or {}
+    rows = [(name, f"{get(naming, key, 'share'):.1%}" if is_number(get(naming, key, "share")) else "n/a",
+             f"{get(naming, key, 'named', default=0)} / {get(naming, key, 'of', default=0)}")
+            for key, name in (("entity", "entity"), ("period", "period (year or quarter)"), ("either", "either"))]
+    blocks = [{"title": "Queries naming their document",
+               "table": _table(["names its document's", "share", "named / known"], rows, numeric=(1, 2))}]
+    dists = [(name, qq.get(key) or {}, share) for key, name, share in (
+        ("specificity", "specificity", "share_at_or_below_zero"),
+        ("positive_pmi", "positive PMI", "share_below_threshold"))]
+    rows = [[name, d.get("n", 0)] + [_pmi(d.get(k)) for k in ("p10", "p25", "median", "p75", "p90")]
+            + [f"{d[share]:.1%}" if is_number(d.get(share)) else ""] for name, d, share in dists if d.get("n")]
+    if rows:
+        blocks.append({"title": "Nats per query token", "table": _table(
+            ["", "n", "p10", "p25", "median", "p75", "p90", "≤ 0 / below threshold"], rows, numeric=range(1, 8))})
+    judge = qq.get("relevance_judge") or {}
+    block = {"title": f"Judge: {judge.get('kind') or 'none'}",
+             "table": _table(None, [[line] for line in judge_lines(judge)])}
+    if judge.get("in_build"):
+        block["badge"] = Badge("ok", "trusted") if judge["in_build"].get("trusted") else Badge("flag", "not trusted")
+    blocks.append(block)
+    repair = qq.get("repair") or {}
+    rows = [("query dropped", label(r), n) for r, n in (repair.get("queries_dropped") or {}).items()]
+    rows += [("positive added", label(r), n) for r, n in (repair.get("positives_added") or {}).items()]
+    blocks.append({"title": "Qrels repair, by reason",
+                   "table": _table(["action", "reason", "count"], rows or [("none", "", 0)], numeric=(2,))})
+    sample = [[s.get("text"), label(s.get("persona") or ""), label(s.get("style") or ""), s.get("fact"),
+               s.get("positive_text"), _pmi(s.get("specificity"))] for s in qq.get("sample") or []]
+    return {
+        "note": f"Measured on the {num(qq['queries'])} final queries ({num(naming.get('planned', 0))} planned, "
+                f"{num(naming.get('not_planned', 0))} not planned).",
+        "blocks": blocks,
+        "meanings": [d["meaning"] for _, d, _ in dists if d.get("meaning")],
+        "sample": _table(["query", "persona", "style", "fact asked for", "positive passage (start)", "specificity"],
+                         sample, numeric=(5,), nowrap=(1, 2)),
+    }
 
 
 def languages_section(report: Mapping[str, Any]) -> dict[str, Any] | None:

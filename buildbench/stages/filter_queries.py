@@ -1,5 +1,5 @@
-"""filter_queries: length, prompt-echo, copy, grounding, language, near-duplicate, round-trip and easiness
-filters over the generated queries, cheapest first."""
+"""filter_queries: length, prompt-echo, copy, support, grounding, language, near-duplicate, round-trip and
+easiness filters over the generated queries, cheapest first."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from ..quality import (
     RoundTripFilter,
     SemanticDedup,
 )
+from ..quality.support import SupportFilter
 from ..quality.chain import Dedup, apply_filters
 from .common import chunk_texts, embedding_cache
 
@@ -28,6 +29,7 @@ def run(ctx: StageContext) -> StageResult:
     cfg = pack.filters
     table = pa.concat_tables([ctx.read("raw_queries"), ctx.read("qa_queries")])
     chunks = chunk_texts(ctx)
+    corpus = ctx.read("chunks").select(["id", "title", "text"])
     ids, texts = table["id"].to_pylist(), table["text"].to_pylist()
     sources = table["chunk_ids"].to_pylist()  # every chunk a query was written from
     personas = {p.id: p.description for p in pack.personas}
@@ -36,7 +38,6 @@ def run(ctx: StageContext) -> StageResult:
     instructions = [f"{personas.get(p, '')} {styles.get(s, '')} {levels.get(d, '')}" for p, s, d in
                     zip(table["persona"].to_pylist(), table["style"].to_pylist(), table["difficulty"].to_pylist())]
     cache = embedding_cache(ctx)
-    corpus = ctx.read("chunks").select(["id", "title", "text"])
     # Cheapest first; the retrieval-based checks run last, on what is left. Easiness is last of all because
     # its embedding percentile is taken over the queries that survive everything else.
     steps = [
@@ -44,6 +45,13 @@ def run(ctx: StageContext) -> StageResult:
         (PromptEchoFilter(cfg.prompt_echo_max_overlap, stage="query_prompt_echo"), instructions),
         (CopyFilter(cfg.copy_filter, stage="query_copy"), [" ".join(chunks[c] for c in cs) for cs in sources]),
     ]
+    if cfg.support.enabled:
+        # A chunk's title names its document (entity, period): words a query may take from it.
+        titles = dict(zip(corpus["id"].to_pylist(), corpus["title"].to_pylist()))
+        naming = [" ".join(titles.get(c) or "" for c in cs) for cs in sources]
+        steps.append((SupportFilter(cfg.support.max_unsupported, stage="query_support"),
+                      [(f"{name} {' '.join(chunks[c] for c in cs)}", answer or "", name)
+                       for cs, name, answer in zip(sources, naming, table["answer"].to_pylist())]))
     if cfg.grounding.enabled:
         steps.append((CitationFilter(cfg.grounding, stage="query_grounding"),
                       [(c, [chunks[x] for x in cs]) for c, cs in zip(table["citations"].to_pylist(), sources)]))

@@ -1,4 +1,5 @@
-"""generate_queries: persona-conditioned InPars few-shot query writing with the LLM (a map stage over the plan)."""
+"""generate_queries: answer-first, persona-conditioned InPars few-shot query writing with the LLM (a map stage over
+the plan): each slot names its document and the fact its query must ask for."""
 
 from __future__ import annotations
 
@@ -36,6 +37,8 @@ def run_shard(shard: pa.Table, ctx: StageContext) -> tuple[pa.Table, list[Drop]]
             style=slot["style"], difficulty=slot["difficulty"], language=cfg.domain.query_language,
             backend=llm.name, model=llm.model_id,
             prompt_hash=req.prompt_hash, cache_key=res.cache_key,
+            # Answer-first: the fact the query was written to ask for is its answer and citation.
+            answer=slot.get("fact") or "", citations=[slot["fact"]] if slot.get("fact") else [],
         ))
     ctx.stats["queries"] += len(queries)
     return to_table(queries, Query), drops

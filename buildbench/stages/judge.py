@@ -1,20 +1,25 @@
-"""judge: LLM judgements, calibration first.
+"""judge: relevance judgements, calibration first, by the LLM judge (``recipes.judge``) or, by default, the
+query-likelihood judge (``domain.likelihood``).
 
-A sample of queries is judged against its own positive and against a random passage of another document. Only
-a judge that tells those apart (or is trusted by config) goes on to judge every positive, the closest mined
-candidates and the LLM-written negatives, and each query's answerability; an untrusted judge's labels would not
-be acted on, so they are not paid for.
+A sample of queries is judged against its own positive and against a random passage of another document (the
+controls that calibrate the judge). The LLM judge goes on to judge every positive, the closest mined
+candidates and the LLM-written negatives, and each query's answerability, only when it tells the controls
+apart (an untrusted judge's labels would not be acted on, so they are not paid for). The likelihood judge
+costs prompt evaluation only, so it scores all of them at once: each query's positive, its closest candidates
+(the same selection the LLM judge gets) and the controls, and writes every score to ``likelihoods``.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import time
 from collections import Counter
 
 import pyarrow as pa
 
 from ..engine.stage import StageContext, StageResult
+from ..generators.likelihood import LIKELIHOOD_SCHEMA
 from ..generators.recipes import JUDGEMENT_SCHEMA, QUERY_CHECK_SCHEMA, JudgePair, RelevanceJudge
 from ..quality.mining import candidates_from_table, judge_selection
 from ..quality.repair import CANDIDATE, CONTROL, POSITIVE, Verdict, calibrate
@@ -24,14 +29,15 @@ from .common import JUDGE, check_role, llm_keys, make_llm, passage_texts, positi
 log = logging.getLogger(__name__)
 
 CONFIG_KEYS = ("seed", "domain.recipes.judge", *llm_keys(JUDGE), "domain.mining", "domain.repair",
-               "domain.language")
+               "domain.language", "domain.likelihood")
 check = check_role(JUDGE, lambda pack: pack.recipes.judge)
 
 
 def run(ctx: StageContext) -> StageResult:
     pack, seed = ctx.config.domain, ctx.config.seed
-    empty = {"judgements": JUDGEMENT_SCHEMA.empty_table(), "query_checks": QUERY_CHECK_SCHEMA.empty_table()}
-    if not pack.recipes.judge:
+    empty = {"judgements": JUDGEMENT_SCHEMA.empty_table(), "query_checks": QUERY_CHECK_SCHEMA.empty_table(),
+             "likelihoods": LIKELIHOOD_SCHEMA.empty_table()}
+    if not (pack.recipes.judge or pack.likelihood.enabled):
         return StageResult(outputs=empty)
     texts = passage_texts(ctx)
     q = ctx.read("queries")
@@ -50,6 +56,9 @@ def run(ctx: StageContext) -> StageResult:
             cid = rng.choice(others)
             first.append(JudgePair(qid, qtext[qid], pos[qid][0], texts[pos[qid][0]], POSITIVE))
             first.append(JudgePair(qid, qtext[qid], cid, texts[cid], CONTROL))
+    if not pack.recipes.judge:
+        titles = dict(zip(chunks["id"].to_pylist(), chunks["title"].to_pylist()))
+        return _likelihood_judge(ctx, first, qtext, pos, texts, titles)
     llm = make_llm(ctx, JUDGE)
     judge = RelevanceJudge.from_pack(llm, pack, seed=seed)
     with track_llm(ctx, llm):
@@ -79,4 +88,60 @@ def run(ctx: StageContext) -> StageResult:
     return StageResult(outputs={
         "judgements": pa.Table.from_pylist([j.__dict__ for j in judgements], schema=JUDGEMENT_SCHEMA),
         "query_checks": pa.Table.from_pylist([c.__dict__ for c in checks], schema=QUERY_CHECK_SCHEMA),
+        "likelihoods": LIKELIHOOD_SCHEMA.empty_table(),
     }, drops=drops)
+
+
+def _likelihood_judge(ctx: StageContext, first: list[JudgePair], qtext: dict[str, str],
+                      pos: dict[str, list[str]], texts: dict[str, str], titles: dict[str, str]) -> StageResult:
+    """Score the controls, every positive and each query's closest candidates; verdicts from the threshold."""
+    from ..generators.likelihood import QueryLikelihood, passage_text, score_pairs, specificity
+
+    pack = ctx.config.domain
+    cfg = pack.likelihood
+    pairs = [(p.query_id, p.query, p.passage_id, p.passage, p.kind) for p in first]
+    done = {(p.query_id, p.passage_id) for p in first}
+    pairs += [(qid, qtext[qid], cid, texts[cid], POSITIVE) for qid, cids in pos.items() for cid in cids
+              if (qid, cid) not in done]
+    # The closest candidates of each query: where a missed positive, or a vague query's other answers, are.
+    per_query: Counter = Counter()
+    for c in sorted(judge_selection(candidates_from_table(ctx.read("candidates")), pack.mining),
+                    key=lambda c: (c.query_id, c.rank)):
+        if (c.query_id, c.passage_id) not in done and per_query[c.query_id] < cfg.candidates:
+            per_query[c.query_id] += 1
+            pairs.append((c.query_id, qtext[c.query_id], c.passage_id, texts[c.passage_id], CANDIDATE))
+    # The scorer reads a passage as the corpus presents it: its document's title, then its text.
+    pairs = [(qid, query, pid, passage_text(text, titles.get(pid, "")), kind)
+             for qid, query, pid, text, kind in pairs]
+    scorer = ctx.service("likelihood", lambda: QueryLikelihood(cfg.model, threads=cfg.threads,
+                                                               max_passage_tokens=cfg.max_passage_tokens))
+    t0 = time.perf_counter()
+    read, scored_before = scorer.passages_read, scorer.queries_scored
+    scored = score_pairs(scorer, pairs)
+    own = {}
+    for s in scored:
+        if s.kind == POSITIVE:
+            own[s.query_id] = max(own.get(s.query_id, float("-inf")), s.pmi)
+    rows = []
+    for s in scored:
+        label = s.label(cfg.threshold, cfg.strong_margin)
+        reason = f"PMI {s.pmi:+.2f} nats/token (threshold {cfg.threshold:+.2f})"
+        # A candidate is another answer only if it explains the query about as well as the query's own passage:
+        # one that shares its document's title explains the entity's name, not the fact.
+        if s.kind == CANDIDATE and label and s.pmi < own.get(s.query_id, float("-inf")) - cfg.candidate_margin:
+            label = 0
+            reason += f"; below its positive's {own[s.query_id]:+.2f} by more than {cfg.candidate_margin}"
+        rows.append(dict(query_id=s.query_id, passage_id=s.passage_id, kind=s.kind, label=label, reason=reason,
+                         model=scorer.model_id, cache_key="", backend="likelihood", prompt_hash=""))
+    spec = sorted(specificity(scored, POSITIVE, CANDIDATE).values())
+    ctx.stats.update(Counter(f"pairs.{s.kind}" for s in scored))
+    ctx.stats.update({"likelihood.seconds": round(time.perf_counter() - t0, 1),
+                      "likelihood.passages_read": scorer.passages_read - read,
+                      "likelihood.queries_scored": scorer.queries_scored - scored_before,
+                      "likelihood.queries_with_candidates": len(spec),
+                      "likelihood.not_more_specific_than_a_candidate": sum(x <= 0 for x in spec)})
+    return StageResult(outputs={
+        "judgements": pa.Table.from_pylist(rows, schema=JUDGEMENT_SCHEMA),
+        "query_checks": QUERY_CHECK_SCHEMA.empty_table(),
+        "likelihoods": pa.Table.from_pylist([s.__dict__ for s in scored], schema=LIKELIHOOD_SCHEMA),
+    })

@@ -1,9 +1,19 @@
-"""plan_queries: stratified persona x style x difficulty assignment of query slots to chunks."""
+"""plan_queries: stratified persona x style x difficulty assignment of query slots to chunks, answer-first.
+
+Each slot also gets what its query is about: a salient sentence of the chunk (TF-IDF against the corpus, with
+numbers and names counting for more) and the line naming the chunk's document (title, entity, period, section),
+both taken from the documents themselves, never from the LLM.
+"""
 
 from __future__ import annotations
 
+import json
+
+from ..builders.context import document_context, section_of
 from ..engine.stage import StageContext, StageResult
 from ..generators.recipes import plan_queries
+from ..generators.recipes.facts import salient_facts
+from ..generators.recipes.persona import document_line
 
 # plan_queries reads the pack's personas, query styles and difficulties.
 CONFIG_KEYS = ("queries_per_chunk", "max_queries", "seed", "domain.personas", "domain.query_styles",
@@ -12,8 +22,29 @@ CONFIG_KEYS = ("queries_per_chunk", "max_queries", "seed", "domain.personas", "d
 
 def run(ctx: StageContext) -> StageResult:
     cfg = ctx.config
-    ids = [i for t in ctx.iter_shards("chunks") for i in t["id"].to_pylist()]
-    if not cfg.domain.recipes.persona:
-        ids = []
-    plan = plan_queries(ids, cfg.domain, cfg.queries_per_chunk, cfg.seed, max_queries=cfg.max_queries)
-    return StageResult(outputs={"plan": plan}, stats={"slots": plan.num_rows})
+    chunks = [r for t in ctx.iter_shards("chunks") for r in t.select(["id", "doc_id", "text", "start"]).to_pylist()]
+    ids = [c["id"] for c in chunks] if cfg.domain.recipes.persona else []
+    documents = {}
+    for t in ctx.iter_shards("documents_clean"):
+        for d in t.select(["id", "text", "title", "metadata"]).to_pylist():
+            documents[d["id"]] = d
+    lines, titles = {}, {}
+    for c in chunks:
+        doc = documents.get(c["doc_id"])
+        if doc is None:
+            continue
+        meta = doc["metadata"]
+        meta = json.loads(meta) if isinstance(meta, str) and meta else (meta or {})
+        about = document_context(doc["text"], doc["title"] or "", meta)
+        titles[c["id"]] = about.title
+        lines[c["id"]] = {"document": document_line(about.title, about.entity, about.period,
+                                                    section_of(doc["text"], c["start"], about.title)),
+                          "entity": about.entity, "period": about.period}
+    wanted = set(ids)
+    facts = salient_facts({c["id"]: c["text"] for c in chunks}, k=max(cfg.queries_per_chunk, 1),
+                          skip={k: v for k, v in titles.items() if v})
+    plan = plan_queries(ids, cfg.domain, cfg.queries_per_chunk, cfg.seed, max_queries=cfg.max_queries,
+                        documents=lines, facts={k: [f.text for f in v] for k, v in facts.items() if k in wanted})
+    with_document = sum(bool(x) for x in plan["document"].to_pylist())
+    return StageResult(outputs={"plan": plan}, stats={"slots": plan.num_rows, "slots_with_document": with_document,
+                                                      "slots_with_fact": sum(bool(x) for x in plan["fact"].to_pylist())})

@@ -41,29 +41,50 @@ def test_slot_seed_depends_only_on_seed_and_slot():
     assert derive_seed(1, "c1#0") != derive_seed(1, "c1#1")
 
 
-def test_prompt_has_persona_style_examples_and_passage(pack):
+def test_prompt_is_answer_first_with_persona_style_examples_and_fact(pack):
     recipe = PersonaQueryRecipe(pack, pack.generator, seed=0)
     slot = {"slot_id": "c1#0", "chunk_id": "c1", "persona": "credit_analyst", "style": "keyword",
-            "difficulty": "hard", "seed": 11}
-    req = recipe.build_request(slot, "The borrower must keep net leverage below 3.5 times.")
+            "difficulty": "hard", "seed": 11, "entity": "Orlin Foods, Inc.", "period": "fiscal 2025",
+            "fact": "The borrower must keep net leverage below 3.5 times."}
+    req = recipe.build_request(slot, "Some other sentence. The borrower must keep net leverage below 3.5 times.")
     persona = next(p.description for p in pack.personas if p.id == "credit_analyst")
+    # The writer is told whom and when the fact is about (from the document) and the fact, not the passage.
     assert req.prompt.endswith(f"Persona: {persona}\nStyle: {recipe.styles['keyword']}\n"
                                f"Difficulty: {recipe.difficulties['hard']}\n"
-                               "Passage: The borrower must keep net leverage below 3.5 times.\nQuery:")
+                               "About: Orlin Foods, Inc., fiscal 2025\n"
+                               "Fact: The borrower must keep net leverage below 3.5 times.\nQuery:")
+    assert "Some other sentence" not in req.prompt
     assert req.prompt.count("\nQuery: ") == pack.generator.few_shot
     assert req.stop == ("\n",) and req.seed == 11
+    # Same-style examples first; each example states its entity and period and the fact its query asks for.
+    assert "About: Larkspur Packaging Corp., 2025\n" in req.prompt
+    assert "Query: Larkspur Packaging net leverage covenant step-down 2026\n" in req.prompt
     # The shared prefix is exactly the instructions plus the examples, identical for every keyword slot.
-    other = recipe.build_request({**slot, "persona": "auditor", "seed": 5}, "Other text.")
+    other = recipe.build_request({**slot, "persona": "auditor", "seed": 5, "entity": "", "fact": ""}, "Other text.")
     assert req.prompt[: req.prefix_chars] == other.prompt[: other.prefix_chars]
     assert req.prompt[req.prefix_chars:].startswith("Persona: ")
+    # Without a fact (a chunk with no usable sentence) the passage stands in; a document naming no one says so.
+    assert other.prompt.endswith("About: the company (not named), fiscal 2025\nFact: Other text.\nQuery:")
 
 
-def test_long_passages_are_cut_at_a_word(pack):
+def test_long_facts_are_cut_at_a_word(pack):
     recipe = PersonaQueryRecipe(pack, pack.generator, seed=0, max_passage_chars=40)
     slot = {"slot_id": "c#0", "chunk_id": "c", "persona": "auditor", "style": "question", "difficulty": "easy",
             "seed": 1}
     req = recipe.build_request(slot, "word " * 100)
-    assert "Passage: " + "word " * 8 + "...\nQuery:" in req.prompt
+    assert "Fact: " + "word " * 8 + "...\nQuery:" in req.prompt
+
+
+def test_plan_slots_carry_their_document_and_distinct_facts(pack):
+    docs = {"c1": {"document": "Orlin Foods - Annual Report 2025", "entity": "Orlin Foods", "period": "2025"}}
+    facts = {"c1": ["Net sales rose 8% to $2.1 billion.", "The dividend was raised to $0.40."]}
+    plan = plan_queries(["c1", "c2"], pack, 3, seed=1, documents=docs, facts=facts).to_pylist()
+    c1 = sorted((r for r in plan if r["chunk_id"] == "c1"), key=lambda r: r["slot_id"])
+    # slot n asks about fact n; a chunk with fewer facts than slots repeats its last one
+    assert [r["fact"] for r in c1] == facts["c1"] + facts["c1"][-1:]
+    assert {r["entity"] for r in c1} == {"Orlin Foods"} and {r["period"] for r in c1} == {"2025"}
+    c2 = [r for r in plan if r["chunk_id"] == "c2"]
+    assert {r["fact"] for r in c2} == {""} and {r["document"] for r in c2} == {""}
 
 
 @pytest.mark.parametrize("raw,clean", [

@@ -122,3 +122,26 @@ def test_calibration_numbers_and_audit_table():
     table = audit_table(repair(["q1"], POS, CANDS, TEXTS).audit, stage="repair_qrels")
     assert set(table.column_names) == {"query_id", "stage", "action", "reason", "passage_id", "detail"}
     assert table.num_rows >= 2 and set(table["stage"].to_pylist()) == {"repair_qrels"}
+
+
+def test_a_query_more_passages_answer_than_a_repair_may_add_is_dropped_as_vague():
+    cands = [cand("q2", "n1", 0.7, 1, "too_close"), cand("q2", "n2", 0.7, 2, "too_close"),
+             cand("q2", "other_year", 0.6, 3, "negative"), cand("q1", "n1", 0.5, 1, "negative")]
+    verdicts = good_judge_verdicts() + [Verdict("q2", p, CANDIDATE, 2) for p in ("n1", "n2", "other_year")]
+    verdicts += [Verdict("q1", "n1", CANDIDATE, 2)]
+    out = repair(["q1", "q2"], POS, cands, TEXTS, verdicts, cfg=RepairConfig(max_added_positives=2))
+    assert out.kept_queries == ["q1"]
+    drop = next(e for e in out.audit if e.action == "drop_query")
+    assert (drop.query_id, drop.reason) == ("q2", "vague") and "3 pooled passages" in drop.detail
+    # one relevant candidate is a missed positive, added to the qrels
+    assert ("q1", "n1", 1) in out.qrels
+    # with room for three, q2's candidates are added instead
+    out = repair(["q1", "q2"], POS, cands, TEXTS, verdicts, cfg=RepairConfig(max_added_positives=3))
+    assert out.kept_queries == ["q1", "q2"] and {("q2", p, 1) for p in ("n1", "n2", "other_year")} <= set(out.qrels)
+
+
+def test_copies_of_the_positive_do_not_make_a_query_vague():
+    cands = [cand("q1", "dup", 0.82, 1, "too_close"), cand("q1", "n1", 0.5, 2, "negative")]
+    verdicts = good_judge_verdicts() + [Verdict("q1", "dup", CANDIDATE, 3), Verdict("q1", "n1", CANDIDATE, 2)]
+    out = repair(["q1", "q2"], POS, cands, TEXTS, verdicts, cfg=RepairConfig(max_added_positives=1))
+    assert "q1" in out.kept_queries and {("q1", "dup", 1), ("q1", "n1", 1)} <= set(out.qrels)

@@ -25,12 +25,18 @@ PLAN_SCHEMA = pa.schema(
         ("style", pa.string()),
         ("difficulty", pa.string()),
         ("seed", pa.int64()),
+        # Answer-first: what the searcher knows (from the document, not the LLM) and the fact asked about.
+        ("document", pa.string()),
+        ("entity", pa.string()),
+        ("period", pa.string()),
+        ("fact", pa.string()),
     ]
 )
 
 
 def plan_queries(chunk_ids: list[str], pack: DomainPack, queries_per_chunk: int, seed: int,
-                 max_queries: Optional[int] = None) -> pa.Table:
+                 max_queries: Optional[int] = None, documents: Optional[dict[str, dict]] = None,
+                 facts: Optional[dict[str, list[str]]] = None) -> pa.Table:
     """Assign each (chunk, slot) a persona, style and difficulty, stratified so the mix is balanced.
 
     The persona x style x difficulty grid is shuffled once (seeded) and dealt out in turn, so every
@@ -39,7 +45,12 @@ def plan_queries(chunk_ids: list[str], pack: DomainPack, queries_per_chunk: int,
 
     max_queries: a query budget for large corpora: a seeded sample of chunks gets queries, the rest stay in
         the corpus as distractors (which is also what makes a downsampled corpus smaller than the full one).
+    documents: chunk id -> {"document": the line naming its document (title, entity, period, section),
+        "entity": ..., "period": ...}.
+    facts: chunk id -> its salient sentences, best first; a chunk's n-th slot asks about its n-th fact (the
+        last one again when it has fewer), so two queries of a chunk ask different things.
     """
+    documents, facts = documents or {}, facts or {}
     rng = random.Random(seed)
     if max_queries is not None and len(chunk_ids) * queries_per_chunk > max_queries:
         keep = -(-max_queries // queries_per_chunk)
@@ -53,8 +64,11 @@ def plan_queries(chunk_ids: list[str], pack: DomainPack, queries_per_chunk: int,
         for slot in range(queries_per_chunk):
             persona, style, difficulty = next(deal)
             slot_id = f"{chunk_id}#{slot}"
+            own = facts.get(chunk_id) or [""]
             rows.append(dict(slot_id=slot_id, chunk_id=chunk_id, persona=persona, style=style,
-                             difficulty=difficulty, seed=derive_seed(seed, slot_id)))
+                             difficulty=difficulty, seed=derive_seed(seed, slot_id),
+                             fact=own[min(slot, len(own) - 1)],
+                             **{k: documents.get(chunk_id, {}).get(k, "") for k in ("document", "entity", "period")}))
     if max_queries is not None:
         rows = rows[:max_queries]
     rows.sort(key=lambda r: (r["style"], r["chunk_id"], r["slot_id"]))
@@ -71,6 +85,50 @@ def clean_query(text: str) -> str:
     line = line.strip().strip("\"'`“”‘’").strip()
     line = re.sub(r"^[-*•\d.)\s]+(?=\w)", "", line) if re.match(r"^[-*•]|\d+[.)]\s", line) else line
     return re.sub(r"\s+", " ", line).strip()
+
+
+def _examples_end(prompt: str) -> int:
+    """Where the instructions and few-shot examples end: after the last example's query line and the blank line
+    after it (a cut between two newlines would split the tokens the full prompt has there, and llama.cpp would
+    re-read the prefix's end depending on the previous call)."""
+    last = prompt.rfind("\nQuery:")
+    example = prompt.rfind("\nQuery: ", 0, last)
+    if example < 0:
+        return 0
+    end = prompt.index("\n", example + 1) + 1
+    while prompt[end] == "\n":
+        end += 1
+    return end
+
+
+def about(entity: str, period: str) -> str:
+    """Whom and when a fact is about, as the writer is told: "Crestline Semiconductor, fiscal 2025". A document
+    that names no one says so: left out, the line lets a 270M writer borrow the last example's company."""
+    return ", ".join(x for x in (entity or UNNAMED, period) if x)
+
+
+UNNAMED = "the company (not named)"
+
+
+def _about_document(document: str) -> str:
+    """An example's entity and period, read from its document line as the build reads real documents."""
+    from ...builders.context import document_context
+
+    ctx = document_context("", title=document)
+    return about(ctx.entity, ctx.period)
+
+
+def document_line(title: str, entity: str = "", period: str = "", section: str = "") -> str:
+    """What a searcher knows of a passage's document, in one line: "Entity - Title (period): section"."""
+    line = title or entity
+    if entity and entity.lower() not in line.lower():
+        line = f"{entity} - {line}"
+    # "fiscal 2025" adds nothing to "... (Fiscal Year 2025)": a period whose years the line names is left out.
+    if period and not all(y in line for y in re.findall(r"\d{4}", period) or [period]):
+        line += f" ({period})"
+    if section and section.lower() not in line.lower():
+        line += f": {section}"
+    return line
 
 
 @dataclass
@@ -111,27 +169,32 @@ class PersonaQueryRecipe:
             rng.shuffle(picked)
             out[style] = [
                 dict(persona=self.personas[e.persona], style=self.styles[e.style],
-                     difficulty=self.difficulties[e.difficulty], passage=e.passage, query=e.query)
+                     difficulty=self.difficulties[e.difficulty], about=_about_document(e.document),
+                     fact=" ".join((e.fact or e.passage).split()), query=e.query)
                 for e in picked
             ]
         return out
 
     def build_request(self, slot: dict, passage: str) -> GenerationRequest:
-        if len(passage) > self.max_passage_chars:
-            passage = passage[: self.max_passage_chars].rsplit(" ", 1)[0] + " ..."
+        """The prompt for a plan slot: its document line and fact (the passage itself when it has no fact)."""
+        fact = slot.get("fact") or passage
+        if len(fact) > self.max_passage_chars:
+            fact = fact[: self.max_passage_chars].rsplit(" ", 1)[0] + " ..."
         prompt = template(self.template_name).render(
             domain=self.pack.name,
             examples=self.examples[slot["style"]],
+            # The entity and period only: given the whole title line, a 270M writer copies it as the query.
+            about=about(slot.get("entity", ""), slot.get("period", "")),
             persona=self.personas[slot["persona"]],
             style=self.styles[slot["style"]],
             difficulty=self.difficulties[slot["difficulty"]],
             # Only when queries are wanted in another language than the documents (a cross-lingual task).
             language=self.query_language,
-            passage=" ".join(passage.split()),
+            fact=" ".join(fact.split()),
         )
         return GenerationRequest(
             prompt=prompt,
-            prefix_chars=prompt.rfind("\nPersona: ") + 1,  # the instructions and few-shot examples
+            prefix_chars=_examples_end(prompt),  # the instructions and few-shot examples
             max_tokens=self.gen.max_tokens,
             temperature=self.gen.temperature,
             top_p=self.gen.top_p,

@@ -1,0 +1,92 @@
+"""Draw a seeded sample of a build's kept queries with their positives, for a reviewer to label.
+
+    python benchmarks/query_labels/draw.py RUN_DIR --n 50 --seed 0 --out sample.jsonl [--ids-only]
+    python benchmarks/query_labels/draw.py --count labelled.jsonl [labelled2.jsonl ...]
+
+Each drawn row holds the query, its persona and style, the fact it was written to ask for (when planned) and
+the first 600 characters of each positive. A reviewer fills ``label`` with one of:
+
+- good: a searcher could have typed it, and it picks out its positive (a domain expert would keep it);
+- vague: it fits many passages or none in particular (its single qrel is a guess);
+- wrong: its positive does not answer it, or it is not a usable query (garbled, copied, off-topic).
+
+and may add a ``note``. ``--count`` prints the counts and the share of good per file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+from collections import Counter
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+LABELS = ("good", "vague", "wrong")
+
+
+def _rows(run: Path, name: str) -> list[dict]:
+    files = sorted((run / "data" / name).glob("*.parquet"))
+    return [r for f in files for r in pq.read_table(f).to_pylist()]
+
+
+def draw(run: Path, n: int, seed: int, ids_only: bool = False) -> list[dict]:
+    queries = _rows(run, "final_queries")
+    chunks = {c["id"]: c for c in _rows(run, "chunks")}
+    qrels: dict[str, list[str]] = {}
+    for r in _rows(run, "qrels"):
+        qrels.setdefault(r["query-id"], []).append(r["corpus-id"])
+    picked = random.Random(seed).sample(sorted(queries, key=lambda q: q["id"]), min(n, len(queries)))
+    out = []
+    for q in picked:
+        # the passage it was written from first, then any the qrels repair added
+        own = list(q["chunk_ids"])
+        ids = own + [c for c in qrels.get(q["id"], []) if c not in own]
+        out.append({
+            "id": q["id"], "query": q["text"], "persona": q.get("persona", ""), "style": q.get("style", ""),
+            "fact": q.get("answer", ""),
+            "positives": [((chunks[c].get("title") or "") + " | " + chunks[c]["text"][:600]) if c in chunks else c
+                          for c in ids],
+            "positive_ids": ids, "added_positives": len(ids) - len(own),
+            "label": "", "note": "",
+        })
+        if ids_only:  # corpus text under another licence stays out of the repo: ids and our own queries only
+            del out[-1]["fact"], out[-1]["positives"]
+    return out
+
+
+def count(paths: list[Path]) -> None:
+    for p in paths:
+        rows = [json.loads(line) for line in open(p)]
+        c = Counter(r["label"] for r in rows)
+        unknown = set(c) - set(LABELS)
+        if unknown:
+            raise SystemExit(f"{p}: labels must be one of {', '.join(LABELS)} (found {', '.join(sorted(unknown))})")
+        total = sum(c.values())
+        print(f"{p.name}: {total} labelled; good {c['good']} ({c['good'] / total:.0%}), vague {c['vague']}, "
+              f"wrong {c['wrong']}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("run", nargs="?", type=Path)
+    ap.add_argument("--n", type=int, default=50)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", type=Path)
+    ap.add_argument("--count", nargs="+", type=Path)
+    ap.add_argument("--ids-only", action="store_true",
+                    help="leave out passage and fact text (for corpora such as tatqa_dev that must not be copied)")
+    args = ap.parse_args()
+    if args.count:
+        return count(args.count)
+    rows = draw(args.run, args.n, args.seed, ids_only=args.ids_only)
+    text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    if args.out:
+        args.out.write_text(text)
+    else:
+        print(text, end="")
+
+
+if __name__ == "__main__":
+    main()
