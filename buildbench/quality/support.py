@@ -39,6 +39,7 @@ january february march april may june july august september october november dec
 aug sep sept oct nov dec quarter quarterly fiscal first second third fourth half annual q1 q2 q3 q4 fy h1 h2
 """.split())
 _PERIOD_STEMS = frozenset(w[:PREFIX] for w in PERIOD_WORDS)
+_YEAR = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)")
 
 
 def _words(text: str) -> list[str]:
@@ -80,17 +81,22 @@ class SupportFilter:
         # The words that ask something: not question words, and not the document's name and period, which
         # would otherwise dilute an invented term ("Ardent Media Group plc CET1 impairment charge").
         name = _stems(naming)
-        content = [w for w in _words(query) if w not in QUERY_WORDS and w[:PREFIX] not in name and not w.isdigit()]
-        if not content:
+        asking = [w for w in _words(query) if w not in QUERY_WORDS and w[:PREFIX] not in name]
+        # A year the passage and its title never state is invented ("FOMC rate hike 2025" for a 1994 statement).
+        known_years = set(_YEAR.findall(f"{passage} {naming}"))
+        years = [w for w in asking if w.isdigit()]
+        content = [w for w in asking if not w.isdigit()]
+        if not content and not [y for y in years if y not in known_years]:
             return ("off_fact", "it names only its document and period") if fact else None
-        known = _stems(passage) | _PERIOD_STEMS
+        content += [y for y in years if _YEAR.fullmatch(y) and y not in known_years]  # stated ones do not dilute
+        known = _stems(passage) | _PERIOD_STEMS | known_years
         unsupported = [w for w in content if w[:PREFIX] not in known]
         share = len(unsupported) / len(content)
         if share > self.max_unsupported:
             return ("unsupported_terms", f"{len(unsupported)} of its {len(content)} content words are not in its "
                     f"passage ({', '.join(unsupported[:6])}; max share {self.max_unsupported:.2f})")
         if fact:
-            if not any(w[:PREFIX] in _stems(fact) for w in content):
+            if not any(w[:PREFIX] in _stems(fact) for w in content if not w.isdigit()):
                 return ("off_fact", "none of its words beyond the document's name and period comes from the fact "
                         "it was written to ask about")
         return None
