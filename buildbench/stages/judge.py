@@ -30,7 +30,20 @@ log = logging.getLogger(__name__)
 
 CONFIG_KEYS = ("seed", "domain.recipes.judge", *llm_keys(JUDGE), "domain.mining", "domain.repair",
                "domain.language", "domain.likelihood")
-check = check_role(JUDGE, lambda pack: pack.recipes.judge)
+_check_llm_judge = check_role(JUDGE, lambda pack: pack.recipes.judge)
+
+
+def check(config) -> None:
+    """Fail before any stage runs if the judge cannot be built: the LLM judge's backend, or the likelihood
+    judge's llama.cpp and model (it runs on the CPU whatever backend writes the queries)."""
+    _check_llm_judge(config)
+    pack = config.domain
+    if not pack.recipes.judge and pack.likelihood.enabled:
+        from ..errors import require
+        from ..generators.local import resolve_model
+
+        require("llama_cpp", "local", "The query-likelihood judge")
+        resolve_model(pack.likelihood.model)
 
 
 def run(ctx: StageContext) -> StageResult:

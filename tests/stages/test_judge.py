@@ -56,3 +56,13 @@ def test_no_judge_at_all_writes_empty_outputs(tmp_path, rundir):
     rundir.write("negatives", empty_table(Document))
     result, _ = run_global("judge", make_cfg(tmp_path / "run", **{"likelihood.enabled": False}), rundir)
     assert all(t.num_rows == 0 for t in result.outputs.values())
+
+
+def test_plan_check_names_a_missing_likelihood_model(tmp_path):
+    from buildbench.errors import BuildBenchError
+    from buildbench.stages import judge
+
+    judge.check(make_cfg(tmp_path / "run"))  # the default model resolves
+    with pytest.raises(BuildBenchError, match="unknown local model 'no-such-model'"):
+        judge.check(make_cfg(tmp_path / "run", **{"likelihood.model": "no-such-model"}))
+    judge.check(make_cfg(tmp_path / "run", **{"likelihood.model": "no-such-model", "likelihood.enabled": False}))
