@@ -23,6 +23,9 @@ MAX_NAME_WORDS = 8
 
 ENTITY_KEYS = ("company", "entity", "issuer", "fund", "bank", "organization", "organisation", "name-of-company")
 PERIOD_KEYS = ("period", "fiscal_year", "year", "date")
+# A year standing alone (not part of a longer number): the one pattern the support filter, the facts and the
+# report use for it.
+YEAR = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)")
 
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
           "November", "December")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from typing import Optional, Sequence
 
+from ..builders.context import YEAR
 from ..records import Drop
 from .base import FilterResult, check_aligned
 
@@ -39,7 +40,6 @@ january february march april may june july august september october november dec
 aug sep sept oct nov dec quarter quarterly fiscal first second third fourth half annual q1 q2 q3 q4 fy h1 h2
 """.split())
 _PERIOD_STEMS = frozenset(w[:PREFIX] for w in PERIOD_WORDS)
-_YEAR = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)")
 
 
 def _words(text: str) -> list[str]:
@@ -83,12 +83,12 @@ class SupportFilter:
         name = _stems(naming)
         asking = [w for w in _words(query) if w not in QUERY_WORDS and w[:PREFIX] not in name]
         # A year the passage and its title never state is invented ("FOMC rate hike 2025" for a 1994 statement).
-        known_years = set(_YEAR.findall(f"{passage} {naming}"))
+        known_years = set(YEAR.findall(f"{passage} {naming}"))
         years = [w for w in asking if w.isdigit()]
         content = [w for w in asking if not w.isdigit()]
         if not content and not [y for y in years if y not in known_years]:
             return ("off_fact", "it names only its document and period") if fact else None
-        content += [y for y in years if _YEAR.fullmatch(y) and y not in known_years]  # stated ones do not dilute
+        content += [y for y in years if YEAR.fullmatch(y) and y not in known_years]  # stated ones do not dilute
         known = _stems(passage) | _PERIOD_STEMS | known_years
         unsupported = [w for w in content if w[:PREFIX] not in known]
         share = len(unsupported) / len(content)

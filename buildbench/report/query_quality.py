@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow.parquet as pq
 from pydantic import ValidationError
 
-from ..builders.context import GENERIC_WORDS
+from ..builders.context import GENERIC_WORDS, YEAR
 from ..config import BuildConfig
 from ..engine.rundir import RunDir
 from ..generators.likelihood import ScoredPair, specificity
@@ -47,7 +47,6 @@ DROP_QUERY, ADD_QREL = "drop_query", "add_qrel"  # the repair's audit actions (q
 NOT_CALIBRATED = "not calibrated on human labels"
 
 _WORD = re.compile(r"[^\W_]+")
-_YEAR = re.compile(r"(?<!\d)((?:19|20)\d\d)(?!\d)")
 _QUARTER = re.compile(r"\bQ([1-4])\b", re.IGNORECASE)
 _ORDINALS = {"1": "first", "2": "second", "3": "third", "4": "fourth"}
 
@@ -79,7 +78,7 @@ def names_entity(query: str, words: set[str]) -> bool:
 def period_patterns(period: str) -> list[re.Pattern]:
     """How a query can name a year or quarter of ``period``: "2025", "FY25", "'25"; "Q3", "3Q", "third quarter"."""
     out = []
-    for year in sorted(set(_YEAR.findall(period))):
+    for year in sorted(set(YEAR.findall(period))):
         out.append(re.compile(rf"(?<!\d){year}(?!\d)|\bFY\s*['’]?{year[2:]}\b|['’]{year[2:]}\b", re.IGNORECASE))
     for q in sorted(set(_QUARTER.findall(period))):
         out.append(re.compile(rf"\bQ{q}\b|\b{q}Q\b|\b{_ORDINALS[q]}[\s-]+(?:fiscal\s+)?quarter\b", re.IGNORECASE))

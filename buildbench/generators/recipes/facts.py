@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ...builders.chunking import split_sentences
+from ...builders.context import YEAR
 
 MAX_TERMS = 5
 MIN_WORDS = 6  # shorter: a heading or fragment, not a fact
@@ -75,7 +76,6 @@ _NUMBER = re.compile(
     rf"percentage[\s-]points?|million|billion|trillion|thousand|times|x)(?![\w])|(?![\w%])(?!,\d)(?!\.\d)))"
 )
 _DIGIT = re.compile(r"\d")
-_BARE_YEAR = re.compile(r"(?:19|20)\d\d")
 # Two or more capitalised words ("Federal Open Market Committee", "Ostmark Bank Group"), or a code with capitals
 # and digits or several capitals ("CET1", "HBX-214", "LCR").
 _NAME = re.compile(r"\b[A-Z][\w'’&.-]*(?:\s+(?:of\s+(?:the\s+)?|&\s+)?[A-Z][\w'’&.-]*)+")
@@ -156,7 +156,7 @@ def numbers_in(sentence: str) -> tuple[str, ...]:
     found = []
     for m in _NUMBER.finditer(sentence):
         mention = m.group(0).strip()
-        if mention and not _BARE_YEAR.fullmatch(mention):
+        if mention and not YEAR.fullmatch(mention):
             found.append(mention)
     return tuple(found)
 
@@ -170,7 +170,7 @@ def names_in(sentence: str) -> int:
             words = words[1:]  # a capitalised sentence start is not a name by itself
         if sum(1 for w in words if w[0].isupper()) >= 2:
             count += 1
-    count += sum(1 for m in _CODE.finditer(sentence) if m.start() > 0 and not _BARE_YEAR.fullmatch(m.group(0)))
+    count += sum(1 for m in _CODE.finditer(sentence) if m.start() > 0 and not YEAR.fullmatch(m.group(0)))
     return count
 
 
