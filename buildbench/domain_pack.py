@@ -53,6 +53,10 @@ class FewShot(Strict):
     # and the sentence of the passage the query asks about. Without them the passage stands in for the fact.
     document: str = ""
     fact: str = ""
+    # The query as a searcher would write it if the document named no one (annual-report excerpts, filings
+    # stripped of their cover): it carries the fact's figure or distinctive term instead of the entity, since
+    # "the company's deferred taxes" fits every report in such a corpus.
+    unnamed_query: str = ""
 
 
 class TaskSpec(Strict):
@@ -148,6 +152,12 @@ class GeneratorConfig(LLMConfig):
     # ("Granite Peak Homebuilders debt-to-capital ratio 2025") where with three at 0.7 it copied the title.
     few_shot: int = 6
     temperature: float = 0.3
+    # Drafts per slot: a draft that fails the copy or support check (quality.copy, quality.support: invented
+    # terms, figures or periods, off its fact, unanchored), loops or is cut off is written again with the
+    # examples rotated, another seed and redraft_temperature. The rejected draft is logged; the last one goes on
+    # to filter_queries, which drops it if it still fails.
+    drafts: int = 3
+    redraft_temperature: float = 0.7
 
 
 class DedupConfig(Strict):
@@ -209,6 +219,11 @@ class CopyConfig(Strict):
     # not yet measured on generated queries.
     max_overlap: float = 0.9
     ngram: int = 3
+    # A query holding a verbatim run of its chunk this many words long copies it, whatever it adds around it
+    # ("I need to check whether" + a whole sentence). On 100 labelled queries of the bundled-sample and
+    # tatqa_dev builds, 10 words catches 9 wrong and 7 vague ones, against 5 good (near-copies of a keyword
+    # span, which a redraft rewrites).
+    max_span: int = 10
 
 
 class RoundTripConfig(Strict):
@@ -318,8 +333,9 @@ class RepairConfig(Strict):
     # Queries judged not self-contained or without clear intent are dropped (only with a trusted judge).
     answerability: bool = True
     # A trusted judge's relevant candidates are added to the qrels (missed positives), up to this many per
-    # query; a query with more fits too many passages and is dropped as vague.
-    max_added_positives: int = 2
+    # query; a query with more fits too many passages and is dropped as vague. Of 200 labelled queries
+    # (benchmarks/query_labels/), the 9 with two candidates added were 8 vague and 1 wrong, and no good one.
+    max_added_positives: int = 1
 
 
 class LikelihoodConfig(Strict):

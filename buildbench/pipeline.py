@@ -79,7 +79,7 @@ STAGES: list[Stage] = [
            "YourBench summaries, single-hop and multi-hop questions with answers and citations",
            inputs=("chunks",), outputs=("qa_queries",), needs_llm=True),
     _stage(FILTER_QUERIES, filter_queries,
-           "length, prompt-echo, copy, language, near-duplicate and round-trip filters",
+           "length, prompt-echo, copy, support, grounding, language, near-duplicate and round-trip filters",
            inputs=("raw_queries", "qa_queries", "chunks"), outputs=("queries",)),
     _stage(WRITE_NEGATIVES, write_negatives, "LLM-written hard negatives, added to the corpus marked synthetic",
            inputs=("queries", "chunks"), outputs=("negatives",), needs_llm=True),

@@ -1,7 +1,11 @@
 """Draw a seeded sample of a build's kept queries with their positives, for a reviewer to label.
 
     python benchmarks/query_labels/draw.py RUN_DIR --n 50 --seed 0 --out sample.jsonl [--ids-only]
+    python benchmarks/query_labels/draw.py --reference ../shared/data/reference/tatqa_dev --n 50 --seed 0 --out h.jsonl
     python benchmarks/query_labels/draw.py --count labelled.jsonl [labelled2.jsonl ...]
+
+``--reference`` draws a BEIR folder's own (human) queries with their labelled passages instead, to label by the
+same rules: how specific the people's questions of that corpus are.
 
 Each drawn row holds the query, its persona and style, the fact it was written to ask for (when planned) and
 the first 600 characters of each positive. A reviewer fills ``label`` with one of:
@@ -56,6 +60,35 @@ def draw(run: Path, n: int, seed: int, ids_only: bool = False) -> list[dict]:
     return out
 
 
+def draw_reference(folder: Path, n: int, seed: int, ids_only: bool = False) -> list[dict]:
+    """A seeded sample of a BEIR folder's queries that have qrels, with their positives."""
+    import csv
+
+    corpus = {}
+    with open(folder / "corpus.jsonl") as f:
+        for line in f:
+            doc = json.loads(line)
+            corpus[doc["_id"]] = doc
+    with open(folder / "queries.jsonl") as f:
+        queries = {q["_id"]: q["text"] for q in map(json.loads, f)}
+    qrels: dict[str, list[str]] = {}
+    for path in sorted((folder / "qrels").glob("*.tsv")):
+        with open(path) as f:
+            for row in csv.DictReader(f, delimiter="\t"):
+                qrels.setdefault(row["query-id"], []).append(row["corpus-id"])
+    picked = random.Random(seed).sample(sorted(q for q in queries if q in qrels), min(n, len(qrels)))
+    out = []
+    for q in picked:
+        row = {"id": q, "query": queries[q], "positive_ids": qrels[q],
+               "positives": [((corpus[c].get("title") or "") + " | " + corpus[c]["text"][:600]) for c in qrels[q]
+                             if c in corpus],
+               "label": "", "note": ""}
+        if ids_only:  # the reference's own text stays out of the repo
+            row = {"id": q, "label": "", "note": ""}
+        out.append(row)
+    return out
+
+
 def count(paths: list[Path]) -> None:
     for p in paths:
         rows = [json.loads(line) for line in open(p)]
@@ -75,12 +108,16 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path)
     ap.add_argument("--count", nargs="+", type=Path)
+    ap.add_argument("--reference", type=Path, help="draw a BEIR folder's own queries instead of a build's")
     ap.add_argument("--ids-only", action="store_true",
                     help="leave out passage and fact text (for corpora such as tatqa_dev that must not be copied)")
     args = ap.parse_args()
     if args.count:
         return count(args.count)
-    rows = draw(args.run, args.n, args.seed, ids_only=args.ids_only)
+    if args.reference:
+        rows = draw_reference(args.reference, args.n, args.seed, ids_only=args.ids_only)
+    else:
+        rows = draw(args.run, args.n, args.seed, ids_only=args.ids_only)
     text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
     if args.out:
         args.out.write_text(text)

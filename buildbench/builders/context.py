@@ -32,6 +32,27 @@ MONTHS = ("January", "February", "March", "April", "May", "June", "July", "Augus
 _MONTH_BY_PREFIX = {m[:3].lower(): m for m in MONTHS}
 _ORDINAL_QUARTER = {"first": 1, "second": 2, "third": 3, "fourth": 4}
 
+_MARK_QUARTER = re.compile(r"\bq([1-4])\b|\b(first|second|third|fourth)[\s-]+(?:fiscal\s+)?quarter", re.IGNORECASE)
+_MARK_HALF = re.compile(r"\bh([12])\b|\b(first|second)[\s-]+half", re.IGNORECASE)
+_MARK_MONTH = re.compile(r"\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)(?:[a-z]*)\b\.?", re.IGNORECASE)
+_MARK_ISO = re.compile(r"(?<![\w-])(?:19|20)\d\d-(0[1-9]|1[0-2])(?:-\d\d)?(?![\w-])")
+
+
+def period_marks(text: str) -> set[str]:
+    """The quarters, halves and months a text names, canonical ("Q3", "third quarter" -> "q3"; "Sept." and
+    "2025-09-30" -> "september"): what the support filter compares between a query and its passage."""
+    marks = {f"q{m.group(1) or _ORDINAL_QUARTER[m.group(2).lower()]}" for m in _MARK_QUARTER.finditer(text)}
+    marks |= {f"h{m.group(1) or _ORDINAL_QUARTER[m.group(2).lower()]}" for m in _MARK_HALF.finditer(text)}
+    for m in _MARK_MONTH.finditer(text):
+        word = m.group(0).rstrip(".").lower()
+        month = _MONTH_BY_PREFIX[m.group(1).lower()]
+        # Capitalised only ("we may" is no month), and a full name or a known short form ("Dec", not "decision")
+        if m.group(0)[0].isupper() and word in (month.lower(), month[:3].lower(), "sept"):
+            marks.add(month.lower())
+    marks |= {MONTHS[int(m.group(1)) - 1].lower() for m in _MARK_ISO.finditer(text)}
+    return marks
+
+
 # Words that name a kind of organisation but no organisation: "the Company", "the Fund" must not become entities.
 GENERIC_WORDS = frozenset(
     """

@@ -35,7 +35,8 @@ class CopyFilter:
 
     - ``mentions_source``: the query refers to "the passage", "this article", "the given text", ...
     - ``copied_from_chunk``: at least ``cfg.max_overlap`` of the query's word ``cfg.ngram``-grams occur in the
-      chunk, or the query is a verbatim span of the chunk of at least 8 words. Words are compared after
+      chunk, or the query is a verbatim span of the chunk of at least 8 words, or it holds a verbatim span of
+      ``cfg.max_span`` words. Words are compared after
       normalisation (casefold, no punctuation). Queries shorter than ``cfg.ngram`` words have no n-grams and
       are only checked for mentions; the length filter is the place for them.
     """
@@ -56,7 +57,7 @@ class CopyFilter:
         keep: list[bool] = []
         drops: list[Drop] = []
         for item_id, text, ref in zip(ids, texts, refs):
-            drop = self._check(text, ref or "")
+            drop = self.check(text, ref or "")
             keep.append(drop is None)
             if drop is not None:
                 drops.append(Drop(stage=self.name, item_id=item_id, reason=drop[0], detail=drop[1]))
@@ -70,7 +71,7 @@ class CopyFilter:
         c = set(_ngrams(words(chunk), self.cfg.ngram))
         return sum(g in c for g in q) / len(q)
 
-    def _check(self, query: str, chunk: str) -> tuple[str, str] | None:
+    def check(self, query: str, chunk: str) -> tuple[str, str] | None:
         m = _SOURCE_MENTION.search(query)
         if m:
             return "mentions_source", f"query refers to its source: '{m.group(0)}'"
@@ -78,6 +79,10 @@ class CopyFilter:
         c_words = words(chunk)
         if len(q_words) >= MIN_VERBATIM_WORDS and f" {' '.join(q_words)} " in f" {' '.join(c_words)} ":
             return "copied_from_chunk", f"query is a verbatim {len(q_words)}-word span of its chunk (overlap 1.00)"
+        span = set(_ngrams(q_words, self.cfg.max_span)) & set(_ngrams(c_words, self.cfg.max_span))
+        if span:
+            return "copied_from_chunk", (f"query holds a verbatim span of its chunk of {self.cfg.max_span} or more "
+                                         f"words: '{' '.join(next(iter(span)))}'")
         n = self.cfg.ngram
         q = _ngrams(q_words, n)
         if q:

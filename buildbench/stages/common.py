@@ -75,6 +75,28 @@ def chunk_texts(ctx: StageContext) -> dict[str, str]:
     return ctx.service("chunk_texts", load)
 
 
+def chunk_titles(ctx: StageContext) -> dict[str, str]:
+    """Chunk id -> its document's title (which names the entity and period), read once per process."""
+    ctx.check_input("chunks")
+
+    def load():
+        table = ctx.read("chunks").select(["id", "title"])
+        return dict(zip(table["id"].to_pylist(), table["title"].to_pylist()))
+
+    return ctx.service("chunk_titles", load)
+
+
+def support_refs(ctx: StageContext, sources: list[list[str]], facts: list[str]) -> list[tuple[str, str, str]]:
+    """What the support check reads of each query: its passages with their titles, its fact, and the titles
+    (the words that name its document)."""
+    texts, titles = chunk_texts(ctx), chunk_titles(ctx)
+    refs = []
+    for chunk_ids, fact in zip(sources, facts):
+        naming = " ".join(titles.get(c) or "" for c in chunk_ids)
+        refs.append((f"{naming} {' '.join(texts[c] for c in chunk_ids)}", fact or "", naming))
+    return refs
+
+
 def passage_texts(ctx: StageContext) -> dict[str, str]:
     """Every corpus passage's text: the chunks and the LLM-written negatives (both declared inputs)."""
     texts = dict(chunk_texts(ctx))

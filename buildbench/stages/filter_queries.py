@@ -18,7 +18,7 @@ from ..quality import (
 )
 from ..quality.support import SupportFilter
 from ..quality.chain import Dedup, apply_filters
-from .common import chunk_texts, embedding_cache
+from .common import chunk_texts, embedding_cache, support_refs
 
 CONFIG_KEYS = ("domain.filters", "domain.language", "domain.recipes.query_language", "domain.personas",
                "domain.query_styles", "domain.difficulties")
@@ -47,11 +47,8 @@ def run(ctx: StageContext) -> StageResult:
     ]
     if cfg.support.enabled:
         # A chunk's title names its document (entity, period): words a query may take from it.
-        titles = dict(zip(corpus["id"].to_pylist(), corpus["title"].to_pylist()))
-        naming = [" ".join(titles.get(c) or "" for c in cs) for cs in sources]
         steps.append((SupportFilter(cfg.support.max_unsupported, stage="query_support"),
-                      [(f"{name} {' '.join(chunks[c] for c in cs)}", answer or "", name)
-                       for cs, name, answer in zip(sources, naming, table["answer"].to_pylist())]))
+                      support_refs(ctx, sources, table["answer"].to_pylist())))
     if cfg.grounding.enabled:
         steps.append((CitationFilter(cfg.grounding, stage="query_grounding"),
                       [(c, [chunks[x] for x in cs]) for c, cs in zip(table["citations"].to_pylist(), sources)]))

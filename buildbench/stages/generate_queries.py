@@ -1,5 +1,6 @@
 """generate_queries: answer-first, persona-conditioned InPars few-shot query writing with the LLM (a map stage over
-the plan): each slot names its document and the fact its query must ask for."""
+the plan): each slot names its document and the fact its query must ask for. A draft that fails the copy or
+support check, loops or is cut off is written again, up to ``generator.drafts`` times."""
 
 from __future__ import annotations
 
@@ -8,12 +9,23 @@ import pyarrow as pa
 from ..engine.stage import StageContext
 from ..generators.recipes import PersonaQueryRecipe
 from ..records import Drop, Query, to_table
-from .common import QUERY_WRITER, call_llm, check_role, chunk_texts, llm_keys, make_llm, short_hash
+from ..quality import CopyFilter
+from ..quality.support import SupportFilter
+from .common import (
+    QUERY_WRITER,
+    call_llm,
+    check_role,
+    chunk_texts,
+    llm_keys,
+    make_llm,
+    short_hash,
+    support_refs,
+)
 
 # PersonaQueryRecipe reads the pack's personas, styles, difficulties, few-shot examples, name and languages.
 CONFIG_KEYS = ("seed", *llm_keys(QUERY_WRITER), "domain.few_shot", "domain.personas", "domain.query_styles",
                "domain.difficulties", "domain.name", "domain.language", "domain.recipes.query_language",
-               "domain.recipes.persona")
+               "domain.recipes.persona", "domain.filters.support", "domain.filters.copy_filter")
 check = check_role(QUERY_WRITER, lambda pack: pack.recipes.persona)
 
 
@@ -23,11 +35,38 @@ def run_shard(shard: pa.Table, ctx: StageContext) -> tuple[pa.Table, list[Drop]]
     recipe = ctx.service("recipe.persona", lambda: PersonaQueryRecipe(cfg.domain, cfg.domain.generator, cfg.seed))
     texts = chunk_texts(ctx)
     slots = shard.to_pylist()
-    requests = [recipe.build_request(s, texts[s["chunk_id"]]) for s in slots]
-    results = call_llm(ctx, llm, requests)
-    queries, drops = [], []
-    for slot, req, res in zip(slots, requests, results):
-        parsed = recipe.parse(res)
+    filters = cfg.domain.filters
+    # The per-query checks filter_queries applies (copy, then support), run on each draft so that a failing
+    # slot gets another try.
+    copy = CopyFilter(filters.copy_filter)
+    support = SupportFilter(filters.support.max_unsupported) if filters.support.enabled else None
+    refs = support_refs(ctx, [[s["chunk_id"]] for s in slots], [s.get("fact") or "" for s in slots])
+
+    def problem(i: int, text: str):
+        return copy.check(text, texts[slots[i]["chunk_id"]]) or (support.check(text, *refs[i]) if support else None)
+
+    final, drops = {}, []
+    pending, drafts = list(range(len(slots))), max(1, cfg.domain.generator.drafts)
+    for draft in range(drafts):
+        requests = [recipe.build_request(slots[i], texts[slots[i]["chunk_id"]], draft) for i in pending]
+        retry = []
+        for i, req, res in zip(pending, requests, call_llm(ctx, llm, requests)):
+            parsed = final[i] = (req, res, recipe.parse(res))
+            if draft + 1 == drafts:
+                continue
+            text = parsed[2].text
+            why = (parsed[2].drop_reason, parsed[2].detail) if text is None else problem(i, text)
+            if why:
+                retry.append(i)
+                drops.append(Drop(ctx.stage, slots[i]["slot_id"], "redrafted",
+                                  f"draft {draft + 1} failed {why[0]} ({why[1]}): {text or ''!r}"))
+        ctx.stats[f"drafts_{draft + 1}"] += len(pending)
+        pending = retry
+        if not pending:
+            break
+    queries = []
+    for i, slot in enumerate(slots):
+        req, res, parsed = final[i]
         if parsed.text is None:
             drops.append(Drop(ctx.stage, slot["slot_id"], parsed.drop_reason, parsed.detail))
             continue

@@ -59,12 +59,26 @@ def test_prompt_is_answer_first_with_persona_style_examples_and_fact(pack):
     # Same-style examples first; each example states its entity and period and the fact its query asks for.
     assert "About: Larkspur Packaging Corp., 2025\n" in req.prompt
     assert "Query: Larkspur Packaging net leverage covenant step-down 2026\n" in req.prompt
-    # The shared prefix is exactly the instructions plus the examples, identical for every keyword slot.
-    other = recipe.build_request({**slot, "persona": "auditor", "seed": 5, "entity": "", "fact": ""}, "Other text.")
-    assert req.prompt[: req.prefix_chars] == other.prompt[: other.prefix_chars]
+    # The shared prefix is exactly the instructions plus the examples, identical for every keyword slot of a
+    # document that names its entity.
+    same = recipe.build_request({**slot, "persona": "auditor", "seed": 5, "fact": ""}, "Other text.")
+    assert req.prompt[: req.prefix_chars] == same.prompt[: same.prefix_chars]
     assert req.prompt[req.prefix_chars:].startswith("Persona: ")
-    # Without a fact (a chunk with no usable sentence) the passage stands in; a document naming no one says so.
+    # Without a fact (a chunk with no usable sentence) the passage stands in; a document naming no one says so,
+    # and its examples are the unnamed ones: the same facts, single them out by their figures.
+    other = recipe.build_request({**slot, "persona": "auditor", "seed": 5, "entity": "", "fact": ""}, "Other text.")
     assert other.prompt.endswith("About: the company (not named), fiscal 2025\nFact: Other text.\nQuery:")
+    assert "About: the company (not named), 2025\n" in other.prompt
+    assert "Query: net debt to EBITDA covenant 3.75x stepping down to 3.25x after June 2026\n" in other.prompt
+    assert "Larkspur" not in other.prompt[: other.prefix_chars]
+    assert other.prompt.count("\nQuery: ") == pack.generator.few_shot
+    # A redraft rotates the examples (another one comes last) and samples with its own seed, hotter.
+    again = recipe.build_request(slot, "Some other sentence.", draft=1)
+    shown = [line for line in req.prompt.split("\n") if line.startswith("Query: ")]
+    again_shown = [line for line in again.prompt.split("\n") if line.startswith("Query: ")]
+    assert again_shown == shown[1:] + shown[:1] and again.seed not in (11, None)
+    assert again.prompt.endswith(req.prompt[req.prefix_chars:])
+    assert (req.temperature, again.temperature) == (pack.generator.temperature, pack.generator.redraft_temperature)
 
 
 def test_long_facts_are_cut_at_a_word(pack):
@@ -125,3 +139,16 @@ def test_query_budget_samples_chunks_deterministically():
         plan["chunk_id"].to_pylist())
     # A budget above what the corpus needs changes nothing.
     assert plan_queries(ids, pack, 2, seed=3, max_queries=100).equals(plan_queries(ids, pack, 2, seed=3))
+
+
+def test_degenerate_outputs_are_no_queries(pack):
+    from buildbench.generators.base import GenerationResult
+
+    recipe = PersonaQueryRecipe(pack, pack.generator, seed=0)
+    looped = recipe.parse(GenerationResult(text="the 15-year expected benefit the 15-year expected benefit",
+                                           finish_reason="stop"))
+    assert (looped.text, looped.drop_reason) == (None, "repetition")
+    cut = recipe.parse(GenerationResult(text="grant date fair values of $7.47, $", finish_reason="length"))
+    assert (cut.text, cut.drop_reason) == (None, "truncated")
+    assert recipe.parse(GenerationResult(text=" Ardent discount rate 12.6%\n", finish_reason="stop")).text == \
+        "Ardent discount rate 12.6%"

@@ -68,3 +68,14 @@ def test_short_query_has_no_ngrams_and_is_kept():
 def test_refs_are_required():
     with pytest.raises(ValueError, match="refs"):
         CopyFilter().apply(["q"], ["a query"])
+
+
+def test_a_query_holding_a_long_verbatim_span_copies_its_chunk():
+    from buildbench.quality.copy import CopyFilter
+
+    chunk = ("Two of the product offerings acquired with the business in 2017 were sunset after March 31, 2018, "
+             "and are presented as discontinued operations.")
+    reason, detail = CopyFilter().check(
+        "I need to check whether the product offerings acquired with the business in 2017 were sunset", chunk)
+    assert reason == "copied_from_chunk" and "verbatim span" in detail
+    assert CopyFilter().check("which offerings acquired in 2017 were sunset after March 2018", chunk) is None

@@ -46,6 +46,91 @@ def test_apply_keeps_alignment_and_reports_reasons():
 
 
 def test_period_words_are_never_invented_terms():
-    # the writer is told the period: "February" is not a term the passage must hold, but not a fact either
-    assert check("Ardent Media Group February 2025")[0] == "off_fact"
-    assert check("Ardent Media Group discount rate range, fourth quarter") is None
+    # the writer is told the period: "fiscal" or "annual" is not a term the passage must hold, nor a fact
+    assert check("Ardent Media Group fiscal 2025")[0] == "off_fact"
+    assert check("Ardent Media Group annual discount rate range, fiscal 2025") is None
+    # but a quarter or month that neither the passage nor the title states is invented (see below)
+    assert check("Ardent Media Group discount rate range, fourth quarter")[0] == "invented_period"
+
+
+UNNAMED_TITLE = "(2019)"
+UNNAMED = (UNNAMED_TITLE + " Net interest income increased by $16.9 million in fiscal 2019, mainly because average "
+           "loan balances grew and deposit costs stayed flat.")
+UNNAMED_FACT = "Net interest income increased by $16.9 million in fiscal 2019."
+
+
+def test_a_query_must_single_out_a_fact_with_a_figure():
+    f = SupportFilter(max_unsupported=0.25)
+    # In a corpus of excerpts that name no company, only the figure singles this one out.
+    assert f.check("The company's net interest income 2019", UNNAMED, UNNAMED_FACT, UNNAMED_TITLE)[0] == "unanchored"
+    assert f.check("net interest income up $16.9 million 2019", UNNAMED, UNNAMED_FACT, UNNAMED_TITLE) is None
+    # A named document: its entity is the anchor, though not a generic word of its name ("the group").
+    assert check("Ardent Media Group discount rate range") is None
+    assert check("the group's discount rate range")[0] == "unanchored"
+    assert check("discount rate range of 12.6% to 14.2%") is None
+    # A fact with no figure asks for no anchor: nothing would single it out but its words.
+    assert check("the group's valuation specialists discount rate",
+                 fact="We involved our valuation specialists to assess the discount rate.") is None
+
+
+def test_anchors_are_an_entity_word_a_dated_period_or_a_stated_figure():
+    from buildbench.quality.support import anchors, figures
+
+    assert figures("$16.9 million in 2019, 1,346 stores, Q3 FY19") == {"16.9", "1346"}
+    statement = "FOMC policy statement, 1995-07-06"
+    assert anchors("FOMC rate decision", "The Committee cut rates.", statement)
+    assert anchors("the Committee's July 1995 rate cut", "The Committee cut rates.", statement)  # dated
+    assert not anchors("the Committee's 1995 rate cut", "The Committee cut rates.", statement)  # a year is not
+    assert not anchors("the bank's deposits", "Deposits grew.", "Caldera National Bank - Annual Report 2025")
+    assert not anchors("deposits of 12 billion", "Deposits grew to 11 billion.", "(2025)")  # not its figure
+
+
+def test_a_relation_the_passage_never_states_is_invented():
+    # The Ardent passage states figures and an assessment, no cause, effect or comparison.
+    reason, detail = check("What is the impact of the discount rate range on Ardent Media Group's goodwill?")
+    assert reason == "invented_relation" and "impact" in detail
+    assert check("How much of Ardent Media Group's discount rate is due to 12.6%?")[0] == "invented_relation"
+    # A passage that states a cause supports asking for it.
+    because = PASSAGE.replace("fell by 17%.", "fell by 17% because two titles closed.")
+    assert SupportFilter().check("What is the impact of Ardent Media Group's print advertising revenue on goodwill?",
+                                 because, "", TITLE) is None
+
+
+def test_a_quarter_or_month_the_passage_never_states_is_invented():
+    reason, detail = check("Ardent Media Group discount rate range in Q3 2025")
+    assert reason == "invented_period" and "q3" in detail
+    assert check("Ardent Media Group discount rate range for the first half of 2025")[0] == "invented_period"
+    # The passage's own periods, and the document's dated title, state theirs.
+    dated = "FOMC policy statement, 1995-07-06"
+    assert SupportFilter().check("FOMC July 1995 rate cut", dated + " The Committee cut the rate.", "", dated) is None
+    assert SupportFilter().check("Ardent third-quarter discount rate", PASSAGE + " In the third quarter",
+                                 "", TITLE) is None
+
+
+def test_period_marks_are_canonical():
+    from buildbench.builders.context import period_marks
+
+    assert period_marks("Q3 2025, the second quarter, H1, Sept. 30, 2025-07-06") == {"q3", "q2", "h1", "september",
+                                                                                      "july"}
+    assert period_marks("we may decide in the second half") == {"h2"}  # "may" the verb is no month
+
+
+def test_a_fiscal_year_does_not_single_out_a_document():
+    from buildbench.quality.support import anchors
+
+    report = "Solvane Chemicals Group - MD&A: Liquidity and Capital Resources (Fiscal 2025)"
+    assert not anchors("How funded was our pension plan in fiscal 2025?", "Plans were 94% funded.", report)
+    assert anchors("How funded was Solvane's pension plan?", "Plans were 94% funded.", report)
+    assert anchors("pension plan 94% funded", "Plans were 94% funded.", report)
+
+
+def test_a_query_of_figures_only_asks_nothing_of_its_fact():
+    # Numbers other than years are figures (anchors), not words: no division by an empty word list.
+    passage = "(2019) Labour resources increased by 119 employees to 1,620."
+    assert SupportFilter().check("119 - 1,620", passage, "Labour rose by 119.", "(2019)")[0] == "off_fact"
+
+
+def test_a_figure_the_passage_does_not_state_is_invented():
+    reason, detail = check("Ardent Media Group discount rate range 12.6% to 15%")
+    assert reason == "invented_figure" and "15" in detail
+    assert check("Ardent Media Group discount rate range 12.6% to 14.2%") is None

@@ -71,7 +71,8 @@ def plan_queries(chunk_ids: list[str], pack: DomainPack, queries_per_chunk: int,
                              **{k: documents.get(chunk_id, {}).get(k, "") for k in ("document", "entity", "period")}))
     if max_queries is not None:
         rows = rows[:max_queries]
-    rows.sort(key=lambda r: (r["style"], r["chunk_id"], r["slot_id"]))
+    # Slots that share a few-shot prefix (style, and whether the document names its entity) run back to back.
+    rows.sort(key=lambda r: (r["style"], not r["entity"], r["chunk_id"], r["slot_id"]))
     return pa.Table.from_pylist(rows, schema=PLAN_SCHEMA)
 
 
@@ -85,6 +86,13 @@ def clean_query(text: str) -> str:
     line = line.strip().strip("\"'`“”‘’").strip()
     line = re.sub(r"^[-*•\d.)\s]+(?=\w)", "", line) if re.match(r"^[-*•]|\d+[.)]\s", line) else line
     return re.sub(r"\s+", " ", line).strip()
+
+
+def repeats(text: str, n: int = 4) -> bool:
+    """Whether a word n-gram occurs twice: a degenerate loop, not a query."""
+    words = re.findall(r"\w[\w.,%$-]*", text.lower())
+    grams = [tuple(words[i:i + n]) for i in range(len(words) - n + 1)]
+    return len(grams) != len(set(grams))
 
 
 def _examples_end(prompt: str) -> int:
@@ -110,12 +118,12 @@ def about(entity: str, period: str) -> str:
 UNNAMED = "the company (not named)"
 
 
-def _about_document(document: str) -> str:
+def _about_document(document: str, named: bool = True) -> str:
     """An example's entity and period, read from its document line as the build reads real documents."""
     from ...builders.context import document_context
 
     ctx = document_context("", title=document)
-    return about(ctx.entity, ctx.period)
+    return about(ctx.entity if named else "", ctx.period)
 
 
 def document_line(title: str, entity: str = "", period: str = "", section: str = "") -> str:
@@ -156,8 +164,10 @@ class PersonaQueryRecipe:
                                else None)
         self.examples = self._pick_examples(seed)
 
-    def _pick_examples(self, seed: int) -> dict[str, list[dict]]:
-        """Few-shot examples per style: same-style examples first, fixed for the run (a shared prefix)."""
+    def _pick_examples(self, seed: int) -> dict[tuple[str, bool], list[dict]]:
+        """Few-shot examples per (style, whether the slot's document names its entity): same-style examples first,
+        fixed for the run (a shared prefix). For a document that names no one the examples show the same facts
+        with an unnamed "About" and queries that single their fact out by its figure or term instead."""
         out = {}
         for style in self.styles:
             rng = random.Random(derive_seed(seed, "few-shot", style))
@@ -167,22 +177,32 @@ class PersonaQueryRecipe:
             rng.shuffle(other)
             picked = (same + other)[: self.gen.few_shot]
             rng.shuffle(picked)
-            out[style] = [
-                dict(persona=self.personas[e.persona], style=self.styles[e.style],
-                     difficulty=self.difficulties[e.difficulty], about=_about_document(e.document),
-                     fact=" ".join((e.fact or e.passage).split()), query=e.query)
-                for e in picked
-            ]
+            out[style, True] = [self._example(e, named=True) for e in picked]
+            # A pack without unnamed queries shows its named ones to every slot.
+            unnamed = [e for e in (same + other) if e.unnamed_query][: self.gen.few_shot]
+            rng.shuffle(unnamed)
+            out[style, False] = [self._example(e, named=False) for e in unnamed] or out[style, True]
         return out
 
-    def build_request(self, slot: dict, passage: str) -> GenerationRequest:
-        """The prompt for a plan slot: its document line and fact (the passage itself when it has no fact)."""
+    def _example(self, e, named: bool) -> dict:
+        return dict(persona=self.personas[e.persona], style=self.styles[e.style],
+                    difficulty=self.difficulties[e.difficulty], about=_about_document(e.document, named),
+                    fact=" ".join((e.fact or e.passage).split()), query=e.query if named else e.unnamed_query)
+
+    def build_request(self, slot: dict, passage: str, draft: int = 0) -> GenerationRequest:
+        """The prompt for a plan slot: its document line and fact (the passage itself when it has no fact).
+        A later ``draft`` (the earlier one failed its checks) rotates the examples and samples with its own seed,
+        hotter."""
         fact = slot.get("fact") or passage
         if len(fact) > self.max_passage_chars:
             fact = fact[: self.max_passage_chars].rsplit(" ", 1)[0] + " ..."
+        examples = self.examples[slot["style"], bool(slot.get("entity"))]
+        # A small writer that strays copies the example closest to its slot; a redraft rotates the examples so
+        # another one comes last (one more shared prefix per draft, still read once per batch).
+        shift = draft % len(examples) if examples else 0
         prompt = template(self.template_name).render(
             domain=self.pack.name,
-            examples=self.examples[slot["style"]],
+            examples=examples[shift:] + examples[:shift],
             # The entity and period only: given the whole title line, a 270M writer copies it as the query.
             about=about(slot.get("entity", ""), slot.get("period", "")),
             persona=self.personas[slot["persona"]],
@@ -196,10 +216,10 @@ class PersonaQueryRecipe:
             prompt=prompt,
             prefix_chars=_examples_end(prompt),  # the instructions and few-shot examples
             max_tokens=self.gen.max_tokens,
-            temperature=self.gen.temperature,
+            temperature=self.gen.temperature if draft == 0 else self.gen.redraft_temperature,
             top_p=self.gen.top_p,
             stop=("\n",),
-            seed=int(slot["seed"]),
+            seed=int(slot["seed"]) if draft == 0 else derive_seed(int(slot["seed"]), "draft", draft),
         )
 
     def parse(self, result: GenerationResult) -> ParsedQuery:
@@ -208,4 +228,10 @@ class PersonaQueryRecipe:
         text = clean_query(result.text)
         if not text:
             return ParsedQuery(None, "empty_output", f"model wrote {result.text[:80]!r}")
+        # A small model that loops or runs out of tokens writes no query: "... 15-year benefit 15-year benefit",
+        # "... grant date fair value $7.47, $".
+        if result.finish_reason == "length":
+            return ParsedQuery(None, "truncated", f"stopped at max_tokens: {text[-80:]!r}")
+        if repeats(text):
+            return ParsedQuery(None, "repetition", f"model repeated itself: {text[:120]!r}")
         return ParsedQuery(text)
