@@ -93,7 +93,9 @@ def test_faults_are_retried_and_nothing_is_lost_or_duplicated(llama_server, fomc
     from tests.generators.fault_proxy import FaultProxy
 
     schedule = {1: "500", 3: "truncate", 5: "stall", 7: "corrupt", 9: "429", 11: "drop"}
-    args = ["--domain", pack_with(tmp_path, generator={"timeout": 20, "max_retries": 4, "concurrency": 1}),
+    # One draft per slot, so that every slot is one call: a query or one logged drop.
+    args = ["--domain", pack_with(tmp_path, generator={"timeout": 20, "max_retries": 4, "concurrency": 1,
+                                                       "drafts": 1}),
             "--docs", fomc_passages, "--max-docs", 8, "--queries-per-chunk", 1, "--generator", "openai",
             "--model", "gemma3-270m", "--until", "generate_queries"]
     with FaultProxy(llama_server.base_url, schedule, stall_seconds=25, retry_after="1", lifetime=900) as proxy:

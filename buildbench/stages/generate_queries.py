@@ -55,6 +55,8 @@ def run_shard(shard: pa.Table, ctx: StageContext) -> tuple[pa.Table, list[Drop]]
             if draft + 1 == drafts:
                 continue
             text = parsed[2].text
+            if text is None and parsed[2].drop_reason == "llm_error":
+                continue  # the backend's failure, not the draft's: left to its retries and to a rerun
             why = (parsed[2].drop_reason, parsed[2].detail) if text is None else problem(i, text)
             if why:
                 retry.append(i)

@@ -213,7 +213,7 @@ def test_finding_10_rerun_after_llm_server_failures(llama_server, tmp_path):
     # Credentials in the URL (finding 14) ride along: they must reach the server and nothing the run writes.
     cfg = make_config("finance", out=str(tmp_path / "run"), docs=[str(docs)], queries_per_chunk=2, generator={
         "backend": "openai", "model": "gemma3-270m", "base_url": f"http://user:password@127.0.0.1:{port}/v1",
-        "max_retries": 0, "timeout": 60, "concurrency": 1})
+        "max_retries": 0, "timeout": 60, "concurrency": 1, "drafts": 1})  # one call per slot to count
     until = ["ingest", "filter_documents", "chunk", "dedup_chunks", "plan_queries", "generate_queries"]
     out = tmp_path / "run"
 
