@@ -37,7 +37,7 @@ from __future__ import annotations
 import re
 from typing import Optional, Sequence
 
-from ..builders.context import YEAR, document_context, period_marks
+from ..builders.context import YEAR, DocContext, document_context, period_marks
 from ..records import Drop
 from .base import FilterResult, check_aligned
 
@@ -70,6 +70,8 @@ _RELATION_CUE = re.compile(r"\b(?:because|due|driven|drive\w*|result\w*|reflect\
 # A figure: a number that is not part of a word (not "Q3", "FY19") and not a year, commas dropped.
 _NUMBER = re.compile(r"(?<![\w.,])\d[\d,]*(?:\.\d+)?")
 # Words of an entity's name that do not single it out ("the bank's deposits" is not "Caldera National Bank").
+# Narrower than builders.context.GENERIC_WORDS (which keeps "the Company" from becoming an entity): a name's
+# "Capital", "Reserve" or "Authority" still tells one document from another here.
 GENERIC_NAME_WORDS = frozenset("""
 the and inc corp corporation company co plc ltd limited llc group holdings holding bank banks national federal
 fund funds trust partners international global financial services
@@ -82,12 +84,12 @@ def figures(text: str) -> set[str]:
     return {n for n in out if not YEAR.fullmatch(n)}
 
 
-def anchors(query: str, passage: str, naming: str) -> bool:
+def anchors(query: str, passage: str, naming: str, ctx: Optional[DocContext] = None) -> bool:
     """Whether a query singles out its document or fact: by the entity's name, a dated period, or a figure its
-    passage states."""
+    passage states. ``ctx``: the document context read from ``naming``, when the caller has it."""
     if figures(query) & figures(passage):
         return True
-    ctx = document_context("", title=naming) if naming else None
+    ctx = ctx or (document_context("", title=naming) if naming else None)
     if ctx is None:
         return False
     asked = _stems(query)
@@ -141,8 +143,8 @@ class SupportFilter:
     def check(self, query: str, passage: str, fact: str = "", naming: str = "") -> Optional[tuple[str, str]]:
         # A quarter or month the passage never states is invented, as a year is ("contract labor costs after Q2
         # 2025" of a March rating action); the document's own period (a title dated 2025-07-06) states one.
-        invented = period_marks(query) - period_marks(passage) - period_marks(document_context("", naming).period
-                                                                            if naming else "")
+        ctx = document_context("", title=naming) if naming else None
+        invented = period_marks(query) - period_marks(passage) - period_marks(ctx.period if ctx else "")
         if invented:
             return ("invented_period", f"it names {', '.join(sorted(invented))}, which its passage does not state")
         made_up = figures(query) - figures(passage)
@@ -175,7 +177,7 @@ class SupportFilter:
             if not any(w[:PREFIX] in _stems(fact) for w in content if not w.isdigit()):
                 return ("off_fact", "none of its words beyond the document's name and period comes from the fact "
                         "it was written to ask about")
-            if figures(fact) and not anchors(query, passage, naming):
+            if figures(fact) and not anchors(query, passage, naming, ctx):
                 return ("unanchored", "its fact states a figure, and it names neither the document's entity, nor a "
                         "dated period, nor a figure of its passage, so it fits many documents")
         return None
