@@ -36,6 +36,8 @@ class Persona(Strict):
 class QueryStyle(Strict):
     id: str
     instruction: str
+    # The form its queries must have (quality.form): a query of another form is redrafted, then dropped.
+    form: Optional[Literal["keywords", "question", "request"]] = None
 
 
 class Difficulty(Strict):
@@ -152,10 +154,10 @@ class GeneratorConfig(LLMConfig):
     # ("Granite Peak Homebuilders debt-to-capital ratio 2025") where with three at 0.7 it copied the title.
     few_shot: int = 6
     temperature: float = 0.3
-    # Drafts per slot: a draft that fails the copy or support check (quality.copy, quality.support: invented
-    # terms, figures or periods, off its fact, unanchored), loops or is cut off is written again with the
-    # examples rotated, another seed and redraft_temperature. The rejected draft is logged; the last one goes on
-    # to filter_queries, which drops it if it still fails.
+    # Drafts per slot: a draft that fails the form, copy or support check (quality.form, quality.copy,
+    # quality.support: invented terms, figures or periods, off its fact, unanchored), loops or is cut off is
+    # written again with the examples rotated, another seed and redraft_temperature. The rejected draft is
+    # logged; the last one goes on to filter_queries, which drops it if it still fails.
     drafts: int = 3
     redraft_temperature: float = 0.7
 

@@ -5,6 +5,7 @@ removed item).
 - ``ExactDedup``, ``MinHashDedup``, ``dedup_texts``: duplicate and near-duplicate removal (``dedup``)
 - ``LanguageFilter`` with ``FastLangDetector`` / ``LangDetectDetector`` (``language``)
 - ``LengthFilter``: word-count bounds (``length``)
+- ``FormFilter``: queries without their style's form (a request that asks for nothing) (``form``)
 - ``CopyFilter``: queries that copy their chunk or mention "the passage" (``copy``)
 - ``PromptEchoFilter``: queries that repeat their prompt's instructions (``copy``)
 - ``RoundTripFilter``: queries whose own chunk no cheap retriever finds (``consistency``)
@@ -24,6 +25,7 @@ from .consistency import RoundTripFilter
 from .copy import CopyFilter, PromptEchoFilter
 from .dedup import ExactDedup, MinHashDedup, dedup_texts
 from .easiness import EasinessFilter
+from .form import FormFilter
 from .grounding import CitationFilter, citation_support
 from .language import FastLangDetector, LangDetectDetector, LanguageDetector, LanguageFilter, make_detector
 from .length import LengthFilter
@@ -35,6 +37,7 @@ __all__ = [
     "EasinessFilter",
     "ExactDedup",
     "FastLangDetector",
+    "FormFilter",
     "Filter",
     "FilterResult",
     "LangDetectDetector",

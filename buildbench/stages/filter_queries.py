@@ -1,4 +1,4 @@
-"""filter_queries: length, prompt-echo, copy, support, grounding, language, near-duplicate, round-trip and
+"""filter_queries: length, form, prompt-echo, copy, support, grounding, language, near-duplicate, round-trip and
 easiness filters over the generated queries, cheapest first."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from ..quality import (
     RoundTripFilter,
     SemanticDedup,
 )
+from ..quality.form import FormFilter
 from ..quality.support import SupportFilter
 from ..quality.chain import Dedup, apply_filters
 from .common import chunk_texts, embedding_cache, support_refs
@@ -34,6 +35,7 @@ def run(ctx: StageContext) -> StageResult:
     sources = table["chunk_ids"].to_pylist()  # every chunk a query was written from
     personas = {p.id: p.description for p in pack.personas}
     styles = {s.id: s.instruction for s in pack.query_styles}
+    forms = {s.id: s.form for s in pack.query_styles}
     levels = {d.id: d.instruction for d in pack.difficulties}
     instructions = [f"{personas.get(p, '')} {styles.get(s, '')} {levels.get(d, '')}" for p, s, d in
                     zip(table["persona"].to_pylist(), table["style"].to_pylist(), table["difficulty"].to_pylist())]
@@ -42,6 +44,7 @@ def run(ctx: StageContext) -> StageResult:
     # its embedding percentile is taken over the queries that survive everything else.
     steps = [
         (LengthFilter(cfg.length, stage="query_length"), None),
+        (FormFilter(stage="query_form"), [forms.get(s) for s in table["style"].to_pylist()]),
         (PromptEchoFilter(cfg.prompt_echo_max_overlap, stage="query_prompt_echo"), instructions),
         (CopyFilter(cfg.copy_filter, stage="query_copy"), [" ".join(chunks[c] for c in cs) for cs in sources]),
     ]

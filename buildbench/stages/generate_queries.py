@@ -1,5 +1,5 @@
 """generate_queries: answer-first, persona-conditioned InPars few-shot query writing with the LLM (a map stage over
-the plan): each slot names its document and the fact its query must ask for. A draft that fails the copy or
+the plan): each slot names its document and the fact its query must ask for. A draft that fails the form, copy or
 support check, loops or is cut off is written again, up to ``generator.drafts`` times."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from ..engine.stage import StageContext
 from ..generators.recipes import PersonaQueryRecipe
 from ..records import Drop, Query, to_table
 from ..quality import CopyFilter
+from ..quality.form import form_problem
 from ..quality.support import SupportFilter
 from .common import (
     QUERY_WRITER,
@@ -36,14 +37,16 @@ def run_shard(shard: pa.Table, ctx: StageContext) -> tuple[pa.Table, list[Drop]]
     texts = chunk_texts(ctx)
     slots = shard.to_pylist()
     filters = cfg.domain.filters
-    # The per-query checks filter_queries applies (copy, then support), run on each draft so that a failing
-    # slot gets another try.
+    # The per-query checks filter_queries applies (form, copy, then support), run on each draft so that a
+    # failing slot gets another try.
     copy = CopyFilter(filters.copy_filter)
     support = SupportFilter(filters.support.max_unsupported) if filters.support.enabled else None
     refs = support_refs(ctx, [[s["chunk_id"]] for s in slots], [s.get("fact") or "" for s in slots])
+    forms = {s.id: s.form for s in cfg.domain.query_styles}
 
     def problem(i: int, text: str):
-        return copy.check(text, texts[slots[i]["chunk_id"]]) or (support.check(text, *refs[i]) if support else None)
+        return (form_problem(text, forms.get(slots[i]["style"])) or copy.check(text, texts[slots[i]["chunk_id"]])
+                or (support.check(text, *refs[i]) if support else None))
 
     final, drops = {}, []
     pending, drafts = list(range(len(slots))), max(1, cfg.domain.generator.drafts)

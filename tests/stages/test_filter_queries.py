@@ -18,7 +18,9 @@ PLANTED = {
                 "mentions_source"),
     "german": ("warum sind die Banken bei Krediten an Unternehmen vorsichtiger geworden", ["c1"], "query_language",
                "wrong_language"),
-    "dup": (GOOD[0][1].upper() + "?", ["c0"], "query_dedup", "exact_duplicate"),
+    "dup": (GOOD[0][1].upper() + ".", ["c0"], "query_dedup", "exact_duplicate"),
+    # A keyword-style query (queries_table) written as a question.
+    "form": ("are banks tightening standards for business loans?", ["c1"], "query_form", "not_keywords"),
 }
 
 
@@ -33,9 +35,9 @@ def test_planted_bad_queries_are_dropped_with_their_reasons(tmp_path, rundir):
     assert {(d.item_id, d.stage, d.reason) for d in result.drops} == {
         (i, stage, reason) for i, (_, _, stage, reason) in PLANTED.items()}
     chain = [(f.name, f.n_in, f.kept) for f in result.filters]
-    assert chain == [("query_length", 8, 7), ("query_prompt_echo", 7, 7), ("query_copy", 7, 5),
+    assert chain == [("query_length", 9, 8), ("query_form", 8, 7), ("query_prompt_echo", 7, 7), ("query_copy", 7, 5),
                      ("query_grounding", 5, 5), ("query_language", 5, 4), ("query_dedup", 4, 3)]
-    assert result.filters[2].reasons == {"copied_from_chunk": 1, "mentions_source": 1}
+    assert result.filters[3].reasons == {"copied_from_chunk": 1, "mentions_source": 1}
     assert all(f.dropped == f.n_in - f.kept and f.seconds >= 0 for f in result.filters)
 
 

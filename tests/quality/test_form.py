@@ -1,0 +1,48 @@
+"""quality.form: a query must have its style's form. Texts are our own writing."""
+
+import pytest
+
+from buildbench.quality.form import FormFilter, form_problem
+
+
+@pytest.mark.parametrize("text, form, reason", [
+    ("Operating costs for the year 2018 are expected to be $9.5 million.", "request", "not_a_request"),
+    ("a reduction in emissions associated with progress in energy efficiency.", "request", "not_a_request"),
+    ("What did Harlow Mills pay in dividends? And what about buybacks?", "question", "two_questions"),
+    ("Harlow Mills dividend per share in fiscal 2025", "question", "not_a_question"),
+    ("what is the Harlow Mills dividend?", "keywords", "not_keywords"),
+])
+def test_a_query_without_its_styles_form_is_dropped(text, form, reason):
+    assert form_problem(text, form)[0] == reason
+
+
+@pytest.mark.parametrize("text, form", [
+    ("I need Harlow Mills' fiscal 2025 dividend per share for a client's income plan.", "request"),
+    ("Reviewing covenant headroom, we are looking for the leverage step-down date.", "request"),
+    ("Which fund waives its front-end sales charge above $1 million?", "request"),  # a question is a request too
+    ("How much did Harlow Mills raise its dividend in fiscal 2025?", "question"),
+    ("Harlow Mills dividend increase 2025", "keywords"),
+    ("anything at all", None),  # a style that declares no form is not checked
+])
+def test_a_query_with_its_styles_form_passes(text, form):
+    assert form_problem(text, form) is None
+
+
+def test_every_bundled_few_shot_example_has_its_styles_form():
+    from buildbench.config import load_domain_pack
+
+    for name in ("finance", "general"):
+        pack = load_domain_pack(name)
+        forms = {s.id: s.form for s in pack.query_styles}
+        assert set(forms.values()) == {"keywords", "question", "request"}
+        for e in pack.few_shot:
+            for q in filter(None, (e.query, e.unnamed_query)):
+                assert form_problem(q, forms[e.style]) is None, q
+
+
+def test_apply_keeps_alignment_and_reports_reasons():
+    out = FormFilter(stage="query_form").apply(
+        ["a", "b", "c"], ["Harlow Mills dividend 2025", "Dividends were raised 8%.", "What was raised?"],
+        ["keywords", "request", None])
+    assert out.keep == [True, False, True]
+    assert [(d.item_id, d.stage, d.reason) for d in out.drops] == [("b", "query_form", "not_a_request")]
