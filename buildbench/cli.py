@@ -63,6 +63,12 @@ def _add_build(sub) -> argparse.ArgumentParser:
     g.add_argument("--judge", action="store_true",
                    help="run the LLM judge (calibrated on control pairs first; see domain pack `repair`)")
     g.add_argument("--until", metavar="STAGE", help="stop after this stage (see `build-bench stages`)")
+    g.add_argument("--engine", choices=["local", "ray"],
+                   help="where map stages run: local (default; one shard after another in this process) or ray (a "
+                   "pool of Ray actors over the shards; pip install 'buildbench[ray]'). The output is the same")
+    g.add_argument("--ray-address", metavar="ADDR",
+                   help="a running Ray cluster for --engine ray (auto, ray://HOST:10001); default: start one here")
+    g.add_argument("--workers", type=int, metavar="N", help="Ray actors per map stage for --engine ray (default 2)")
     g.add_argument("--no-progress", action="store_true", help="no progress bars")
     g.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p
@@ -78,7 +84,8 @@ def run_build(args) -> int:
                          queries_per_chunk=args.queries_per_chunk, max_queries=args.max_queries, seed=args.seed,
                          generator={"backend": args.generator, "model": args.model, "base_url": args.base_url},
                          pack_overrides={"downsample.corpus_size": args.corpus_size,
-                                         "recipes.judge": True if args.judge else None})
+                                         "recipes.judge": True if args.judge else None},
+                         engine={"kind": args.engine, "address": args.ray_address, "workers": args.workers})
     report = build(config, until=args.until, progress=not args.no_progress)
     print(format_summary(report, RunDir(config.out, claim=False)))
     return 0

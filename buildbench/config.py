@@ -12,7 +12,7 @@ from typing import Optional
 import yaml
 from pydantic import ValidationError, field_validator
 
-from .domain_pack import DomainPack, GeneratorConfig, Strict, at_least
+from .domain_pack import DomainPack, EngineConfig, GeneratorConfig, Strict, at_least
 from .errors import ConfigError
 from .redact import redact_text
 
@@ -34,6 +34,9 @@ class BuildConfig(Strict):
     queries_per_chunk: int = 2
     max_queries: Optional[int] = None  # query budget: only a seeded sample of chunks gets queries
     seed: int = 0
+    # Where the map stages run (the pack's ``engine`` with CLI overrides, see make_config). Left out of every
+    # hash: a run built locally and one built on Ray are the same run.
+    engine: EngineConfig = EngineConfig()
 
     _positive = field_validator("queries_per_chunk", "max_docs", "max_queries")(at_least(1))
 
@@ -46,6 +49,8 @@ class BuildConfig(Strict):
     def config_hash(self) -> str:
         data = self.model_dump(mode="json", by_alias=True)
         data.pop("out")
+        data.pop("engine")
+        data["domain"].pop("engine", None)
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -61,6 +66,7 @@ CLI_OPTIONS = {
     "max_docs": "--max-docs", "max_queries": "--max-queries", "queries_per_chunk": "--queries-per-chunk",
     "seed": "--seed", "downsample.corpus_size": "--corpus-size", "generator.base_url": "--base-url",
     "generator.model": "--model", "generator.backend": "--generator",
+    "engine.kind": "--engine", "engine.address": "--ray-address", "engine.workers": "--workers",
 }
 
 
@@ -149,9 +155,10 @@ def sample_dir(pack: DomainPack) -> Optional[Path]:
 
 
 def make_config(domain: str, out: Optional[str] = None, generator: Optional[dict] = None,
-                pack_overrides: Optional[dict] = None, **overrides) -> BuildConfig:
-    """The pack, then CLI overrides: build options, ``generator`` keys (backend, model, base_url, ...), and
-    ``pack_overrides`` as dotted pack keys (``{"downsample.corpus_size": 500}``). None values are ignored."""
+                pack_overrides: Optional[dict] = None, engine: Optional[dict] = None, **overrides) -> BuildConfig:
+    """The pack, then CLI overrides: build options, ``generator`` keys (backend, model, base_url, ...),
+    ``pack_overrides`` as dotted pack keys (``{"downsample.corpus_size": 500}``) and ``engine`` keys (kind,
+    address, workers) over the pack's ``engine``. None values are ignored."""
     pack = load_domain_pack(domain)
     values = {k: v for k, v in overrides.items() if v is not None}
     gen = {k: v for k, v in (generator or {}).items() if v is not None}
@@ -174,6 +181,12 @@ def make_config(domain: str, out: Optional[str] = None, generator: Optional[dict
             pack = pack.model_copy(update={"generator": GeneratorConfig.model_validate(merged)})
     except ValidationError as exc:
         raise ConfigError(_format_validation(exc, "options", prefix="generator.")) from None
+    try:
+        chosen = {k: v for k, v in (engine or {}).items() if v is not None}
+        base = pack.engine.model_dump(exclude_unset=True) if pack.engine else {}
+        values["engine"] = EngineConfig.model_validate(base | chosen)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation(exc, "options", prefix="engine.")) from None
     try:
         return BuildConfig(domain=pack, out=out or pack.name, **values)
     except ValidationError as exc:

@@ -422,6 +422,22 @@ class RecipesConfig(Strict):
     query_language: Optional[str] = None
 
 
+class EngineConfig(Strict):
+    """Where a build's map stages run: in this process (``local``) or on a Ray cluster (``ray``). No stage reads
+    it and no hash includes it: the engine decides where the work runs, never what it produces."""
+
+    kind: Literal["local", "ray"] = "local"
+    # A running Ray cluster ("auto", "ray://HOST:10001"); None starts a local one on this machine.
+    address: Optional[str] = None
+    workers: int = 2  # Ray actors per map stage, each loading the stage's models once
+    # Times a shard is retried on a restarted actor when its worker dies; then the stage fails and a rerun of
+    # the same command resumes it.
+    retries: int = 1
+
+    _one_or_more = field_validator("workers")(at_least(1))
+    _zero_or_more = field_validator("retries")(at_least(0))
+
+
 class DomainPack(Strict):
     name: str
     description: str
@@ -453,6 +469,8 @@ class DomainPack(Strict):
     downsample: DownsampleConfig = DownsampleConfig()
     extra_tasks: ExtraTasksConfig = ExtraTasksConfig()
     eval: EvalConfig = EvalConfig()
+    # Where the build runs (see EngineConfig); CLI --engine/--ray-address/--workers override it.
+    engine: Optional[EngineConfig] = None
 
     @property
     def query_language(self) -> str:

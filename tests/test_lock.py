@@ -21,7 +21,7 @@ tomllib = pytest.importorskip("tomllib")  # Python 3.11+
 
 REPO = Path(__file__).resolve().parents[1]
 LOCK = REPO / "requirements.lock"
-LOCKED_EXTRAS = ("local", "eval", "openai", "report", "dev")  # what `.[all,dev]` installs; not gpu
+LOCKED_EXTRAS = ("local", "eval", "openai", "report", "ray", "dev")  # what `.[all,dev]` installs; not gpu
 # The platform the lock is resolved for (scripts/lock.sh: --python-version 3.11 --python-platform x86_64 Linux).
 ENVIRONMENT = {"python_version": "3.11", "python_full_version": "3.11.0", "sys_platform": "linux",
                "platform_system": "Linux", "platform_machine": "x86_64", "os_name": "posix",

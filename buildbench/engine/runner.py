@@ -1,8 +1,9 @@
-"""Run a list of stages locally: validate the plan, skip finished stages, resume unfinished ones.
+"""Run a list of stages: validate the plan, skip finished stages, resume unfinished ones.
 
 A map stage writes one output shard per input shard; a shard on disk is complete (atomic rename), so a
-killed run resumes at the first missing shard. A stage whose config keys and input hashes are unchanged
-since it finished is skipped outright.
+killed run resumes at the first missing shard. Where a map stage's shards run is the executor's business
+(``engine.executor``: this process, or a Ray cluster); global stages run in this process. A stage whose
+config keys and input hashes are unchanged since it finished is skipped outright.
 
 A stage whose LLM calls failed for a reason a later run may get past (the stage counts them in
 ``RETRYABLE_FAILURES``) is not finished: its outputs are used by this run, but it is recorded as
@@ -20,13 +21,15 @@ from importlib import metadata
 from typing import Iterable, Optional, Sequence
 
 import pyarrow.parquet as pq
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                           TimeRemainingColumn)
 
 from ..redact import redact_secrets
 from ..errors import ConfigError
 from ..quality.chain import FilterStats, merge_filter_stats
 from ..records import Drop, to_table
-from .rundir import RunDir, atomic_write_json
+from .executor import Executor, LocalExecutor, ShardOutcome, ShardTask, filters_path, stats_path
+from .rundir import RunDir
 from .stage import Stage, StageContext, StageResult, drops_dataset
 
 log = logging.getLogger("buildbench.engine")
@@ -51,6 +54,15 @@ def package_versions() -> dict[str, Optional[str]]:
 RETRYABLE_FAILURES = "llm.retryable_failures"
 
 
+def make_executor(engine) -> Executor:
+    """The executor an ``EngineConfig`` names; Ray's module (and Ray) is imported only when asked for."""
+    if engine is not None and engine.kind == "ray":
+        from .ray_executor import RayExecutor
+
+        return RayExecutor(engine)
+    return LocalExecutor()
+
+
 def validate_plan(stages: list[Stage], config, external: Iterable[str] = ()) -> None:
     available = set(external)
     names = set()
@@ -69,8 +81,11 @@ def validate_plan(stages: list[Stage], config, external: Iterable[str] = ()) -> 
 
 class Runner:
     def __init__(self, stages: list[Stage], config, rundir: RunDir, progress: bool = True,
-                 shard_rows: Optional[dict[str, int]] = None, registry: Optional[Sequence[Stage]] = None):
+                 shard_rows: Optional[dict[str, int]] = None, registry: Optional[Sequence[Stage]] = None,
+                 executor: Optional[Executor] = None):
         self.stages = stages
+        # Where map stages run; by default what the config's ``engine`` names (made when the run starts).
+        self._executor = executor
         # Every stage of the build (``stages`` may be a slice of it), for a stage to find who writes a dataset.
         self.registry = list(registry) if registry is not None else list(stages)
         # Rows per shard of a dataset a global stage writes; small shards make the next map stage resume finely.
@@ -104,9 +119,19 @@ class Runner:
         validate_plan(self.stages, self.config, external=present)
         self.manifest.setdefault("stages", {})
         self._save()
-        for st in self.stages:
-            self._run_stage(st)
+        executor = self.executor
+        try:
+            for st in self.stages:
+                self._run_stage(st)
+        finally:
+            executor.close()
         return self.manifest
+
+    @property
+    def executor(self) -> Executor:
+        if self._executor is None:
+            self._executor = make_executor(getattr(self.config, "engine", None))
+        return self._executor
 
     def _run_stage(self, st: Stage) -> None:
         entry = self.manifest["stages"].get(st.name, {})
@@ -129,61 +154,68 @@ class Runner:
                            inputs=st.inputs, registry=self.registry)
         t0 = time.perf_counter()
         if st.kind == "map":
-            counts, totals, filters = self._run_map(st, ctx)
+            counts, totals, filters, work = self._run_map(st, ctx)
         else:
             counts, filters = self._run_global(st, ctx)
             totals = Counter(ctx.stats)
+            # Global stages run in this process whatever the engine; a source stage's rows are those it made.
+            work = {"engine": "driver", "workers": 1, "shards": None,
+                    "rows": counts["in"] if st.inputs else counts["out"]}
         seconds = time.perf_counter() - t0
+        # Rows of the primary input this run went through per second: the rate to compare engines and runs by.
+        work["rows_per_second"] = round(work["rows"] / seconds, 2) if seconds > 0 else None
         # The manifest keeps the whole stage's totals (a resumed map stage adds the shards of earlier runs);
         # this_run keeps only what this process did, which is what "new LLM calls this run" reports.
         failed = int(totals.get(RETRYABLE_FAILURES, 0))
         entry.update(status="incomplete" if failed else "done", seconds=round(seconds, 3), counts=counts,
                      stats=dict(sorted(totals.items())), filters=[f.to_json() for f in filters],
-                     finished=time.time())
-        self.this_run[st.name] = {"skipped": False, "seconds": round(seconds, 3), "stats": dict(ctx.stats)}
+                     throughput=work, finished=time.time())
+        self.this_run[st.name] = {"skipped": False, "seconds": round(seconds, 3), "stats": dict(ctx.stats),
+                                  "throughput": work}
         self._save()
         if failed:
             log.warning("%s: %d LLM calls failed (the reasons are in data/_drops/%s); the build goes on without "
                         "them, and running the same command again retries them", st.name, failed, st.name)
         else:
-            log.info("%s: done in %.1fs %s", st.name, seconds, counts)
+            log.info("%s: done in %.1fs %s, %s rows/s (%s, %d worker%s)", st.name, seconds, counts,
+                     work["rows_per_second"], work["engine"], work["workers"], "" if work["workers"] == 1 else "s")
 
-    def _run_map(self, st: Stage, ctx: StageContext) -> tuple[dict, Counter, list[FilterStats]]:
+    def _run_map(self, st: Stage, ctx: StageContext) -> tuple[dict, Counter, list[FilterStats], dict]:
         src, out = st.inputs[0], st.outputs[0]
         drops_name = drops_dataset(st.name)
         in_shards = self.rundir.shards(src)
-        # Per-shard stats persist beside the shard so resumed runs still report whole-stage totals.
-        # Under "_stats" so readers of the dataset folder (pyarrow, pandas, datasets) skip them.
-        stats_dir = self.rundir.dataset_dir(out) / "_stats"
-        filters_dir = self.rundir.dataset_dir(out) / "_filters"
+        pending = [ShardTask(i, str(path), pq.read_metadata(path).num_rows) for i, path in enumerate(in_shards)
+                   if not self.rundir.shard_path(out, i).exists()
+                   or self._had_failures(stats_path(self.rundir, out, i))]
+        executor = self.executor
+        meter = _Meter(rows=sum(t.rows for t in pending))
         with self._progress() as progress:
-            task = progress.add_task(st.name, total=len(in_shards)) if progress else None
-            for i, path in enumerate(in_shards):
-                target = self.rundir.shard_path(out, i)
-                if not target.exists() or self._had_failures(stats_dir / f"part-{i:05d}.json"):
-                    table = pq.read_table(path)
-                    before = Counter(ctx.stats)
-                    ctx.filters = []
-                    result, drops = st.fn(table, ctx)
-                    shard_stats = dict(Counter(ctx.stats) - before)
-                    self.rundir.write_shard(drops_name, i, to_table(drops, Drop))
-                    atomic_write_json(stats_dir / f"part-{i:05d}.json", shard_stats)
-                    atomic_write_json(filters_dir / f"part-{i:05d}.json", [f.to_json() for f in ctx.filters])
-                    self.rundir.write_shard(out, i, result)
+            workers = executor.pool_size(len(pending))
+            label = st.name if executor.kind == "local" else f"{st.name} ({executor.kind} x{workers})"
+            task = progress.add_task(label, total=len(in_shards), completed=len(in_shards) - len(pending),
+                                     rows=meter.rows_text(), rate="") if progress else None
+
+            def done(outcome: ShardOutcome) -> None:
+                meter.add(outcome)
                 if progress:
-                    progress.advance(task)
+                    progress.update(task, advance=1, rows=meter.rows_text(), rate=meter.rate_text())
+
+            executor.run_map(st, pending, ctx, done)
         self.rundir.mark_complete(out)
         self.rundir.mark_complete(drops_name)
         rows_in = sum(pq.read_metadata(p).num_rows for p in in_shards)
         rows_out = sum(pq.read_metadata(p).num_rows for p in self.rundir.shards(out))
         dropped = sum(pq.read_metadata(p).num_rows for p in self.rundir.shards(drops_name))
+        stats_dir = stats_path(self.rundir, out, 0).parent
+        filters_dir = filters_path(self.rundir, out, 0).parent
         total = Counter()
         for p in sorted(stats_dir.glob("part-*.json")):
             total.update(json.loads(p.read_text()))
         # Each filter summed over the shards by name, in chain order.
         filters = merge_filter_stats([FilterStats.from_json(f) for f in json.loads(p.read_text())]
                                      for p in sorted(filters_dir.glob("part-*.json")))
-        return {"in": rows_in, "out": rows_out, "dropped": dropped}, total, filters
+        work = {"engine": executor.kind, "workers": workers, "shards": len(pending), "rows": meter.rows_done}
+        return {"in": rows_in, "out": rows_out, "dropped": dropped}, total, filters, work
 
     @staticmethod
     def _had_failures(stats_path) -> bool:
@@ -212,8 +244,29 @@ class Runner:
             return _NoProgress()
         from rich.console import Console
 
+        # Shards done of all, rows done this run, their rate, then elapsed and remaining time.
         return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), transient=True, console=Console(stderr=True))
+                        TextColumn("{task.fields[rows]}"), TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
+                        TimeRemainingColumn(), transient=True, console=Console(stderr=True))
+
+
+class _Meter:
+    """The input rows a map stage has done this run, wherever its shards ran, and their rate since it started."""
+
+    def __init__(self, rows: int):
+        self.rows = rows
+        self.rows_done = 0
+        self.t0 = time.perf_counter()
+
+    def add(self, outcome: ShardOutcome) -> None:
+        self.rows_done += outcome.rows_in
+
+    def rows_text(self) -> str:
+        return f"{self.rows_done}/{self.rows} rows"
+
+    def rate_text(self) -> str:
+        seconds = time.perf_counter() - self.t0
+        return f"{self.rows_done / seconds:.1f} rows/s" if seconds > 0 else ""
 
 
 class _NoProgress:

@@ -10,6 +10,8 @@ LSH buckets hold at most ``BUCKET_REPS`` representatives each, so templated text
 that differ only in their numbers, all in the same buckets) costs a bounded number of exact checks per text
 instead of one per earlier text (see ``MinHashDedup``; ``benchmarks/bench_dedup_templated.py``).
 
+``quality.dedup_bands`` decides the same way for a whole corpus read in batches, in bounded memory.
+
 Shingles and signatures come from ``quality.minhash`` (vectorised, bit-identical to datasketch's MinHash);
 the number rule from ``quality.numbers``.
 """
