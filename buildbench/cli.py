@@ -54,9 +54,12 @@ def _add_build(sub) -> argparse.ArgumentParser:
     g.add_argument("--model", metavar="NAME",
                    help="the query writer's model: for local gemma3-270m (default), smollm2-135m-instruct or a "
                    ".gguf path; for openai/vllm the served model name")
-    g.add_argument("--base-url", metavar="URL",
+    g.add_argument("--base-url", metavar="URL", action="append",
                    help="an OpenAI-compatible server's /v1 address; the API key is read from $OPENAI_API_KEY "
-                   "(or the variable the pack names in generator.api_key_env), never from the command line")
+                   "(or the variable the pack names in generator.api_key_env), never from the command line. "
+                   "Repeat the option or separate addresses with commas for several servers of the same model: "
+                   "each request goes to the one with the fewest in flight, and one that keeps failing is set "
+                   "aside for a while")
     g.add_argument("--corpus-size", type=int, metavar="N",
                    help="target corpus size of the downsampled task (gold documents plus each query's pooled "
                    "top candidates, filled at random up to N). Default: no random fill")

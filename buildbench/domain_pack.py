@@ -6,12 +6,11 @@ loaded and composed with CLI overrides into a ``BuildConfig`` by ``buildbench.co
 
 from __future__ import annotations
 
-from typing import Literal, Optional
-from urllib.parse import urlsplit
+from typing import Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer, model_validator
 
-from .redact import redact_url
+from .server_urls import parse_base_urls
 
 def at_least(minimum: int):
     """A field validator: None (unset) or an int >= minimum."""
@@ -106,8 +105,9 @@ class LLMConfig(Strict):
     backend: Literal["auto", "local", "openai", "vllm"] = "auto"
     model: str = "gemma3-270m"
     # openai: the server's /v1 address; the key is read from the environment variable named here, never
-    # from config, so it cannot land in a manifest or report.
-    base_url: Optional[str] = None
+    # from config, so it cannot land in a manifest or report. Several (a list, or commas): replicas of one
+    # model, load-balanced (generators.endpoints); one stays a string, so its hashes are as they were.
+    base_url: Optional[Union[str, list[str]]] = None
     api_key_env: str = "OPENAI_API_KEY"
     # completions for base models; chat for instruct models. auto: chat for models known to be instruct.
     endpoint: Literal["auto", "completions", "chat"] = "auto"
@@ -135,15 +135,12 @@ class LLMConfig(Strict):
             raise ValueError(f"must be more than 0 seconds (got {v})")
         return v
 
-    @field_validator("base_url")
-    @classmethod
-    def _http_url(cls, v: Optional[str]) -> Optional[str]:
-        if not v:
-            return None  # "" is unset too
-        if urlsplit(v).scheme not in ("http", "https") or not urlsplit(v).hostname:
-            raise ValueError(f"must be an http:// or https:// address such as http://127.0.0.1:8080/v1 "
-                             f"(got '{redact_url(v)}')")
-        return v
+    _base_urls = field_validator("base_url", mode="before")(parse_base_urls)
+
+    @property
+    def base_urls(self) -> list[str]:
+        """The servers' addresses, as given: none, one or several."""
+        return [self.base_url] if isinstance(self.base_url, str) else list(self.base_url or [])
 
 
 class GeneratorConfig(LLMConfig):
@@ -183,6 +180,13 @@ class DedupConfig(Strict):
     # (benchmarks/bench_dedup_templated.py). "datasketch": datasketch's MinHashLSH, unbounded (every kept text
     # of a bucket is a candidate): the reference behaviour, quadratic on templated text.
     lsh_index: Literal["bounded", "datasketch"] = "bounded"
+    # "memory": MinHashDedup.apply's in-order pass. "bands": a groupby on band keys, Ray tasks on the ray engine
+    # (quality.dedup_bands); the same drops unless a bucket overflows bucket_reps; lsh_index does not apply.
+    method: Literal["memory", "bands"] = "memory"
+
+    @model_serializer(mode="wrap")
+    def _stable_hash(self, dump):  # "memory" is left out: configs hash as they did before "method" existed
+        return {k: v for k, v in dump(self).items() if (k, v) != ("method", "memory")}
 
 
 class LanguageConfig(Strict):

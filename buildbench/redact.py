@@ -35,8 +35,15 @@ _URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
 
 
 def redact_text(text: str) -> str:
-    """``text`` (an error message, a log line) with every URL in it redacted by :func:`redact_url`."""
-    return _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), text)
+    """``text`` (an error message, a log line) with every URL in it redacted by :func:`redact_url`. Punctuation
+    that ends a URL ("...?key=***: refused") is the sentence's, not the URL's: it stays, and stays outside."""
+
+    def redact(match: re.Match) -> str:
+        url = match.group(0)
+        bare = url.rstrip(".,;:)")
+        return redact_url(bare) + url[len(bare):]
+
+    return _URL_IN_TEXT.sub(redact, text)
 
 
 def redact_secrets(value: Any) -> Any:

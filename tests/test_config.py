@@ -175,3 +175,49 @@ def test_finding_14_credentials_redacted():
     dumped = json.dumps(redact_secrets(cfg.model_dump(mode="json")))
     assert "password" not in dumped and "http://***@127.0.0.1:8080/v1" in dumped
     assert cfg.domain.generator.base_url == "http://user:password@127.0.0.1:8080/v1"  # calls use the real URL
+
+
+def test_several_base_urls():
+    """`generator.base_url` takes one address (a string, as ever, so a single server's hashes do not move),
+    several (a list, or commas between them), each with its own credentials, redacted wherever written."""
+    from buildbench.redact import redact_secrets
+
+    a = "http://user:pw-one@127.0.0.1:8080/v1"
+    b = "https://api.example.com/v1?api_key=k3y-two"
+    single = make_config("finance", out="o", generator={"base_url": a})
+    assert single.domain.generator.base_url == a and single.domain.generator.base_urls == [a]
+    assert make_config("finance", out="o", generator={"base_url": [a]}).config_hash() == single.config_hash()
+    assert json.loads(single.model_dump_json())["domain"]["generator"]["base_url"] == a  # not a list of one
+    assert make_config("finance", out="o").domain.generator.base_urls == []
+    for value in ([a, b], f"{a},{b}", f" {a} , {b} ", [f"{a},{b}"]):
+        cfg = make_config("finance", out="o", generator={"base_url": value})
+        assert cfg.domain.generator.base_url == [a, b] and cfg.domain.generator.base_urls == [a, b]
+    dumped = json.dumps(redact_secrets(cfg.model_dump(mode="json")))
+    assert '"base_url": ["http://***@127.0.0.1:8080/v1", "https://api.example.com/v1?api_key=***"]' in dumped
+    assert "pw-one" not in dumped and "k3y-two" not in dumped
+    assert cfg.config_hash() != single.config_hash()
+    # A comma inside an address (here in a password) does not split it.
+    assert make_config("finance", out="o", generator={"base_url": "http://u:p,w@h/v1"}).domain.generator.base_url \
+        == "http://u:p,w@h/v1"
+
+
+def test_several_base_urls_in_a_pack(tmp_path):
+    urls = ["http://10.0.0.1:8000/v1", "http://10.0.0.2:8000/v1"]
+    assert load_domain_pack(str(write_pack(tmp_path, generator={"base_url": urls}))).generator.base_urls == urls
+    judge = {"backend": "openai", "base_url": ",".join(urls), "model": "judge"}
+    assert load_domain_pack(str(write_pack(tmp_path, judge=judge))).judge.base_url == urls
+
+
+@pytest.mark.parametrize("value, message", [
+    (["http://u:pw-1@h:1/v1", "http://h:1/v1/"], "lists the same server twice ('http://***@h:1/v1' and 'http://h:1/v1/')"),
+    ("http://h:1/v1,u:pw-1@h:2/v1", "separate several addresses with commas, each starting with http:// or https:// "
+                                    "(got 'http://h:1/v1,...')"),
+    (["http://h:1/v1", "u:pw-1@h:2/v1"], "must be an http:// or https:// address such as http://127.0.0.1:8080/v1 "
+                                         "(got '***@h:2/v1')"),
+    (["http://h:1/v1", 8080], "must be an address or a list of addresses (got int)"),
+])
+def test_bad_base_urls_are_named_without_credentials(value, message):
+    with pytest.raises(ConfigError) as err:
+        make_config("finance", out="o", generator={"base_url": value})
+    assert str(err.value) == f"options: --base-url (generator.base_url): {message}"
+    assert "pw-1" not in str(err.value)

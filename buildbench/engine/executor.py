@@ -16,6 +16,7 @@ from typing import Callable, Protocol, Sequence
 import pyarrow.parquet as pq
 
 from ..records import Drop, to_table
+from .parallel import InProcess, Parallel
 from .rundir import RunDir, atomic_write_json
 from .stage import Stage, StageContext, drops_dataset
 
@@ -84,6 +85,10 @@ class Executor(Protocol):
 
     def run_map(self, st: Stage, tasks: Sequence[ShardTask], ctx: StageContext, done: ShardDone) -> None: ...
 
+    def parallel(self) -> Parallel:
+        """Where a global stage's data-parallel pieces run (``ctx.parallel``, see ``engine.parallel``)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -98,6 +103,9 @@ class LocalExecutor:
     def run_map(self, st: Stage, tasks: Sequence[ShardTask], ctx: StageContext, done: ShardDone) -> None:
         for task in tasks:
             done(run_shard(st, task, ctx))
+
+    def parallel(self) -> Parallel:
+        return InProcess()
 
     def close(self) -> None:
         pass

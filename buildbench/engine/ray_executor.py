@@ -11,7 +11,11 @@ the shards it runs, built once through ``ctx.service``.
 Each actor writes its LLM calls to its own cache segment (``generators.cache``); the driver folds them into
 the main cache file after the stage. A worker that dies mid-shard leaves that shard missing: Ray restarts the
 actor and runs the shard again (``engine.retries`` times), replaying the dead worker's calls from its segment;
-after that the stage fails and rerunning the same command resumes it. Global stages still run in the driver.
+after that the stage fails and rerunning the same command resumes it.
+
+Global stages run in the driver; the data-parallel pieces they hand to ``ctx.parallel`` (``engine.parallel``)
+run as Ray tasks (``RayTasks``): MinHash signatures per batch, the LSH groupby per band and the exact checks of
+candidate pairs per chunk in the corpus-wide dedup (``quality.dedup_bands``).
 """
 
 from __future__ import annotations
@@ -19,11 +23,12 @@ from __future__ import annotations
 import logging
 import os
 from collections import deque
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
 from ..errors import BuildBenchError, require
 from ..generators.cache import checkpoint_main, fold_segments, use_worker_segment, worker_name
 from .executor import ShardDone, ShardOutcome, ShardTask, run_shard
+from .parallel import Parallel
 from .rundir import RunDir
 from .stage import Stage, StageContext
 
@@ -31,6 +36,24 @@ if TYPE_CHECKING:
     from ..domain_pack import EngineConfig
 
 log = logging.getLogger("buildbench.engine")
+R = TypeVar("R")
+
+
+def ray_get(ray, ref, running: str, retries: int, advice: str) -> Any:
+    """``ray.get(ref)``. The stage's own error, raised in a worker, comes back as the same one line as in a local
+    run; anything else it raised keeps Ray's wrapper, which carries the worker's traceback (and is an instance of
+    the cause's type). A worker lost more than ``retries`` times becomes one line naming what it was ``running``."""
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayTaskError as exc:
+        cause = getattr(exc, "cause", None)
+        if isinstance(cause, BuildBenchError):
+            raise cause from None
+        raise
+    except ray.exceptions.RayError as exc:
+        why = " ".join(str(exc).split())[:200]
+        raise BuildBenchError(f"{running} failed after {retries} retries ({type(exc).__name__}: {why}); {advice}") \
+            from None
 
 
 class ShardWorker:
@@ -132,24 +155,59 @@ class RayExecutor:
         log.debug("%s: %d LLM calls of the workers folded into the cache", st.name, added)
 
     def _result(self, ref, st: Stage, task: ShardTask) -> ShardOutcome:
-        ray = self.ray
-        try:
-            return ray.get(ref)
-        except ray.exceptions.RayTaskError as exc:
-            # The stage's own error, raised in the worker: the same one line as in a local run. Anything else
-            # keeps Ray's wrapper, which carries the worker's traceback (and is an instance of the cause's type).
-            cause = getattr(exc, "cause", None)
-            if isinstance(cause, BuildBenchError):
-                raise cause from None
-            raise
-        except ray.exceptions.RayError as exc:
-            why = " ".join(str(exc).split())[:200]
-            raise BuildBenchError(
-                f"stage {st.name}: the Ray worker running shard {task.index} failed after {self.engine.retries} "
-                f"retries ({type(exc).__name__}: {why}); finished shards are kept, run the same command again to "
-                "resume") from None
+        return ray_get(self.ray, ref, f"stage {st.name}: the Ray worker running shard {task.index}",
+                       self.engine.retries, "finished shards are kept, run the same command again to resume")
+
+    def parallel(self) -> Parallel:
+        return RayTasks(self)
 
     def close(self) -> None:
         if self._started and self.ray.is_initialized():
             self.ray.shutdown()
         self._started = False
+
+
+class RayTasks:
+    """``Parallel`` on the executor's Ray cluster: each item a Ray task of one CPU, ``shared`` put in the object
+    store once per ``map`` (a task gets the stored object itself; numpy arrays are read in place, without a
+    copy, on the same node). Twice as many tasks as the map stages' actors (``pool_size``) are in flight, so
+    every worker has the next piece queued while the driver holds only those pieces' items and results. Ray
+    retries a task whose worker died ``engine.retries`` times (the functions are pure); after that the stage
+    fails in one line and a rerun runs it again. Ray starts on the first ``map``, not before."""
+
+    kind = "ray"
+
+    def __init__(self, executor: RayExecutor):
+        self.executor = executor
+        self.tasks = 0
+        self._remote: dict[Callable, Any] = {}
+
+    @property
+    def width(self) -> int:
+        """Pieces run at once: as many as a map stage's actors (``engine.workers``, at most the cluster's CPUs)."""
+        return self.executor.pool_size(1 << 30)
+
+    def map(self, fn: Callable[..., R], items: Iterable[Any], *shared: Any) -> Iterator[R]:
+        ex = self.executor
+        ray = ex.ray
+        window = 2 * self.width  # pool_size connects to the cluster first
+        if fn not in self._remote:
+            self._remote[fn] = ray.remote(num_cpus=1, max_retries=ex.engine.retries)(fn)
+        task = self._remote[fn]
+        refs = [ray.put(s) for s in shared]
+        pending: deque = deque()
+        try:
+            for item in items:
+                pending.append(task.remote(item, *refs))
+                self.tasks += 1
+                if len(pending) >= window:
+                    yield self._get(pending.popleft(), fn)
+            while pending:
+                yield self._get(pending.popleft(), fn)
+        finally:
+            for ref in pending:  # the caller stopped early, or a task failed: the rest is not wanted
+                ray.cancel(ref)
+
+    def _get(self, ref, fn: Callable) -> Any:
+        return ray_get(self.executor.ray, ref, f"a Ray task of {fn.__qualname__}", self.executor.engine.retries,
+                       "run the same command again")

@@ -2,7 +2,8 @@
 
 A map stage writes one output shard per input shard; a shard on disk is complete (atomic rename), so a
 killed run resumes at the first missing shard. Where a map stage's shards run is the executor's business
-(``engine.executor``: this process, or a Ray cluster); global stages run in this process. A stage whose
+(``engine.executor``: this process, or a Ray cluster); global stages run in this process, handing their
+data-parallel pieces to the executor's ``parallel()`` (``engine.parallel``). A stage whose
 config keys and input hashes are unchanged since it finished is skipped outright.
 
 A stage whose LLM calls failed for a reason a later run may get past (the stage counts them in
@@ -151,7 +152,7 @@ class Runner:
 
         ctx = StageContext(config=self.config, rundir=self.rundir, stage=st.name,
                            log=logging.getLogger(f"buildbench.{st.name}"), services=self.services,
-                           inputs=st.inputs, registry=self.registry)
+                           inputs=st.inputs, registry=self.registry, parallel=self.executor.parallel())
         t0 = time.perf_counter()
         if st.kind == "map":
             counts, totals, filters, work = self._run_map(st, ctx)
@@ -161,6 +162,8 @@ class Runner:
             # Global stages run in this process whatever the engine; a source stage's rows are those it made.
             work = {"engine": "driver", "workers": 1, "shards": None,
                     "rows": counts["in"] if st.inputs else counts["out"]}
+            if ctx.parallel.tasks:  # pieces it handed to the engine (ctx.parallel), and where they ran
+                work["tasks"] = {"engine": ctx.parallel.kind, "count": ctx.parallel.tasks}
         seconds = time.perf_counter() - t0
         # Rows of the primary input this run went through per second: the rate to compare engines and runs by.
         work["rows_per_second"] = round(work["rows"] / seconds, 2) if seconds > 0 else None

@@ -11,6 +11,7 @@ import pyarrow as pa
 
 from ..errors import ConfigError
 from ..records import Drop
+from .parallel import InProcess, Parallel
 
 if TYPE_CHECKING:
     from ..config import BuildConfig
@@ -51,6 +52,8 @@ class StageContext:
     registry: Sequence["Stage"] = ()
     # Filter stats of a map stage's current shard (a global stage returns them in its StageResult).
     filters: list["FilterStats"] = field(default_factory=list)
+    # Where a global stage's data-parallel pieces run: in this process, or as Ray tasks on the ray engine.
+    parallel: Parallel = field(default_factory=InProcess)
 
     def service(self, name: str, factory: Callable[[], Any]) -> Any:
         if name not in self.services:

@@ -37,13 +37,21 @@ The API key is read from the environment variable named by ``cfg.api_key_env`` a
 lives only in that call's client; it is scrubbed from every error and log line. Credentials written into the
 URL never travel in it: its userinfo becomes the HTTP client's Basic auth and its query parameters the SDK's
 default query, so no URL that httpx2 or the SDK logs carries them.
+
+Several base URLs (replicas of one deployment serving the same model) are load-balanced by
+:mod:`buildbench.generators.endpoints`: each request goes to the server with the fewest in flight, each server
+has its own bound of ``cfg.concurrency``, and a server that keeps failing is set aside for a while. Retries are
+then ours rather than the SDK's (it would repeat on the same server): on no connection, a broken exchange, a
+timeout, 408/409/429 or 5xx, the request is asked again after the same backoff (Retry-After honoured), on
+another server when there is one, from the same budget of ``cfg.max_retries``. A request fails as
+``unreachable`` only when every server is down.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
-import errno
 import json
 import logging
 import os
@@ -53,12 +61,18 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Optional
-from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from ..domain_pack import LLMConfig
-from ..redact import redact_text, redact_url
+from ..redact import redact_text
 from ..errors import ConfigError, require
 from .base import GenerationRequest, GenerationResult
+# public_url, backoff_delay and split_credentials are imported from here too.
+from .endpoints import (Balancer, Endpoint, EndpointPool, backoff_delay, connection_cause, error_detail,
+                        public_url, retry_after, split_credentials)
+
+__all__ = ["OpenAIBackend", "backoff_delay", "is_instruct_model", "prompt_endpoint", "public_url",
+           "split_credentials"]
 
 log = logging.getLogger("buildbench.generators.openai")
 
@@ -100,22 +114,6 @@ def prompt_endpoint(cfg: LLMConfig) -> str:
     return "chat" if is_instruct_model(cfg.model) else "completions"
 
 
-def public_url(url: str) -> str:
-    """The URL without credentials, query or fragment: the server's identity in model ids (and so in cache
-    keys, which must not change with a rotated credential)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
-
-
-def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random) -> float:
-    """Exponential backoff with "equal jitter": half the step is fixed, half random, never above ``cap``."""
-    step = min(cap, base * (2**attempt))
-    return step / 2 + rng.uniform(0, step / 2)
-
-
 class _Malformed(Exception):
     """A 200 whose body is not a completion."""
 
@@ -140,20 +138,20 @@ _ATTEMPTS: contextvars.ContextVar[Optional[_Attempts]] = contextvars.ContextVar(
 class _Call:
     """What one `generate` call shares between its requests."""
 
-    client: Any  # openai.AsyncOpenAI
-    semaphore: asyncio.Semaphore
+    clients: list[Any]  # one openai.AsyncOpenAI per server, in the pool's order
+    balancer: Balancer  # the requests in flight per server, each server at most cfg.concurrency
     key: Optional[str] = field(default=None, repr=False)
     omit_auth: bool = False  # no key: send no Authorization header at all
-    # Set when a request of this call could not connect at all, after its retries: requests not yet sent
-    # fail at once with the same reason instead of each spending the whole retry budget on a dead address.
+    # Set when a request of this call could not connect at all, after its retries (to any server): requests
+    # not yet sent fail at once with the same reason instead of each spending the whole retry budget on it.
     unreachable: Optional[str] = None
-    # The client with a given retry budget left (SDK copies sharing one connection pool), made once each.
-    budgets: dict[int, Any] = field(default_factory=dict, repr=False)
+    # A server's client with a given retry budget left (SDK copies sharing one connection pool), made once each.
+    budgets: dict[tuple[int, int], Any] = field(default_factory=dict, repr=False)
 
-    def with_retries(self, max_retries: int):
-        if max_retries not in self.budgets:
-            self.budgets[max_retries] = self.client.with_options(max_retries=max_retries)
-        return self.budgets[max_retries]
+    def with_retries(self, ep: Endpoint, max_retries: int):
+        if (ep.index, max_retries) not in self.budgets:
+            self.budgets[ep.index, max_retries] = self.clients[ep.index].with_options(max_retries=max_retries)
+        return self.budgets[ep.index, max_retries]
 
     def redact(self, text: str) -> str:
         return text.replace(self.key, "***") if self.key else text
@@ -164,61 +162,17 @@ def _one_line(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _error_detail(resp) -> str:
-    """The server's own error message when it sent one in the usual {"error": {"message": ...}} shape."""
-    try:
-        body = resp.json()
-    except ValueError:
-        return resp.text
-    if isinstance(body, dict):
-        err = body.get("error", body.get("detail"))
-        if isinstance(err, dict) and "message" in err:
-            return str(err["message"])
-        if err is not None:
-            return str(err)
-    return resp.text
-
-
-def _connection_cause(exc: BaseException) -> str:
-    """What stood between us and the server, in words: "connection refused", "name not resolved", ..."""
-    seen = set()
-    cur: Optional[BaseException] = exc
-    while cur is not None and id(cur) not in seen:
-        seen.add(id(cur))
-        if isinstance(cur, ConnectionRefusedError) or getattr(cur, "errno", None) == errno.ECONNREFUSED:
-            return "connection refused"
-        if "refused" in str(cur).lower():
-            return "connection refused"
-        if "name or service not known" in str(cur).lower() or "nodename nor servname" in str(cur).lower():
-            return "host name not resolved"
-        cur = cur.__cause__ or cur.__context__
-    inner = exc.__cause__ or exc.__context__ or exc
-    return f"{type(inner).__name__}: {inner}" if str(inner) else type(inner).__name__
-
-
-def split_credentials(url: str) -> tuple[str, Optional[tuple[str, str]], dict[str, str]]:
-    """(URL without userinfo or query, (user, password) or None, query parameters) of a base URL."""
-    parts = urlsplit(url)
-    auth = (unquote(parts.username or ""), unquote(parts.password or "")) if (parts.username or parts.password) \
-        else None
-    host = parts.hostname or ""
-    if ":" in host:  # IPv6 literal
-        host = f"[{host}]"
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    query = dict(parse_qsl(parts.query, keep_blank_values=True))
-    return urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", "")), auth, query
-
-
 class OpenAIBackend:
-    """``generate`` runs a batch concurrently (at most ``cfg.concurrency`` requests in flight) and returns
-    results in input order.
+    """``generate`` runs a batch concurrently (at most ``cfg.concurrency`` requests in flight per server) and
+    returns results in input order.
 
     ``cfg.timeout`` bounds each attempt, including time queued inside the server: llama_cpp.server runs one
     request at a time, so give it a timeout of about concurrency x one call.
 
     backoff_base / backoff_cap: seconds of the first and of the largest step between re-asks after a malformed
-    body (the SDK's own retries use its backoff). jitter_seed: seeds that backoff's jitter.
+    body (the SDK's own retries use its backoff) and, with several servers, of every retry. jitter_seed: seeds
+    that backoff's jitter. fail_limit, cooldown, cooldown_cap: when a server of several is set aside, and for
+    how long (see :class:`~buildbench.generators.endpoints.EndpointPool`).
     """
 
     name = "openai"
@@ -230,17 +184,22 @@ class OpenAIBackend:
         backoff_base: float = 0.5,
         backoff_cap: float = 8.0,
         jitter_seed: int = 0,
+        fail_limit: int = 2,
+        cooldown: float = 10.0,
+        cooldown_cap: float = 120.0,
     ):
         self._openai = require("openai", "openai", "The openai backend")
         self._httpx2 = require("httpx2", "openai", "The openai backend")
         if not cfg.base_url:
             raise ConfigError("the openai backend needs --base-url (the server's /v1 address)")
         self.cfg = cfg
-        # Calls go to the real URL; logs, errors and model ids show it redacted.
-        self.base_url, self._basic_auth, self._query = split_credentials(cfg.base_url)
-        self.shown_url = redact_url(cfg.base_url.rstrip("/"))
-        # CachedLLM hands over this many at once, so `concurrency` requests can be in flight.
-        self.batch_size = max(8, 4 * cfg.concurrency)
+        # Calls go to the real URLs; logs and errors show them redacted, model ids without credentials.
+        self.pool = EndpointPool(cfg.base_urls, fail_limit=fail_limit, cooldown=cooldown, cooldown_cap=cooldown_cap)
+        self.endpoints = self.pool.endpoints
+        self.base_url = self.endpoints[0].url
+        self.shown_url = self.pool.shown
+        # CachedLLM hands over this many at once, so `concurrency` requests can be in flight on every server.
+        self.batch_size = max(8, 4 * cfg.concurrency * len(self.endpoints))
         # Recipes build messages for chat models and raw prompts for base models.
         self.chat = prompt_endpoint(cfg) == "chat"
         self.backoff_base = backoff_base
@@ -255,7 +214,8 @@ class OpenAIBackend:
 
     @property
     def model_id(self) -> str:
-        return f"openai:{public_url(self.base_url)}:{self.cfg.model}"
+        # Never the server that answered: with several, their sorted public URLs (see EndpointPool.identity).
+        return f"openai:{self.pool.identity}:{self.cfg.model}"
 
     # ----------------------------------------------------------------------------------------- public API
 
@@ -272,22 +232,22 @@ class OpenAIBackend:
 
     # ------------------------------------------------------------------------------------------ internals
 
-    def _client(self, key: Optional[str]):
+    def _client(self, key: Optional[str], ep: Endpoint):
         httpx2 = self._httpx2
         concurrency = max(1, self.cfg.concurrency)
         # trust_env stays on: HTTPS_PROXY / NO_PROXY apply as for any HTTP client.
         http_client = httpx2.AsyncClient(
             timeout=httpx2.Timeout(self.cfg.timeout),
             limits=httpx2.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
-            auth=httpx2.BasicAuth(*self._basic_auth) if self._basic_auth else None,
+            auth=httpx2.BasicAuth(*ep.auth) if ep.auth else None,
             event_hooks={"request": [self._on_request], "response": [self._on_response]},
             follow_redirects=True,
         )
         return self._openai.AsyncOpenAI(
             # Without a key no Authorization header is sent (each request omits it); the SDK still wants one.
             api_key=key or "unused",
-            base_url=self.base_url,
-            default_query=self._query or None,
+            base_url=ep.url,
+            default_query=ep.query or None,
             max_retries=self.cfg.max_retries,
             timeout=self.cfg.timeout,
             http_client=http_client,
@@ -326,8 +286,9 @@ class OpenAIBackend:
 
     async def _generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
         key = os.environ.get(self.cfg.api_key_env) if self.cfg.api_key_env else None
-        async with self._client(key) as client:
-            call = _Call(client, asyncio.Semaphore(max(1, self.cfg.concurrency)), key or None, omit_auth=not key)
+        async with contextlib.AsyncExitStack() as stack:
+            clients = [await stack.enter_async_context(self._client(key, ep)) for ep in self.endpoints]
+            call = _Call(clients, self.pool.balancer(self.cfg.concurrency), key or None, omit_auth=not key)
             return list(await asyncio.gather(*(self._generate_one(call, r) for r in requests)))
 
     def _params(self, req: GenerationRequest) -> tuple[str, dict[str, Any]]:
@@ -357,9 +318,9 @@ class OpenAIBackend:
             return {"type": "json_object", "schema": schema}
         return None
 
-    async def _create(self, call: _Call, endpoint: str, params: dict[str, Any], mode: str, schema: Any,
-                      max_retries: int):
-        client = call.with_retries(max_retries)
+    async def _create(self, call: _Call, ep: Endpoint, endpoint: str, params: dict[str, Any], mode: str,
+                      schema: Any, max_retries: int):
+        client = call.with_retries(ep, max_retries)
         options: dict[str, Any] = {}
         fmt = self._response_format(mode, schema)
         if fmt is not None:
@@ -376,15 +337,20 @@ class OpenAIBackend:
         _ATTEMPTS.set(state)  # this coroutine runs in its own task: the variable is this request's
         retries = 0
         extra: dict[str, Any] = {"retries": 0}
+        # Several servers: each attempt is one HTTP call, and its retry is ours, on another server if it can.
+        failover = len(self.endpoints) > 1
+        ep, avoid = self.endpoints[0], None
+        connect_only = True  # every failed attempt so far made no connection at all
         try:
             endpoint, params = self._params(req)
             extra["endpoint"] = endpoint
-            path = f"{urlsplit(self.base_url).path}/{'chat/completions' if endpoint == 'chat' else 'completions'}"
+            route = "chat/completions" if endpoint == "chat" else "completions"
             schema = json.loads(req.json_schema) if req.json_schema is not None else None
             rung = 0 if schema is not None else len(STRUCTURED_MODES) - 1
             while True:
-                budget = self.cfg.max_retries - retries
-                async with call.semaphore:
+                budget = 0 if failover else self.cfg.max_retries - retries
+                ep = await call.balancer.acquire(avoid)
+                try:
                     if call.unreachable and not state.sent:
                         return self._failure(call, call.unreachable, extra, retryable=True, unreachable=True,
                                              quiet=True)
@@ -399,20 +365,26 @@ class OpenAIBackend:
                     failure: Optional[BaseException] = None
                     try:
                         result = self._result(
-                            await self._create(call, endpoint, params, mode, schema, budget), endpoint)
+                            await self._create(call, ep, endpoint, params, mode, schema, budget), endpoint)
                     except (openai.APIError, _Malformed, ValueError) as exc:
                         failure = exc
                     # Every attempt after the first of this SDK call was one of its retries.
                     retries += max(0, state.sent - sent - 1)
                     extra["retries"] = retries
+                finally:
+                    call.balancer.release(ep)
+                path = f"{urlsplit(ep.url).path}/{route}"
                 if failure is None:
+                    self.pool.succeeded(ep)
                     if schema is not None:
                         self.structured_modes[endpoint] = rung
                     result.extra = extra
                     return result
+                connect: Optional[str] = None  # no connection made at all: "{cause} ({error} on {path}"
+                transient, refused, wait = True, False, None  # transient: what the SDK retries on its own
                 if isinstance(failure, openai.APIStatusError):
                     status = failure.status_code
-                    detail = _one_line(call.redact(_error_detail(failure.response)), 200)
+                    detail = _one_line(call.redact(error_detail(failure.response)), 200)
                     reason = f"HTTP {status} from {path}: {detail}"
                     names_format = mode != "none" and status != 429 and "response_format" in failure.response.text
                     if schema is not None and mode != "none" and (status in (400, 422) or names_format):
@@ -421,41 +393,55 @@ class OpenAIBackend:
                         if names_format:  # sure it was the format, not e.g. a too-long prompt
                             self.structured_modes[endpoint] = max(rung, self.structured_modes.get(endpoint, 0))
                         continue
-                    if status in (408, 409, 429) or status >= 500:
-                        return self._failure(call, f"{reason} (gave up after {retries} retries)", extra,
-                                             retryable=True)
-                    return self._failure(call, f"{reason} (not retried)", extra)
-                if isinstance(failure, openai.APITimeoutError):
-                    return self._failure(call, f"timed out after {self.cfg.timeout:g}s on {path} "
-                                               f"(gave up after {retries} retries)", extra, retryable=True)
-                if isinstance(failure, openai.APIConnectionError):
+                    if not (status in (408, 409, 429) or status >= 500):
+                        return self._failure(call, f"{reason} (not retried)", extra, where=ep.shown)
+                    wait = retry_after(failure.response.headers)
+                    refused = failure.response.headers.get("x-should-retry") == "false"  # the server says so
+                elif isinstance(failure, openai.APITimeoutError):
+                    reason = f"timed out after {self.cfg.timeout:g}s on {path}"
+                elif isinstance(failure, openai.APIConnectionError):
                     cause = failure.__cause__ or failure
-                    if isinstance(cause, self._httpx2.ConnectError):  # no connection made at all
-                        call.unreachable = (f"cannot connect to {self.shown_url}: {_connection_cause(failure)} "
-                                            f"({type(cause).__name__} on {path}; gave up after {retries} retries)")
-                        return self._failure(call, call.unreachable, extra, retryable=True, unreachable=True)
-                    # Connected, then the exchange broke (a dropped connection, a reset).
-                    return self._failure(call, f"{type(cause).__name__} on {path}: {cause} "
-                                               f"(gave up after {retries} retries)", extra, retryable=True)
-                if isinstance(failure, openai.APIError):  # e.g. a response the SDK could not validate
-                    reason = f"{type(failure).__name__} on {path}: {failure}"
-                else:  # a truncated, undecodable or wrongly shaped body
-                    reason = f"malformed response from {path} ({type(failure).__name__}: {_one_line(str(failure), 80)})"
-                if retries >= self.cfg.max_retries:
-                    return self._failure(call, f"{reason} (gave up after {retries} retries)", extra, retryable=True)
-                delay = backoff_delay(retries, self.backoff_base, self.backoff_cap, self._rng)
+                    if isinstance(cause, self._httpx2.ConnectError):
+                        connect = f"{connection_cause(failure)} ({type(cause).__name__} on {path}"
+                        reason = f"cannot connect to {ep.shown}: {connect})"
+                    else:  # connected, then the exchange broke (a dropped connection, a reset)
+                        reason = f"{type(cause).__name__} on {path}: {cause}"
+                else:
+                    transient = False
+                    if isinstance(failure, openai.APIError):  # e.g. a response the SDK could not validate
+                        reason = f"{type(failure).__name__} on {path}: {failure}"
+                    else:  # a truncated, undecodable or wrongly shaped body
+                        reason = (f"malformed response from {path} "
+                                  f"({type(failure).__name__}: {_one_line(str(failure), 80)})")
+                if failover:
+                    self.pool.failed(ep, _one_line(redact_text(call.redact(reason)), 200), connect=bool(connect))
+                    connect_only, avoid = connect_only and bool(connect), ep
+                if retries >= self.cfg.max_retries or refused or (transient and not failover):
+                    if connect:  # with several servers, unreachable only when none of them can be reached
+                        everywhere = not failover or (connect_only and self.pool.all_down())
+                        where = f"any of {self.shown_url}" if failover and everywhere else ep.shown
+                        reason = f"cannot connect to {where}: {connect}; gave up after {retries} retries)"
+                        if everywhere:
+                            call.unreachable = reason
+                        return self._failure(call, reason, extra, retryable=True, unreachable=everywhere,
+                                             where=ep.shown)
+                    return self._failure(call, f"{reason} (gave up after {retries} retries)", extra, retryable=True,
+                                         where=ep.shown)
+                delay = wait or backoff_delay(retries, self.backoff_base, self.backoff_cap, self._rng)
                 retries += 1
                 extra["retries"] = retries
-                log.debug("retry %d/%d in %.2fs: %s", retries, self.cfg.max_retries, delay, call.redact(reason))
-                await asyncio.sleep(delay)  # outside the semaphore: a waiting request holds no slot
+                log.debug("retry %d/%d in %.2fs: %s%s", retries, self.cfg.max_retries, delay,
+                          redact_text(call.redact(reason)), f" from {ep.shown}" if failover else "")
+                await asyncio.sleep(delay)  # outside the slot: a waiting request holds none
         except Exception as exc:  # never let one request raise out of a batch
-            return self._failure(call, f"{type(exc).__name__}: {exc}", extra)
+            return self._failure(call, f"{type(exc).__name__}: {exc}", extra, where=ep.shown)
 
     def _failure(self, call: _Call, reason: str, extra: dict[str, Any], *, retryable: bool = False,
-                 unreachable: bool = False, quiet: bool = False) -> GenerationResult:
+                 unreachable: bool = False, quiet: bool = False, where: Optional[str] = None) -> GenerationResult:
+        """A failed request's result; ``where``: the server it last went to (shown redacted)."""
         reason = _one_line(redact_text(call.redact(reason)))  # a server may echo the key or a URL in its error
         if not quiet:  # quiet: the same reason was logged for an earlier request of the batch
-            log.warning("openai request to %s failed: %s", self.shown_url, reason)
+            log.warning("openai request to %s failed: %s", where or self.shown_url, reason)
         return GenerationResult(text="", error=reason, extra=extra, retryable=retryable, unreachable=unreachable)
 
     @staticmethod

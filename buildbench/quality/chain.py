@@ -13,9 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional, Sequence
 
 from ..domain_pack import DedupConfig
+from ..engine.parallel import Parallel
 from ..records import Drop
 from .base import FilterResult
-from .dedup import dedup_texts
+from .dedup import MinHashDedup, dedup_texts
+from .dedup_bands import apply_by_bands
 
 
 @dataclass
@@ -69,13 +71,19 @@ def merge_filter_stats(runs: Iterable[Sequence[FilterStats]]) -> list[FilterStat
 
 
 class Dedup:
-    """Exact then MinHash near-duplicate removal as one filter step (``dedup_texts``)."""
+    """Exact then MinHash near-duplicate removal as one filter step (``dedup_texts``). With ``cfg.method``
+    "bands" the near duplicates come from ``apply_by_bands``, its pieces run by ``parallel`` (a stage's
+    ``ctx.parallel``: Ray tasks on the ray engine, this process otherwise)."""
 
-    def __init__(self, cfg: DedupConfig, name: str):
-        self.cfg, self.name = cfg, name
+    def __init__(self, cfg: DedupConfig, name: str, parallel: Optional[Parallel] = None):
+        self.cfg, self.name, self.parallel = cfg, name, parallel
 
     def apply(self, ids: Sequence[str], texts: Sequence[str], refs: Optional[Sequence] = None) -> FilterResult:
-        return dedup_texts(ids, texts, self.cfg, self.name)
+        near = self._by_bands if self.cfg.method == "bands" else None
+        return dedup_texts(ids, texts, self.cfg, self.name, near=near)
+
+    def _by_bands(self, dedup: MinHashDedup, ids: list[str], texts: list[str]) -> FilterResult:
+        return apply_by_bands(dedup, ids, texts, parallel=self.parallel)
 
 
 def apply_filters(steps, ids: Sequence[str], texts: Sequence[str]

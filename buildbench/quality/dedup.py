@@ -18,7 +18,7 @@ the number rule from ``quality.numbers``.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -334,12 +334,18 @@ class MinHashDedup:
 
 
 def dedup_texts(
-    ids: Sequence[str], texts: Sequence[str], cfg: DedupConfig | None = None, stage: str = "dedup"
+    ids: Sequence[str],
+    texts: Sequence[str],
+    cfg: DedupConfig | None = None,
+    stage: str = "dedup",
+    near: Callable[[MinHashDedup, list[str], list[str]], FilterResult] | None = None,
 ) -> FilterResult:
     """Exact then near-duplicate removal in one result aligned with the input.
 
     Drops carry ``stage`` as their stage name; reasons stay ``exact_duplicate`` / ``near_duplicate``; ``stats``
-    are ``MinHashDedup``'s. With ``cfg.enabled`` false everything is kept.
+    are ``MinHashDedup``'s. With ``cfg.enabled`` false everything is kept. ``near(dedup, ids, texts)`` finds
+    the near duplicates among the texts the exact pass kept: ``MinHashDedup.apply`` by default
+    (``quality.dedup_bands.apply_by_bands`` for ``cfg.method`` "bands", see ``quality.chain.Dedup``).
     """
     cfg = cfg or DedupConfig()
     check_aligned(ids, texts)
@@ -347,7 +353,8 @@ def dedup_texts(
         return FilterResult([True] * len(texts), [])
     exact = ExactDedup(stage=stage).apply(ids, texts)
     idx = exact.kept_indices()
-    near = MinHashDedup(cfg, stage=stage).apply([ids[i] for i in idx], [texts[i] for i in idx])
+    minhash = MinHashDedup(cfg, stage=stage)
+    near = (near or MinHashDedup.apply)(minhash, [ids[i] for i in idx], [texts[i] for i in idx])
     keep = list(exact.keep)
     for i, k in zip(idx, near.keep):
         keep[i] = k

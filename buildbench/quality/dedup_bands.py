@@ -5,6 +5,11 @@ Signatures are kept as band keys (spilled to disk on request) and a 32-byte sket
 by sorting band keys (``band_groups``, ``group_pairs``: pure functions over arrays, what a distributed groupby
 on band key runs per partition); exact Jaccard is computed only for candidate pairs
 (``benchmarks/bench_dedup_scale.py``). ``quality.dedup`` holds the in-memory filter and its LSH parameters.
+
+The work is three maps and a decision: ``batch_keys`` per batch of texts, ``band_candidates`` per band,
+``verify_pairs`` per chunk of candidate pairs, then ``decide`` over all verified pairs. The maps go through a
+``Parallel`` (``engine.parallel``): in this process by default, as Ray tasks on the ray engine, the same
+functions either way, so both engines give the same drops.
 """
 
 from __future__ import annotations
@@ -19,7 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 
+from ..engine.parallel import InProcess, Parallel, piece_size
 from ..records import Drop
 from .base import FilterResult, check_aligned
 from .dedup import BUCKET_REPS, MinHashDedup, band_keys, lsh_params
@@ -33,6 +40,9 @@ PAIR_CHUNK = 1 << 18
 VERIFY_CHUNK = 50_000
 TEXT_BATCH = 10_000  # texts per signature batch when apply_by_bands cuts an in-memory list
 SET_CACHE = 256  # recent shingle sets kept while verifying
+# With several workers (``Parallel.width``) batches and chunks are cut smaller, to about two per worker, but not
+# below this many texts or pairs: a Ray task costs milliseconds. Where they are cut changes no result.
+MIN_PIECE = 1_000
 _DIGIT = re.compile(r"\d")
 
 
@@ -143,7 +153,7 @@ class _BandKeyStore:
         self.seal()
 
 
-def _decide(n: int, pairs: np.ndarray, sims: np.ndarray, aside: np.ndarray, stats: dict[str, int]) -> BandDedup:
+def decide(n: int, pairs: np.ndarray, sims: np.ndarray, aside: np.ndarray, stats: dict[str, int]) -> BandDedup:
     """Drops from verified pairs, in input order as ``MinHashDedup.apply`` decides them.
 
     Pairs are visited by later text, then earlier: every earlier text's fate is settled before a later one
@@ -202,24 +212,40 @@ def _decide(n: int, pairs: np.ndarray, sims: np.ndarray, aside: np.ndarray, stat
     )
 
 
+@dataclass(frozen=True)
+class ArrowTexts:
+    """A corpus's texts as one Arrow array, fetched by sorted position (``dedup_by_bands``'s ``fetch``): one
+    object every verification task reads, put in Ray's object store once on the ray engine."""
+
+    texts: pa.Array
+
+    def __call__(self, idx: np.ndarray) -> list[str]:
+        return self.texts.take(pa.array(idx, pa.int64())).to_pylist()
+
+
 def apply_by_bands(
     dedup: MinHashDedup,
     ids: Sequence[str],
     texts: Sequence[str],
     refs: Sequence[str] | None = None,
     spill_dir: str | os.PathLike | None = None,
+    parallel: Parallel | None = None,
 ) -> FilterResult:
     """``apply`` through ``dedup_by_bands``: the same drops, reasons and details for an in-memory list.
 
     The drops equal ``apply``'s wherever no bucket overflows ``bucket_reps`` (a test checks this on
-    planted copies); where one does, see ``dedup_by_bands`` for what each path can miss.
+    planted copies); where one does, see ``dedup_by_bands`` for what each path can miss. Batches of at most
+    ``TEXT_BATCH`` texts (``piece_size``); verification reads the texts from one Arrow array (``ArrowTexts``).
     """
     check_aligned(ids, texts)
     texts = list(texts)
     if not dedup.cfg.enabled:
         return FilterResult([True] * len(texts), [])
-    batches = (texts[s : s + TEXT_BATCH] for s in range(0, len(texts), TEXT_BATCH))
-    found = dedup_by_bands(dedup, batches, lambda idx: [texts[i] for i in idx.tolist()], spill_dir)
+    parallel = parallel if parallel is not None else InProcess()
+    size = piece_size(len(texts), TEXT_BATCH, parallel.width, least=MIN_PIECE)
+    batches = (texts[s : s + size] for s in range(0, len(texts), size))
+    fetch = ArrowTexts(pa.array(texts, pa.large_string()))
+    found = dedup_by_bands(dedup, batches, fetch, spill_dir, parallel)
     drops = [
         Drop(
             stage=dedup.name,
@@ -232,30 +258,35 @@ def apply_by_bands(
     ]
     return FilterResult(found.keep.tolist(), drops, found.stats)
 
+
 def dedup_by_bands(
     dedup: MinHashDedup,
     batches: Iterable[Sequence[str]],
     fetch: Callable[[np.ndarray], Sequence[str]],
     spill_dir: str | os.PathLike | None = None,
+    parallel: Parallel | None = None,
 ) -> BandDedup:
     """Near-duplicate removal over a whole corpus read in batches, in memory that grows with the corpus
     by per-text arrays only (measured: about 130 bytes a text from 100k to 1M with ``spill_dir``).
 
     ``batches`` yields the corpus in order (e.g. one Arrow shard or row group at a time); ``fetch(indices)``
     returns the texts at the given sorted corpus positions, in that order, and is called only for the
-    texts of candidate pairs. Four passes:
+    texts of candidate pairs. Four passes, the first three as maps of ``parallel`` (in this process when
+    None; on the ray engine each piece is a Ray task, and ``fetch`` is put in the object store once):
 
-    1. per batch: MinHash signatures, kept only as 64-bit band keys (``band_keys``) and a 32-byte sketch
-       (``signature_sketch``); with ``spill_dir`` the band keys go to one file per band there, so only the
-       sketch and the text's position stay in memory (41 bytes a text), else 8 bytes per band more (256);
-    2. per band: a groupby on band key by sorting (``band_groups``), each text paired with the first
-       ``bucket_reps`` texts of its group (``group_pairs``), pairs whose sketch estimate lies far below the
-       threshold (``sketch_margin``) screened out, the rest kept as candidate pairs. This is the part a
-       distributed engine runs per band partition: both functions are pure functions of two arrays;
-    3. candidate pairs verified by the exact Jaccard of their shingle sets, fetched ``VERIFY_CHUNK`` pairs
-       at a time, with the ``distinct_numbers`` rule;
-    4. the verified pairs decide in input order, as ``apply`` does: a text is dropped for its most similar
-       earlier kept text, and a dropped text is never a reference.
+    1. per batch (``batch_keys``): MinHash signatures, kept only as 64-bit band keys (``band_keys``) and a
+       32-byte sketch (``signature_sketch``); with ``spill_dir`` the band keys go to one file per band there,
+       so only the sketch and the text's position stay in memory (41 bytes a text), else 8 bytes per band
+       more (256);
+    2. per band (``band_candidates``): a groupby on band key by sorting (``band_groups``), each text paired
+       with the first ``bucket_reps`` texts of its group (``group_pairs``), pairs whose sketch estimate lies
+       far below the threshold (``sketch_margin``) screened out, the rest kept as candidate pairs;
+    3. per chunk of at most ``VERIFY_CHUNK`` candidate pairs (``verify_pairs``; smaller with several workers,
+       ``piece_size``): the exact Jaccard of their shingle sets, with the ``distinct_numbers`` rule;
+    4. in the caller (``decide``): the verified pairs decide in input order, as ``apply`` does: a text is
+       dropped for its most similar earlier kept text, and a dropped text is never a reference.
+
+    No piece depends on how the corpus is cut into batches or pairs into chunks, nor on where it runs.
 
     Differences from ``apply``: candidates come from every earlier text of a shared bucket up to
     ``bucket_reps`` per group, kept or dropped (``apply`` indexes kept texts only), and a full bucket has no
@@ -266,88 +297,120 @@ def dedup_by_bands(
     differing), ``buckets_capped`` (groups with more than ``bucket_reps + 1`` texts), ``distinct_numbers``
     and ``distinct_number_pairs`` as in ``apply``.
     """
+    parallel = parallel if parallel is not None else InProcess()
     cfg = dedup.cfg
-    bands, rows = lsh_params(cfg.threshold, cfg.num_perm)
+    bands, _ = lsh_params(cfg.threshold, cfg.num_perm)
     with contextlib.ExitStack() as stack:
         spill = None if spill_dir is None else stack.enter_context(tempfile.TemporaryDirectory(dir=spill_dir))
         store = stack.enter_context(_BandKeyStore(bands, spill))
         items_parts: list[np.ndarray] = []
         sketch_parts: list[np.ndarray] = []
         n = 0
-        for batch in batches:
-            batch = list(batch)
-            sigs, nonempty = dedup.signatures(batch)
-            has = np.flatnonzero(nonempty)  # an empty text has no shingles: never a candidate
-            store.append(band_keys(sigs[has], bands, rows))
-            items_parts.append(has + n)
-            sketch_parts.append(signature_sketch(sigs))
-            n += len(batch)
+        for present, keys, sketch in parallel.map(batch_keys, batches, dedup):
+            store.append(keys)
+            items_parts.append(present + n)
+            sketch_parts.append(sketch)
+            n += len(sketch)
         store.seal()
         items = np.concatenate(items_parts) if items_parts else np.empty(0, np.int64)
         sketch = np.concatenate(sketch_parts) if sketch_parts else np.empty((0, 1), np.uint64)
         del items_parts, sketch_parts
-        candidates, examined, capped = _band_candidates(dedup, store, items, sketch, n)
+        found: list[np.ndarray] = []
+        examined = capped = 0
+        grouped = (store.band(b) for b in range(bands if len(items) > 1 else 0))
+        for cands, band_examined, band_capped in parallel.map(band_candidates, grouped, items, sketch, dedup, n):
+            found.append(cands)
+            examined += band_examined
+            capped += band_capped
     del items, sketch
-    pairs, sims, aside = _verify(dedup, candidates // max(n, 1), candidates % max(n, 1), fetch)
+    candidates = np.unique(np.concatenate(found)) if found else np.empty(0, np.int64)
+    del found
+    earlier, later = candidates // max(n, 1), candidates % max(n, 1)
+    size = piece_size(len(candidates), VERIFY_CHUNK, parallel.width, least=MIN_PIECE)
+    chunks = ((earlier[lo : lo + size], later[lo : lo + size]) for lo in range(0, len(earlier), size))
+    near: list[np.ndarray] = []
+    sims: list[np.ndarray] = []
+    aside: list[np.ndarray] = []
+    for chunk_near, chunk_sims, chunk_aside in parallel.map(verify_pairs, chunks, dedup, fetch):
+        near.append(chunk_near)
+        sims.append(chunk_sims)
+        aside.append(chunk_aside)
     stats = {"pairs_examined": examined, "pairs_verified": len(candidates), "buckets_capped": capped}
-    return _decide(n, pairs, sims, aside, stats)
+    return decide(
+        n,
+        np.concatenate(near) if near else np.empty((0, 2), np.int64),
+        np.concatenate(sims) if sims else np.empty(0, np.float64),
+        np.concatenate(aside) if aside else np.empty((0, 2), np.int64),
+        stats,
+    )
 
-def _band_candidates(
-    dedup: MinHashDedup, store: _BandKeyStore, items: np.ndarray, sketch: np.ndarray, n: int
+
+def batch_keys(batch: Sequence[str], dedup: MinHashDedup) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One batch's part of ``dedup_by_bands``: the positions in the batch of the texts with shingles (an empty
+    text is never a candidate), their band keys (one row each, a column per band) and every text's sketch."""
+    batch = list(batch)
+    sigs, nonempty = dedup.signatures(batch)
+    bands, rows = lsh_params(dedup.cfg.threshold, dedup.cfg.num_perm)
+    present = np.flatnonzero(nonempty)
+    return present, band_keys(sigs[present], bands, rows), signature_sketch(sigs)
+
+
+def band_candidates(
+    keys: np.ndarray, items: np.ndarray, sketch: np.ndarray, dedup: MinHashDedup, n: int
 ) -> tuple[np.ndarray, int, int]:
-    """Candidate pairs of all bands that pass the sketch screen, each once, as ``earlier * n + later``
-    (sorted, so by earlier text, then later)."""
+    """One band's part of ``dedup_by_bands``: the candidate pairs of its groups that pass the sketch screen,
+    each once, as ``earlier * n + later`` (sorted), with the pairs it proposed and its capped groups.
+
+    ``keys[k]`` is the band key of text ``items[k]``; ``sketch`` holds every text's sketch, by position."""
     floor = dedup.cfg.threshold - sketch_margin(dedup.cfg.num_perm)
+    sorted_items, group_start = band_groups(keys, items)
+    capped = int(np.count_nonzero(np.arange(len(sorted_items)) - group_start == dedup.bucket_reps + 1))
     found: list[np.ndarray] = []
-    examined = capped = 0
-    for band in range(store.bands):
-        sorted_items, group_start = band_groups(store.band(band), items)
-        capped += int(np.count_nonzero(np.arange(len(sorted_items)) - group_start == dedup.bucket_reps + 1))
-        for earlier, later in group_pairs(sorted_items, group_start, dedup.bucket_reps):
-            examined += len(earlier)
-            close = sketch_jaccard(sketch, earlier, later, dedup.cfg.num_perm) >= floor
-            found.append(np.unique(earlier[close] * n + later[close]))
+    examined = 0
+    for earlier, later in group_pairs(sorted_items, group_start, dedup.bucket_reps):
+        examined += len(earlier)
+        close = sketch_jaccard(sketch, earlier, later, dedup.cfg.num_perm) >= floor
+        found.append(np.unique(earlier[close] * n + later[close]))
     return (np.unique(np.concatenate(found)) if found else np.empty(0, np.int64)), examined, capped
 
-def _verify(
-    dedup: MinHashDedup, earlier: np.ndarray, later: np.ndarray, fetch: Callable[[np.ndarray], Sequence[str]]
+
+def verify_pairs(
+    pairs: tuple[np.ndarray, np.ndarray], dedup: MinHashDedup, fetch: Callable[[np.ndarray], Sequence[str]]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Exact Jaccard of each candidate pair, ``VERIFY_CHUNK`` pairs per fetch of their texts.
+    """One chunk's part of ``dedup_by_bands``: the exact Jaccard of each candidate pair ``(earlier, later)``,
+    the texts of the chunk fetched at once.
 
     Returns the near-duplicate pairs (k x 2) and their Jaccards, and the pairs at or above the threshold
     set aside because their numbers differ (``distinct_numbers``). Pairs come sorted by earlier text, so
     its shingle set is built once per run of pairs; only the texts of one chunk are held at once.
     """
+    e, l = pairs
     cfg, guard = dedup.cfg, dedup.cfg.distinct_numbers
     near: list[tuple[int, int]] = []
     sims: list[float] = []
     aside: list[tuple[int, int]] = []
-    for lo in range(0, len(earlier), VERIFY_CHUNK):
-        e, l = earlier[lo : lo + VERIFY_CHUNK], later[lo : lo + VERIFY_CHUNK]
-        need = np.unique(np.concatenate([e, l]))
-        texts = fetch(need)
-        # A text in several pairs (a run of pairs with one earlier text, a cluster of copies) is shingled
-        # once while it is recent; the bound keeps a chunk's sets (about 50 kB each at 100 words) small.
-        shingle_set = functools.lru_cache(maxsize=SET_CACHE)(
-            lambda t, texts=texts: shingles(texts[t], cfg.shingle, cfg.ngram)
-        )
-        number_set = functools.lru_cache(maxsize=SET_CACHE)(lambda t, texts=texts: numbers(texts[t]))
-        for a, b, ta, tb in zip(
-            e.tolist(), l.tolist(), np.searchsorted(need, e).tolist(), np.searchsorted(need, l).tolist()
+    need = np.unique(np.concatenate([e, l]))
+    texts = fetch(need)
+    # A text in several pairs (a run of pairs with one earlier text, a cluster of copies) is shingled
+    # once while it is recent; the bound keeps a chunk's sets (about 50 kB each at 100 words) small.
+    shingle_set = functools.lru_cache(maxsize=SET_CACHE)(lambda t: shingles(texts[t], cfg.shingle, cfg.ngram))
+    number_set = functools.lru_cache(maxsize=SET_CACHE)(lambda t: numbers(texts[t]))
+    for a, b, ta, tb in zip(
+        e.tolist(), l.tolist(), np.searchsorted(need, e).tolist(), np.searchsorted(need, l).tolist()
+    ):
+        sim = jaccard(shingle_set(ta), shingle_set(tb))
+        if sim < cfg.threshold:
+            continue
+        if (
+            guard
+            and may_state_numbers(texts[ta])
+            and may_state_numbers(texts[tb])
+            and numbers_differ(number_set(ta), number_set(tb))
         ):
-            sim = jaccard(shingle_set(ta), shingle_set(tb))
-            if sim < cfg.threshold:
-                continue
-            if (
-                guard
-                and may_state_numbers(texts[ta])
-                and may_state_numbers(texts[tb])
-                and numbers_differ(number_set(ta), number_set(tb))
-            ):
-                aside.append((a, b))  # same template, different facts
-                continue
-            near.append((a, b))
-            sims.append(sim)
+            aside.append((a, b))  # same template, different facts
+            continue
+        near.append((a, b))
+        sims.append(sim)
     return (
         np.array(near, np.int64).reshape(-1, 2),
         np.array(sims, np.float64),

@@ -58,7 +58,7 @@ def run(ctx: StageContext) -> StageResult:
     if cfg.language.enabled:
         steps.append((LanguageFilter(pack.query_language, cfg.language, stage="query_language"), None))
     if cfg.query_dedup.enabled:
-        steps.append((Dedup(cfg.query_dedup, "query_dedup"), None))
+        steps.append((Dedup(cfg.query_dedup, "query_dedup", parallel=ctx.parallel), None))
     if cfg.semantic_dedup.enabled:
         steps.append((SemanticDedup(cfg.semantic_dedup, cache=cache, stage="query_semantic_dedup"), None))
     if cfg.round_trip.enabled:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sys
 import threading
 import time
 from pathlib import Path
@@ -63,19 +62,8 @@ def _kill_hook() -> None:
     cache.LLMCache.put = put_then_maybe_die
 
 
-@pytest.fixture(scope="module")
-def ray_cluster():
-    """A local two-CPU cluster for the module; no usage report, no dashboard, nothing off this machine."""
-    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    # The toy stages are closures of this module, which Ray's workers cannot import: ship them by value.
-    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    if ray.is_initialized():
-        ray.shutdown()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             runtime_env={"worker_process_setup_hook": _kill_hook})
-    yield
-    ray.shutdown()
+# Every worker of the module's cluster (conftest.ray_cluster) can be told to die mid-shard.
+RAY_INIT = {"runtime_env": {"worker_process_setup_hook": _kill_hook}}
 
 
 # -------------------------------------------------------------------------------------------- toy stages

@@ -54,8 +54,16 @@ def chunks_table():
     return to_table([Chunk(id=c, doc_id=DOC.get(c, f"d-{c[2:]}"), text=t) for c, t in CHUNKS.items()], Chunk)
 
 
-PERSONA = dict(recipe="inpars-persona", persona="analyst", style="question", difficulty="medium", language="en")
-RAW = [
+PERSONA = dict(recipe="inpars-persona", persona="analyst", difficulty="medium", language="en")
+
+
+def _styled(q: Query) -> Query:
+    """Each planted query in the style whose form it has (quality.form), so only its planted flaw drops it."""
+    q.style = "question" if q.text.endswith("?") else "keyword"
+    return q
+
+
+RAW = [_styled(q) for q in [
     Query("q-div", "How much did the shipping company lift its quarterly payout to shareholders?", ["c-div"], **PERSONA),
     Query("q-div-dup", "How much did the shipping company lift its quarterly payout to its shareholders?", ["c-div"],
           **PERSONA),
@@ -65,7 +73,7 @@ RAW = [
     Query("q-port", "which terminal delays forced the line to reroute services", ["c-port"], **PERSONA),
     Query("q-hedge", "share of next year's ship fuel locked in with swaps", ["c-hedge"], **PERSONA),
     Query("q-rates", "did contract freight prices go up or down at renewal", ["c-rates"], **PERSONA),
-]
+]]
 QA = [
     Query("yb-fake", "What special payout did the board approve alongside the quarterly dividend?", ["c-div"],
           recipe="yourbench-single", language="en", answer="A special dividend of 2 euros.",
