@@ -185,6 +185,12 @@ class MinHashDedup:
             self.name = stage
         self.seed = seed
 
+    def near_duplicate(self, item_id: str, kept_id: str, similarity: float) -> Drop:
+        """The drop of ``item_id`` as a near-duplicate of the kept ``kept_id``, with the evidence."""
+        return Drop(stage=self.name, item_id=item_id, reason="near_duplicate",
+                    detail=f"jaccard {similarity:.2f} with {kept_id} (kept), "
+                    f"{self.cfg.shingle} {self.cfg.ngram}-grams, threshold {self.cfg.threshold:.2f}")
+
     def signatures(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """MinHash signatures of all texts (rows) and a mask of the texts that have any shingle.
 
@@ -297,15 +303,7 @@ class MinHashDedup:
             distinct_pairs += set_aside
             if best_sim >= self.cfg.threshold:
                 keep[i] = False
-                drops.append(
-                    Drop(
-                        stage=self.name,
-                        item_id=ids[i],
-                        reason="near_duplicate",
-                        detail=f"jaccard {best_sim:.2f} with {ids[best_j]} (kept), "
-                        f"{self.cfg.shingle} {self.cfg.ngram}-grams, threshold {self.cfg.threshold:.2f}",
-                    )
-                )
+                drops.append(self.near_duplicate(ids[i], ids[best_j], best_sim))
                 continue
             if lsh is not None:
                 lsh.insert(i, mh, check_duplication=False)

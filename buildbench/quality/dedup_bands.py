@@ -27,7 +27,6 @@ import numpy as np
 import pyarrow as pa
 
 from ..engine.parallel import InProcess, Parallel, piece_size
-from ..records import Drop
 from .base import FilterResult, check_aligned
 from .dedup import BUCKET_REPS, MinHashDedup, band_keys, lsh_params
 from .minhash import jaccard, shingles, signature_sketch, sketch_jaccard, sketch_margin
@@ -246,16 +245,8 @@ def apply_by_bands(
     batches = (texts[s : s + size] for s in range(0, len(texts), size))
     fetch = ArrowTexts(pa.array(texts, pa.large_string()))
     found = dedup_by_bands(dedup, batches, fetch, spill_dir, parallel)
-    drops = [
-        Drop(
-            stage=dedup.name,
-            item_id=ids[i],
-            reason="near_duplicate",
-            detail=f"jaccard {sim:.2f} with {ids[j]} (kept), "
-            f"{dedup.cfg.shingle} {dedup.cfg.ngram}-grams, threshold {dedup.cfg.threshold:.2f}",
-        )
-        for i, j, sim in zip(found.dropped.tolist(), found.reference.tolist(), found.similarity.tolist())
-    ]
+    drops = [dedup.near_duplicate(ids[i], ids[j], sim)
+             for i, j, sim in zip(found.dropped.tolist(), found.reference.tolist(), found.similarity.tolist())]
     return FilterResult(found.keep.tolist(), drops, found.stats)
 
 
