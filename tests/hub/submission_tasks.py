@@ -131,9 +131,14 @@ def write_task(folder: Path, name: str = "VillageStoriesRetrieval", *, seed: int
     return write_retrieval_task(Path(folder), *tables, task_info(name, **info))
 
 
+# SQLite's side files of other tests' caches (pytest's base folder holds every test's tmp_path) come and go
+# as their connections are collected, whatever the code under test does.
+SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
 def files_under(root: Path) -> set[str]:
-    """Every path under ``root`` (to show nothing appeared outside a target folder)."""
-    return {p.relative_to(root).as_posix() for p in Path(root).rglob("*")}
+    """Every path under ``root`` (to show nothing appeared outside a target folder), SQLite side files left out."""
+    return {p.relative_to(root).as_posix() for p in Path(root).rglob("*") if not p.name.endswith(SQLITE_SIDE_FILES)}
 
 
 # -- editing and packing a written task
