@@ -32,9 +32,10 @@ def check_backend(cfg: LLMConfig) -> str:
     """Fail before any token is spent if the backend cannot be built; returns the resolved name."""
     name = resolve_backend(cfg)
     if name == "local":
-        from .local import load_llama_cpp, resolve_model
+        from ..errors import require
+        from .local import resolve_model
 
-        load_llama_cpp("The local generator")
+        require("llama_cpp", "local", "The local generator")
         resolve_model(cfg.model)
     elif name == "openai":
         if not cfg.base_url:

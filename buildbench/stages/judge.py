@@ -39,9 +39,10 @@ def check(config) -> None:
     _check_llm_judge(config)
     pack = config.domain
     if not pack.recipes.judge and pack.likelihood.enabled:
-        from ..generators.local import load_llama_cpp, resolve_model
+        from ..errors import require
+        from ..generators.local import resolve_model
 
-        load_llama_cpp("The query-likelihood judge")
+        require("llama_cpp", "local", "The query-likelihood judge")
         resolve_model(pack.likelihood.model)
 
 
