@@ -119,8 +119,6 @@ class RayExecutor:
         retries = self.engine.retries
         # Actors share the node's cores and llama.cpp's OpenMP threads spin while they wait: with two actors of
         # two threads on two cores, spinning made generation 3-4x slower here. Passive waiting changes no result.
-        # Only for actors: a lone process on quiet cores is 1.35x faster spinning (19.5 s against 26.5 s for 40
-        # calls), so the local engine leaves OpenMP's default.
         env = {"OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
         actor = ray.remote(num_cpus=1, max_restarts=retries, max_task_retries=retries,
                            runtime_env={"env_vars": env})(ShardWorker)

@@ -32,10 +32,9 @@ def check_backend(cfg: LLMConfig) -> str:
     """Fail before any token is spent if the backend cannot be built; returns the resolved name."""
     name = resolve_backend(cfg)
     if name == "local":
-        from ..errors import require
-        from .local import resolve_model
+        from .local import load_llama_cpp, resolve_model
 
-        require("llama_cpp", "local", "The local generator")
+        load_llama_cpp("The local generator")
         resolve_model(cfg.model)
     elif name == "openai":
         if not cfg.base_url:

@@ -18,8 +18,8 @@ from typing import Optional, Sequence
 import numpy as np
 import pyarrow as pa
 
-from ..errors import GenerationError, require
-from .local import resolve_model
+from ..errors import GenerationError
+from .local import load_llama_cpp, resolve_model
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class QueryLikelihood:
 
     def __init__(self, model: str = "gemma3-270m", n_ctx: int = 1024, threads: Optional[int] = None,
                  max_passage_tokens: int = 384, max_query_tokens: int = 96):
-        llama_cpp = require("llama_cpp", "local", "The query-likelihood scorer")
+        llama_cpp = load_llama_cpp("The query-likelihood scorer")
         logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)
         self.model_name = model
         self.path, _ = resolve_model(model)
