@@ -205,6 +205,14 @@ def run_compare(args) -> int:
     return 0
 
 
+# -- export
+
+def _add_export(sub) -> None:
+    from .export.options import DESCRIPTION, SUMMARY, add_options, run
+
+    add_options(_command(sub, "export", run, SUMMARY, DESCRIPTION), REGISTRY_ENV)
+
+
 # -- the hub: publish, validate, submit, review, list
 
 def _registry(needed: bool) -> argparse.ArgumentParser:
@@ -348,10 +356,68 @@ def run_list(args) -> int:
     return 0
 
 
+# -- people's labels
+
+LABEL_FORMATS = ("auto", "jsonl", "csv", "argilla", "label-studio")
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"{text} is not a port (0-65535)")
+    return int(text)
+
+
+def _add_label(sub) -> None:
+    p = _command(sub, "label", run_label, "review a build's queries in a local page and label them",
+                 "Serve a local review page (127.0.0.1) that shows a run's queries one at a time with their "
+                 "positive passages, closest mined candidates and provenance; a reviewer marks each as good, vague, "
+                 "wrong or missed positive, from the keyboard (? lists the keys). Every label is saved at once to "
+                 "RUN_DIR/labels/labels.jsonl. With --import, add labels made elsewhere instead.")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a run folder written by build-bench")
+    p.add_argument("--reviewer", metavar="NAME",
+                   help="whose labels these are; each reviewer sees and continues their own (default: $USER, "
+                   "else 'reviewer'); letters, digits and _.@-")
+    p.add_argument("--sample", type=int, metavar="N",
+                   help="review N queries drawn stratified by persona, style, difficulty and recipe (default: all)")
+    p.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the sample (default 0)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1; any other is warned about)")
+    p.add_argument("--port", type=_port, default=0, help="port to listen on (default 0: a free one)")
+    p.add_argument("--no-browser", action="store_true", help="print the page's address; do not open a browser")
+    p.add_argument("--import", dest="import_file", metavar="FILE",
+                   help="import labels from FILE into the run instead of serving the page")
+    p.add_argument("--format", choices=LABEL_FORMATS, default="auto",
+                   help="the format of the --import file (default auto: from its name and content)")
+
+
+def run_label(args) -> int:
+    from .labels.server import reviewer_name
+
+    if args.import_file:
+        from .labels.formats import import_labels
+
+        result = import_labels(Path(args.run_dir), Path(args.import_file), fmt=args.format,
+                               reviewer=reviewer_name(args.reviewer) if args.reviewer else None)
+        print(result.summary())
+        return 0
+    from .labels.queue import review_items, stratified_sample
+    from .labels.server import serve
+
+    reviewer = reviewer_name(args.reviewer)
+    if args.sample is not None and args.sample < 1:
+        raise ConfigError(f"--sample {args.sample}: give a number of queries of at least 1")
+    items = review_items(Path(args.run_dir))
+    if args.sample is not None:
+        items = stratified_sample(items, args.sample, args.seed)
+    serve(Path(args.run_dir), items, reviewer, host=args.host, port=args.port,
+          announce=lambda line: print(line, flush=True), open_browser=not args.no_browser)
+    return 0
+
+
 # -- the parser and main
 
-COMMANDS = (_add_build, _add_stages, _add_eval, _add_compare, _add_publish, _add_validate, _add_submit,
-            _add_review, _add_list)  # in the order `build-bench --help` lists them; build first, the default
+COMMANDS = (_add_build, _add_stages, _add_eval, _add_compare, _add_export, _add_publish, _add_validate, _add_submit,
+            _add_review, _add_list, _add_label)  # in the order `build-bench --help` lists them; build first, the default
 
 
 class _Parser(argparse.ArgumentParser):

@@ -333,6 +333,9 @@ class RepairConfig(Strict):
     controls: int = 30
     min_judge_accuracy: float = 0.75
     trust_judge: Literal["auto", "always", "never"] = "auto"
+    # What the calibration measures the judge on: the controls, or people's labels (buildbench.labels) where
+    # they are enough ("auto": at least 10 answered and 3 wrong among the judged queries).
+    calibrate_on: Literal["auto", "controls", "labels"] = "auto"
     # Judge or not, a pooled candidate is added to the qrels when it holds at least this share of the
     # positive's word 3-grams and no number of theirs contradicts (a repeated paragraph answers the same query).
     duplicate_containment: float = 0.8

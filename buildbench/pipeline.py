@@ -56,7 +56,7 @@ def _stage(name: str, module, description: str, inputs: tuple[str, ...], outputs
     kind = "map" if hasattr(module, "run_shard") else "global"
     return Stage(name, description, inputs=inputs, outputs=outputs, kind=kind,
                  fn=module.run_shard if kind == "map" else module.run, config_keys=module.CONFIG_KEYS,
-                 needs_llm=needs_llm, check=getattr(module, "check", None))
+                 needs_llm=needs_llm, check=getattr(module, "check", None), files=getattr(module, "FILES", ()))
 
 
 STAGES: list[Stage] = [
@@ -92,13 +92,15 @@ STAGES: list[Stage] = [
            inputs=("queries", "candidates", "chunks", "negatives"),
            outputs=("judgements", "query_checks", "likelihoods"), needs_llm=True),
     _stage(REPAIR_QRELS, repair_qrels,
-           "AIR-Bench qrels repair (judge calibrated on controls) and the per-query audit log",
+           "people's labels (build-bench label) first, then AIR-Bench qrels repair (judge calibrated on controls or "
+           "those labels); the per-query audit log",
            inputs=("queries", "candidates", "judgements", "query_checks", "chunks", "negatives"),
-           outputs=("final_queries", "qrels", "hard_negatives", "removed_negatives", "audit", "judge_calibration")),
+           outputs=("final_queries", "qrels", "hard_negatives", "removed_negatives", "audit", "judge_calibration",
+                    "reviews")),
     _stage(ASSEMBLE_TASK, assemble_task,
            "retrieval, reranking (top_ranked) and downsampled-corpus tasks in MTEB v2 layout",
            inputs=("final_queries", "qrels", "chunks", "negatives", "removed_negatives", "hard_negatives",
-                   "candidates", "audit", "judgements", "judge_calibration", "documents_clean"),
+                   "candidates", "audit", "judgements", "judge_calibration", "documents_clean", "reviews"),
            outputs=("tasks",)),
     _stage(EVALUATE, evaluate,
            "baselines on each task; bootstrap CIs and validity diagnostics; downsampled-vs-full agreement",

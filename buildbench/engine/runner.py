@@ -99,10 +99,13 @@ class Runner:
         self.this_run: dict[str, dict] = {}
 
     def _signature(self, st: Stage) -> dict:
-        return {
+        sig = {
             "config_hash": self.config.stage_hash(list(st.config_keys)),
             "input_hashes": {name: self.rundir.dataset_hash(name) for name in st.inputs},
         }
+        if st.files:  # only then: runs made before a stage read files keep their signatures
+            sig["file_hashes"] = {name: self.rundir.file_hash(name) for name in st.files}
+        return sig
 
     def _save(self) -> None:
         self.manifest.update(

@@ -120,6 +120,9 @@ class Stage:
     needs_llm: bool = False
     # Called before any stage runs, so a bad plan fails before a token is spent.
     check: Optional[Callable[["BuildConfig"], None]] = None
+    # Files of the run folder the stage reads besides datasets (people's labels): their content enters its
+    # signature, so editing them reruns the stage and what follows it.
+    files: tuple[str, ...] = ()
 
     def __post_init__(self):
         if self.kind == "map" and (len(self.inputs) < 1 or len(self.outputs) != 1):

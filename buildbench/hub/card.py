@@ -128,7 +128,7 @@ def provenance_block(record: dict[str, Any], *, version: Version, content_hash: 
         "buildbench_version": prov.get("buildbench_version") or __version__,
         "published_with": __version__,
     }
-    for key in ("judge", "mining_models", "queries_per_chunk"):
+    for key in ("judge", "mining_models", "queries_per_chunk", "human_review"):
         if prov.get(key) is not None:
             block[key] = prov[key]
     return block

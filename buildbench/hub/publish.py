@@ -95,7 +95,7 @@ def publish_task(task_dir: Path, to: str, version: Optional[str] = None, bump: O
 
         target = decision.version
         message = (message or "").strip() or f"Publish {target.tag}"
-        _compile_for(staged, repo_id, target.tag, judged=_was_judged(staged))
+        _compile_for(staged, repo_id, target.tag)
         write_published_card(staged, repo_id=repo_id, version=target, content_hash=new_hash, message=message,
                              previous_card=previous_card.decode("utf-8") if previous_card else None)
         files = read_task_folder(staged)
@@ -118,24 +118,13 @@ def _published_hash(hub: Hub, repo_id: str, tag: str, card: Optional[bytes]) -> 
     return content_hash(files)
 
 
-def _was_judged(task_dir: Path) -> bool:
-    """Whether an earlier compile marked the qrels as judged (metadata.json's annotations)."""
-    from ..tasks.metadata import ANNOTATIONS_LM_REVIEWED, METADATA_JSON
-
-    path = task_dir / METADATA_JSON
-    try:
-        return json.loads(path.read_text(encoding="utf-8")).get("annotations_creators") == ANNOTATIONS_LM_REVIEWED
-    except (OSError, ValueError):
-        return False
-
-
-def _compile_for(staged: Path, repo_id: str, tag: str, *, judged: bool) -> None:
+def _compile_for(staged: Path, repo_id: str, tag: str) -> None:
     from ..tasks.mteb_task import compile_task
 
     # A module compiled earlier for another repo or revision would be published beside the new one.
     for stale in staged.glob("*_task*.py"):
         stale.unlink()
-    compile_task(staged, repo=repo_id, revision=tag, judged=judged)
+    compile_task(staged, repo=repo_id, revision=tag)
 
 
 def _write_copy(staged: Path, files: dict[str, bytes]) -> None:

@@ -28,6 +28,8 @@ from typing import Mapping, Optional, Sequence
 import pyarrow as pa
 
 from ..domain_pack import RepairConfig
+from ..labels.decide import Decision
+from ..labels.store import ANSWERS, MISSED_POSITIVE, VAGUE, WRONG
 from .base import words
 from .numbers import numbers, numbers_differ
 from .mining import NEGATIVE, POOL, SYNTHETIC, TOO_CLOSE, SKIPPED_TOP, Candidate
@@ -61,10 +63,13 @@ class AuditEntry:
     reason: str
     passage_id: str = ""
     detail: str = ""
+    decided_by: str = "build"  # build (rules and the judge) or human (people's labels)
 
 
 AUDIT_SCHEMA = pa.schema([("query_id", pa.string()), ("stage", pa.string()), ("action", pa.string()),
-                          ("reason", pa.string()), ("passage_id", pa.string()), ("detail", pa.string())])
+                          ("reason", pa.string()), ("passage_id", pa.string()), ("detail", pa.string()),
+                          ("decided_by", pa.string())])
+HUMAN = "human"
 
 
 @dataclass
@@ -76,19 +81,40 @@ class Calibration:
     balanced_accuracy: Optional[float] = None
     trusted: bool = False
     why: str = ""
+    on: str = "controls"  # what the rates were measured on: controls, or human labels
+    labelled: int = 0  # human-labelled queries the judge also labelled (calibration on human labels)
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
 
 
-def calibrate(verdicts: Sequence[Verdict], cfg: RepairConfig) -> Calibration:
+# Human labels replace the controls ("auto") once this many labelled queries say the positive answers and this
+# many say it does not: fewer would make either rate a guess.
+MIN_HUMAN_ANSWERS, MIN_HUMAN_WRONG = 10, 3
+
+
+def calibrate(verdicts: Sequence[Verdict], cfg: RepairConfig,
+              human: Optional[Mapping[str, Decision]] = None) -> Calibration:
     pos = [v.label >= cfg.relevant_label for v in verdicts if v.kind == POSITIVE]
     ctl = [v.label < cfg.relevant_label for v in verdicts if v.kind == CONTROL]
     cal = Calibration(positives=len(pos), controls=len(ctl))
+    judged: dict[str, int] = {}
+    for v in verdicts:
+        if v.kind == POSITIVE:
+            judged[v.query_id] = max(v.label, judged.get(v.query_id, v.label))
+    people = [(judged[q] >= cfg.relevant_label, d.label in ANSWERS) for q, d in (human or {}).items() if q in judged]
+    yes = [j for j, answers in people if answers]
+    no = [not j for j, answers in people if not answers]
+    enough = len(yes) >= MIN_HUMAN_ANSWERS and len(no) >= MIN_HUMAN_WRONG
+    if cfg.calibrate_on == "labels" and yes and no or cfg.calibrate_on == "auto" and enough:
+        cal.on, cal.labelled = "human labels", len(people)
+        pos, ctl = yes, no
     if pos and ctl:
         cal.true_positive_rate = round(sum(pos) / len(pos), 4)
         cal.true_negative_rate = round(sum(ctl) / len(ctl), 4)
         cal.balanced_accuracy = round((cal.true_positive_rate + cal.true_negative_rate) / 2, 4)
+    what = (f"{len(yes)} queries people say their positive answers and {len(no)} it does not"
+            if cal.on != "controls" else f"{len(pos)} positives and {len(ctl)} controls")
     if cfg.trust_judge != "auto":
         cal.trusted = cfg.trust_judge == "always"
         cal.why = f"trust_judge={cfg.trust_judge}"
@@ -96,7 +122,7 @@ def calibrate(verdicts: Sequence[Verdict], cfg: RepairConfig) -> Calibration:
         cal.why = "no judged positives and controls to calibrate on"
     else:
         cal.trusted = cal.balanced_accuracy >= cfg.min_judge_accuracy
-        cal.why = (f"balanced accuracy {cal.balanced_accuracy:.2f} on {len(pos)} positives and {len(ctl)} controls "
+        cal.why = (f"balanced accuracy {cal.balanced_accuracy:.2f} on {what} "
                    f"{'>=' if cal.trusted else '<'} {cfg.min_judge_accuracy:.2f}")
     return cal
 
@@ -131,10 +157,16 @@ def repair(
     verdicts: Sequence[Verdict] = (),
     answerability: Sequence[Answerability] = (),
     cfg: Optional[RepairConfig] = None,
+    human: Optional[Mapping[str, Decision]] = None,
 ) -> RepairResult:
-    """Apply the rules. ``texts`` maps corpus ids (positives and candidates) to their text."""
+    """Apply the rules. ``texts`` maps corpus ids (positives and candidates) to their text.
+
+    ``human``: people's decisions by query (``buildbench.labels``). They come first: a query people called
+    wrong or vague leaves, one they called good or a missed positive stays whatever the judge said, and the
+    passage a missed positive names joins the qrels. Every such decision is audited as a human one."""
     cfg = cfg or RepairConfig()
-    cal = calibrate(verdicts, cfg)
+    human = human or {}
+    cal = calibrate(verdicts, cfg, human)
     act = cfg.enabled and cal.trusted
     label = {(v.query_id, v.passage_id): v.label for v in verdicts if v.kind in (POSITIVE, CANDIDATE)}
     fit = {a.query_id: a for a in answerability}
@@ -147,9 +179,21 @@ def repair(
     kept, qrels, negatives, removed = [], [], {}, []
     for q in query_ids:
         pos = list(positives.get(q, ()))
+        person = human.get(q)
+        if person is not None and person.label in (WRONG, VAGUE):
+            audit.append(AuditEntry(q, "drop_query", f"human_{person.label}", pos[0] if pos else "",
+                                    person.detail, HUMAN))
+            stats[f"queries_dropped.human_{person.label}"] += 1
+            continue
         drop = _drop_reason(q, pos, label, fit.get(q), cfg) if cfg.enabled else None
         if drop is None and cfg.enabled:
             drop = _vague(q, pos, by_query.get(q, []), label, texts, cfg)
+        if person is not None:
+            overrides = f"; overrides the build's {drop[0]} ({drop[1]})" if drop is not None else ""
+            audit.append(AuditEntry(q, "keep_query", f"human_{person.label}", pos[0] if pos else "",
+                                    person.detail + overrides, HUMAN))
+            stats["queries_kept.human"] += 1
+            drop = None
         if drop is not None:
             reason, detail = drop
             if act:
@@ -162,7 +206,14 @@ def repair(
         kept.append(q)
         qrels += [(q, p, 1) for p in pos]
         negs: list[str] = []
+        named = set(person.passages) if person is not None and person.label == MISSED_POSITIVE else set()
+        for p in sorted(named - set(pos)):
+            qrels.append((q, p, 1))
+            audit.append(AuditEntry(q, "add_qrel", "human_missed_positive", p, person.detail, HUMAN))
+            stats["false_negatives.human_missed_positive"] += 1
         for c in sorted(by_query.get(q, []), key=lambda c: c.rank):
+            if c.passage_id in named:
+                continue
             verdict = label.get((q, c.passage_id))
             judged_relevant = verdict is not None and verdict >= cfg.relevant_label
             if c.decision == SYNTHETIC:
@@ -257,5 +308,6 @@ def _duplicate_of(c: Candidate, positives: list[str], texts: Mapping[str, str],
 
 def audit_table(entries: Sequence[AuditEntry], stage: str) -> pa.Table:
     return pa.Table.from_pylist([{"query_id": e.query_id, "stage": stage, "action": e.action, "reason": e.reason,
-                                  "passage_id": e.passage_id, "detail": e.detail} for e in entries],
+                                  "passage_id": e.passage_id, "detail": e.detail, "decided_by": e.decided_by}
+                                 for e in entries],
                                 schema=AUDIT_SCHEMA)

@@ -135,6 +135,7 @@ def render_report(run_dir: Path, report: dict | None = None) -> Path:
             "funnel": build.funnel_section(plots, report),
             "repair": build.repair_section(report),
             "query_quality": build.query_quality_section(report),
+            "human_review": build.human_review_section(report),
             "languages": build.languages_section(report),
             "scores": scores,
             "diagnostics": build.diagnostics_section(report) if scores else None,  # shown with the scores only

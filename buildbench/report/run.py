@@ -16,6 +16,7 @@ from ..engine.stage import Stage, drops_dataset, manifest_filters
 from ..engine.stage import stage_writing as writer
 from ..errors import InputError, MissingDependencyError
 from .html import REPORT_JSON, render_report
+from .human_review import human_review
 from .query_quality import config_of, query_quality, write_card_section
 
 log = logging.getLogger("buildbench")
@@ -116,6 +117,7 @@ def make_report(rundir: RunDir, manifest: dict, this_run: dict, seconds: float, 
         },
         "queries": _query_mix(rundir),
         "query_quality": quality,
+        "human_review": human_review(rundir, _relevant_label(config if config is not None else config_of(manifest))),
         "drops": {k: _reason_counts(v) for k, v in drops.items()},
         # Every dropped item with its reason; also in data/_drops/<stage>/ as Parquet.
         "dropped_items": {k: v for k, v in drops.items() if k != ingest},
@@ -158,18 +160,22 @@ def _headline_counts(stages: Mapping[str, dict], registry: Sequence[Stage]) -> d
 
 def write_audit_log(rundir: RunDir, drops: dict[str, list[dict]], query_stages: Iterable[str]):
     """audit.jsonl: one line per decision about a query (every filter drop of ``query_stages``, every repair
-    action), by query."""
+    action), by query; ``decided_by`` says whether the build (rules, filters, the judge) or people decided."""
     rows = []
     for stage in query_stages:
         for d in drops.get(stage, []):
             rows.append({"query_id": d["item_id"], "stage": d["stage"], "action": "drop_query",
-                         "reason": d["reason"], "passage_id": "", "detail": d["detail"]})
+                         "reason": d["reason"], "passage_id": "", "detail": d["detail"], "decided_by": "build"})
     if rundir.has_dataset("audit"):
         rows += rundir.read("audit").to_pylist()
     rows.sort(key=lambda r: r["query_id"])
     path = rundir.root / "audit.jsonl"
     atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     return path
+
+
+def _relevant_label(config: BuildConfig | None) -> int | None:
+    return config.domain.repair.relevant_label if config is not None else None
 
 
 def _json_dataset(rundir: RunDir, name: str) -> dict:

@@ -15,6 +15,7 @@ import numpy as np
 from .. import __version__
 from . import plots as draw
 from .format import duration, get, is_number, label, metric_label, num
+from .human_review import human_review_lines
 from .query_quality import judge_lines
 
 EXAMPLE_QUERIES = 8
@@ -221,6 +222,27 @@ def query_quality_section(report: Mapping[str, Any]) -> dict[str, Any] | None:
         "sample": _table(["query", "persona", "style", "fact asked for", "positive passage (start)", "specificity"],
                          sample, numeric=(5,), nowrap=(1, 2)),
     }
+
+
+def human_review_section(report: Mapping[str, Any]) -> dict[str, Any] | None:
+    """report.json's "human_review": people's labels, reviewer agreement, the judge against people, and the
+    share of good queries per persona, style, recipe and model."""
+    hr = report.get("human_review")
+    if not isinstance(hr, Mapping) or not hr:
+        return None
+    blocks = [{"title": "Labels", "table": _table(None, [[line] for line in human_review_lines(hr)])}]
+    judge = hr.get("judge_vs_people") or {}
+    if judge.get("matrix"):
+        cats = judge.get("categories") or []
+        rows = [[f"people: {label(c)}"] + list(r) for c, r in zip(cats, judge["matrix"])]
+        blocks.append({"title": "Judge vs people (confusion)",
+                       "table": _table([""] + [f"judge: {label(c)}" for c in cats], rows, numeric=range(1, 3))})
+    for key, groups in (hr.get("good_share_by") or {}).items():
+        rows = [[label(v) or "(none)", g["labelled"], f"{g['good']:.0%}"] for v, g in groups.items()]
+        if rows:
+            blocks.append({"title": f"Good share by {key}",
+                           "table": _table([key, "labelled", "good"], rows, numeric=(1, 2))})
+    return {"blocks": blocks}
 
 
 def languages_section(report: Mapping[str, Any]) -> dict[str, Any] | None:

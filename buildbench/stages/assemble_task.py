@@ -17,6 +17,7 @@ from ..engine.stage import StageContext, StageResult
 from ..errors import QualityError
 from ..evaluation.evaluate import retrieve
 from ..generators.factory import resolve_backend
+from ..labels.decide import review_summary
 from ..tasks import TaskInfo, compile_task
 from ..tasks.clustering import labels_from_metadata
 from ..tasks.downsample import downsample_corpus
@@ -139,9 +140,8 @@ def run(ctx: StageContext) -> StageResult:
     extra = write_extra_tasks(ctx, queries, qrels, corpus, info, base, trusted)
     # mteb's quality rules (a failure stops the build with every failing rule named), descriptive statistics,
     # the TaskMetadata and a ready-to-use task module, for each variant.
-    judged = bool(ctx.read("judgements").num_rows) and trusted
     for _, folder, _ in written:  # the retrieval-layout variants; the single-config types check themselves
-        compile_task(folder, judged=judged)
+        compile_task(folder)
     written += extra
     write_benchmark_draft(ctx, written)
     # The content hash makes the evaluate stage rerun when a task's data changes, whatever its size.
@@ -219,6 +219,8 @@ def provenance_of(ctx: StageContext, queries: pa.Table) -> dict:
         "personas": dict(Counter(queries["persona"].to_pylist())),
         "styles": dict(Counter(queries["style"].to_pylist())),
         "filters": filter_funnel(ctx),
+        # People's review (build-bench label): the metadata says "reviewed" only when they reviewed every query.
+        "human_review": review_summary(ctx.read("reviews").to_pylist(), queries["id"].to_pylist()),
     }
 
 

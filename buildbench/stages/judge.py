@@ -28,8 +28,11 @@ from .common import JUDGE, check_role, llm_keys, make_llm, passage_texts, positi
 
 log = logging.getLogger(__name__)
 
-CONFIG_KEYS = ("seed", "domain.recipes.judge", *llm_keys(JUDGE), "domain.mining", "domain.repair",
-               "domain.language", "domain.likelihood")
+# Of the repair settings, those the judge's own calibration and plan read: changing how the repair acts on
+# its verdicts (or what it calibrates on once people labelled) costs no judging again.
+CONFIG_KEYS = ("seed", "domain.recipes.judge", *llm_keys(JUDGE), "domain.mining", "domain.repair.controls",
+               "domain.repair.answerability", "domain.repair.relevant_label", "domain.repair.trust_judge",
+               "domain.repair.min_judge_accuracy", "domain.language", "domain.likelihood")
 _check_llm_judge = check_role(JUDGE, lambda pack: pack.recipes.judge)
 
 
@@ -39,10 +42,9 @@ def check(config) -> None:
     _check_llm_judge(config)
     pack = config.domain
     if not pack.recipes.judge and pack.likelihood.enabled:
-        from ..errors import require
-        from ..generators.local import resolve_model
+        from ..generators.local import load_llama_cpp, resolve_model
 
-        require("llama_cpp", "local", "The query-likelihood judge")
+        load_llama_cpp("The query-likelihood judge")
         resolve_model(pack.likelihood.model)
 
 

@@ -1,6 +1,8 @@
-"""repair_qrels: AIR-Bench qrels repair from the judgements, gated by the judge's calibration; the per-query
-audit; and the calibration itself (``judge_calibration``), which later stages read to know whether the judge's
-labels are trusted."""
+"""repair_qrels: people's labels on the queries (``build-bench label``, RUN_DIR/labels/labels.jsonl) come first,
+then AIR-Bench qrels repair from the judgements, gated by the judge's calibration (on controls, or on those
+labels once there are enough); the per-query audit, human decisions marked as such; the calibration itself
+(``judge_calibration``), which later stages read to know whether the judge's labels are trusted; and
+``reviews``, one row per query people labelled."""
 
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ from collections import Counter
 import pyarrow as pa
 
 from ..engine.stage import StageContext, StageResult
+from ..labels.decide import Decision, decide
+from ..labels.store import LABELS_DIR, LABELS_FILE, LabelStore
 from ..quality.mining import candidates_from_table
 from ..quality.repair import Answerability, Calibration, Verdict, audit_table, repair
 from ..records import Drop
@@ -19,9 +23,14 @@ from .common import passage_texts, positives
 log = logging.getLogger(__name__)
 
 CONFIG_KEYS = ("domain.repair",)
+# People's labels (``build-bench label``): a rebuild after labelling reruns this stage and what follows.
+FILES = (f"{LABELS_DIR}/{LABELS_FILE}",)
 
 QRELS_SCHEMA = pa.schema([("query-id", pa.string()), ("corpus-id", pa.string()), ("score", pa.int64())])
 HARD_NEGATIVES_SCHEMA = pa.schema([("query_id", pa.string()), ("passage_ids", pa.list_(pa.string()))])
+# One row per query people labelled: the decision, each reviewer's label (JSON), the missed positives named.
+REVIEWS_SCHEMA = pa.schema([("query_id", pa.string()), ("label", pa.string()), ("votes", pa.string()),
+                            ("passages", pa.list_(pa.string())), ("notes", pa.list_(pa.string()))])
 # One row: whether the repair acted on the judge's verdicts, why, and the calibration numbers (JSON).
 CALIBRATION_SCHEMA = pa.schema([("trusted", pa.bool_()), ("why", pa.string()), ("calibration", pa.string())])
 
@@ -34,8 +43,9 @@ def run(ctx: StageContext) -> StageResult:
                 for r in ctx.read("judgements").to_pylist()]
     checks = [Answerability(r["query_id"], r["self_contained"], r["clear_intent"], r["reason"])
               for r in ctx.read("query_checks").to_pylist()]
+    human = human_decisions(ctx, set(queries["id"].to_pylist()))
     result = repair(queries["id"].to_pylist(), positives(queries),
-                    candidates_from_table(ctx.read("candidates")), texts, verdicts, checks, pack.repair)
+                    candidates_from_table(ctx.read("candidates")), texts, verdicts, checks, pack.repair, human)
     kept = set(result.kept_queries)
     drops = [Drop(ctx.stage, e.query_id, e.reason, e.detail) for e in result.audit if e.action == "drop_query"]
     qrels = pa.Table.from_pylist([{"query-id": q, "corpus-id": c, "score": s} for q, c, s in result.qrels],
@@ -55,7 +65,28 @@ def run(ctx: StageContext) -> StageResult:
         "qrels": qrels, "hard_negatives": hard, "removed_negatives": removed,
         "audit": audit_table(result.audit, stage=ctx.stage),
         "judge_calibration": calibration_table(result.calibration),
+        "reviews": reviews_table(human.values()),
     }, drops=drops, stats=stats)
+
+
+def human_decisions(ctx: StageContext, query_ids: set[str]) -> dict[str, Decision]:
+    """People's decisions on this build's queries. Labels of queries the build no longer has (a rebuild with
+    other settings writes other queries) are counted and left alone."""
+    decisions = decide(LabelStore(ctx.rundir.root).read())
+    stale = sorted(set(decisions) - query_ids)
+    if stale:
+        log.warning("%d labelled queries are not in this build (first: %s); their labels are not applied",
+                    len(stale), stale[0])
+        ctx.stats["human.labels_not_applied"] = len(stale)
+    applied = {q: d for q, d in decisions.items() if q in query_ids}
+    ctx.stats["human.reviewed"] = len(applied)
+    return applied
+
+
+def reviews_table(decisions) -> pa.Table:
+    return pa.Table.from_pylist([{"query_id": d.query_id, "label": d.label, "votes": json.dumps(d.votes, sort_keys=True),
+                                  "passages": list(d.passages), "notes": list(d.notes)}
+                                 for d in sorted(decisions, key=lambda d: d.query_id)], schema=REVIEWS_SCHEMA)
 
 
 def calibration_table(cal: Calibration) -> pa.Table:

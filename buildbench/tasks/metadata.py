@@ -34,8 +34,9 @@ from .layout import MAIN_SCORE, RERANKING, RETRIEVAL, SPLIT, TASK_JSON, read_tas
 
 METADATA_JSON = "metadata.json"
 
-# Queries and their relevance judgements are written by an LLM; "judged" tasks had their judgements
-# reviewed (LLM judge calibrated on human labels). mteb's literal for "reviewed" is the closest one.
+# Queries and their relevance judgements are written by an LLM. mteb's "LM-generated and reviewed" means reviewed
+# by people: a task says so only when people reviewed every one of its queries (task.json provenance.human_review,
+# from `build-bench label`); an LLM judge alone is not a review.
 ANNOTATIONS_LM = "LM-generated"
 ANNOTATIONS_LM_REVIEWED = "LM-generated and reviewed"
 # Queries (and synthetic hard negatives) are LM-generated, then filtered/verified by the quality stages.
@@ -145,12 +146,12 @@ def _date_range(task_dir: Path, record: dict[str, Any]) -> tuple[str, str]:
     return (day, day)
 
 
-def compile_metadata(task_dir: Path, *, repo: str | None = None, revision: str = "local", judged: bool = False):
+def compile_metadata(task_dir: Path, *, repo: str | None = None, revision: str = "local"):
     """A filled mteb ``TaskMetadata`` for the task written in ``task_dir``.
 
     repo: where mteb loads the data from: a Hub dataset id ("org/name") or a folder; default ``task_dir``.
     revision: the dataset revision mteb pins (a Hub commit or tag); a local folder has none, hence "local".
-    judged: the relevance judgements were reviewed (LLM judge): annotations are "LM-generated and reviewed".
+    Annotations are "LM-generated and reviewed" when people reviewed every query (``human_reviewed``).
     """
     tm = _task_metadata_module()
     task_dir = Path(task_dir).resolve()
@@ -174,13 +175,19 @@ def compile_metadata(task_dir: Path, *, repo: str | None = None, revision: str =
         domains=mteb_domains(record.get("domain") or "", literal_values(tm.TaskDomain)) or [FALLBACK_DOMAIN],
         task_subtypes=[],
         license=mteb_license(record.get("license") or "", literal_values(tm.Licenses)),
-        annotations_creators=ANNOTATIONS_LM_REVIEWED if judged else ANNOTATIONS_LM,
+        annotations_creators=ANNOTATIONS_LM_REVIEWED if human_reviewed(record) else ANNOTATIONS_LM,
         dialect=[],
         sample_creation=SAMPLE_CREATION,
         bibtex_citation="",
     )
     assert metadata.is_filled(), "compile_metadata left a TaskMetadata field empty"
     return metadata
+
+
+def human_reviewed(record: dict) -> bool:
+    """Whether people reviewed every query of the task (task.json ``provenance.human_review``)."""
+    review = (record.get("provenance") or {}).get("human_review") or {}
+    return bool(review.get("task_queries")) and review.get("reviewed_queries") == review.get("task_queries")
 
 
 # -- the standalone task module
@@ -256,13 +263,13 @@ def _doc_safe(text: str) -> str:
     return repr(str(text)).replace('"', "'")
 
 
-def write_task_module(task_dir: Path, repo: str | None = None, revision: str = "local", *, judged: bool = False) -> Path:
+def write_task_module(task_dir: Path, repo: str | None = None, revision: str = "local") -> Path:
     """Write ``<task_dir>/<ClassName>_task.py`` for the task pinned at ``repo``@``revision``; returns its path.
 
     repo: a Hub dataset id, or a folder (mteb loads a local folder with ``datasets.load_dataset`` too); default
     the task folder itself.
     """
-    metadata = compile_metadata(task_dir, repo=repo, revision=revision, judged=judged)
+    metadata = compile_metadata(task_dir, repo=repo, revision=revision)
     path = module_path(task_dir, metadata.name, metadata.dataset["path"])
     source = render_task_module(metadata, path.stem)
     compile(source, str(path), "exec")  # a rendering bug fails here, not in the user's import

@@ -93,20 +93,20 @@ def _plain(value: Any) -> Any:
 # -- compiling a written task for mteb
 
 
-def compile_task(task_dir: Path, *, repo: str | None = None, revision: str = "local", judged: bool = False) -> dict[str, Path]:
+def compile_task(task_dir: Path, *, repo: str | None = None, revision: str = "local") -> dict[str, Path]:
     """Check a written task against the quality rules and compile it for mteb; returns the files written.
 
     Raises QualityError (one line, every failing rule) before writing anything. Then writes
     ``descriptive_stats.json`` (mteb's statistics of the test split), ``<TaskName>_task.py`` (a standalone mteb
     task pinned at ``repo``@``revision``), ``metadata.json`` (the mteb TaskMetadata) and a card section naming
-    them. repo: a Hub dataset id or a folder (default: ``task_dir``). judged: the qrels were reviewed by a judge.
+    them. repo: a Hub dataset id or a folder (default: ``task_dir``).
     Not called by ``write_retrieval_task``: the pipeline compiles once the repo and revision are known.
     """
     task_dir = Path(task_dir)
     enforce_quality_rules(task_dir)
     stats_path = write_descriptive_statistics(task_dir)
-    module = write_task_module(task_dir, repo, revision, judged=judged)
-    metadata = compile_metadata(task_dir, repo=repo, revision=revision, judged=judged)
+    module = write_task_module(task_dir, repo, revision)
+    metadata = compile_metadata(task_dir, repo=repo, revision=revision)
     metadata_path = task_dir / METADATA_JSON
     atomic_write_json(metadata_path, metadata.model_dump(mode="json"))
     _add_compiled_card_section(task_dir, module.name, class_name(metadata.name), stats_path.name, metadata_path.name,

@@ -307,3 +307,32 @@ def test_a_stage_reading_an_undeclared_dataset_fails_naming_both(tmp_path):
     with pytest.raises(ConfigError, match=r"stage 'sneaky' reads dataset 'numbers', which it does not declare as an "
                                           r"input \(its inputs: other\)"):
         Runner(stages, cfg, RunDir(cfg.out), progress=False).run()
+
+
+def test_a_stage_that_reads_a_file_reruns_when_the_file_changes(tmp_path):
+    """People's labels are a file, not a dataset: their content is in the signature of the stage that reads them."""
+    from buildbench.engine.rundir import RunDir
+    from buildbench.engine.runner import Runner
+    from buildbench.engine.stage import Stage, StageResult
+
+    calls = []
+
+    def body(ctx):
+        path = ctx.rundir.root / "labels" / "labels.jsonl"
+        calls.append(path.read_text() if path.exists() else None)
+        return StageResult(outputs={"out": pa.table({"n": [len(calls)]})})
+
+    st = Stage("reads_labels", "", inputs=(), outputs=("out",), config_keys=(), kind="global", fn=body,
+               files=("labels/labels.jsonl",))
+    from buildbench.config import make_config
+
+    cfg = make_config("finance", out=str(tmp_path / "run"), docs=[])
+    rd = RunDir(tmp_path / "run")
+    Runner([st], cfg, rd, progress=False).run()
+    Runner([st], cfg, rd, progress=False).run()
+    assert calls == [None]  # unchanged: skipped
+    (rd.root / "labels").mkdir()
+    (rd.root / "labels" / "labels.jsonl").write_text('{"query_id": "q1", "label": "good"}\n')
+    manifest = Runner([st], cfg, rd, progress=False).run()
+    assert calls == [None, '{"query_id": "q1", "label": "good"}\n']
+    assert manifest["stages"]["reads_labels"]["file_hashes"]["labels/labels.jsonl"] == rd.file_hash("labels/labels.jsonl")

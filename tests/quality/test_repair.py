@@ -1,6 +1,8 @@
 """AIR-Bench qrels repair: rules, the judge's calibration gate, and the audit log."""
 
 from buildbench.domain_pack import RepairConfig
+from buildbench.labels import Label
+from buildbench.labels.decide import decide
 from buildbench.quality.mining import Candidate
 from buildbench.quality.repair import (
     CANDIDATE,
@@ -120,7 +122,8 @@ def test_calibration_numbers_and_audit_table():
     assert (cal.positives, cal.controls, cal.true_positive_rate, cal.true_negative_rate) == (2, 3, 1.0, 0.6667)
     assert cal.trusted and "0.83" in cal.why
     table = audit_table(repair(["q1"], POS, CANDS, TEXTS).audit, stage="repair_qrels")
-    assert set(table.column_names) == {"query_id", "stage", "action", "reason", "passage_id", "detail"}
+    assert set(table.column_names) == {"query_id", "stage", "action", "reason", "passage_id", "detail", "decided_by"}
+    assert set(table["decided_by"].to_pylist()) == {"build"}
     assert table.num_rows >= 2 and set(table["stage"].to_pylist()) == {"repair_qrels"}
 
 
@@ -145,3 +148,56 @@ def test_copies_of_the_positive_do_not_make_a_query_vague():
     verdicts = good_judge_verdicts() + [Verdict("q1", "dup", CANDIDATE, 3), Verdict("q1", "n1", CANDIDATE, 2)]
     out = repair(["q1", "q2"], POS, cands, TEXTS, verdicts, cfg=RepairConfig(max_added_positives=1))
     assert "q1" in out.kept_queries and {("q1", "dup", 1), ("q1", "n1", 1)} <= set(out.qrels)
+
+
+# -- people's labels
+
+
+def people(*labels: Label):
+    return decide(labels)
+
+
+def test_people_drop_wrong_and_vague_queries_whatever_the_judge_says():
+    human = people(Label("q1", "wrong", reviewer="ana"), Label("q2", "vague", reviewer="ana"))
+    res = repair(["q1", "q2"], POS, CANDS, TEXTS, good_judge_verdicts(), (), None, human)
+    assert res.kept_queries == []
+    drops = {(e.query_id, e.reason, e.decided_by) for e in res.audit if e.action == "drop_query"}
+    assert drops == {("q1", "human_wrong", "human"), ("q2", "human_vague", "human")}
+    assert all("ana=" in e.detail for e in res.audit if e.decided_by == "human")
+
+
+def test_people_keep_a_query_the_judge_dropped_and_add_the_missed_positive():
+    bad_judge = [Verdict("q1", "p1", POSITIVE, 0)] + good_judge_verdicts()[1:]
+    assert repair(["q1"], POS, CANDS, TEXTS, bad_judge, cfg=RepairConfig(trust_judge="always")).kept_queries == []
+    human = people(Label("q1", "missed_positive", reviewer="ana", passage_id="n1"),
+                   Label("q1", "good", reviewer="bo"), Label("q1", "missed_positive", reviewer="cy", passage_id="n1"))
+    res = repair(["q1"], POS, CANDS, TEXTS, bad_judge, (), RepairConfig(trust_judge="always"), human)
+    assert res.kept_queries == ["q1"]
+    assert ("q1", "n1", 1) in res.qrels and "n1" not in res.hard_negatives["q1"]
+    keep = next(e for e in res.audit if e.action == "keep_query")
+    assert keep.decided_by == "human" and "overrides the build's positive_not_relevant" in keep.detail
+    assert "2 of 3 reviewer(s)" in keep.detail
+    assert [(e.passage_id, e.reason) for e in res.audit if e.action == "add_qrel" and e.decided_by == "human"] == [
+        ("n1", "human_missed_positive")]
+
+
+def test_a_tie_between_reviewers_goes_to_the_cautious_label():
+    d = people(Label("q1", "good", reviewer="ana"), Label("q1", "vague", reviewer="bo"))["q1"]
+    assert d.label == "vague"
+    # a reviewer's last label counts
+    d = people(Label("q1", "wrong", reviewer="ana"), Label("q1", "good", reviewer="ana"))["q1"]
+    assert d.label == "good" and d.votes == {"ana": "good"}
+
+
+def test_calibration_on_human_labels_once_there_are_enough():
+    ids = [f"h{i}" for i in range(14)]
+    # The judge says relevant for all 14; people say 11 are answered by their positive and 3 are wrong.
+    verdicts = [Verdict(q, "p", POSITIVE, 3) for q in ids] + [Verdict("h0", "c", CONTROL, 0)] * 5
+    human = people(*[Label(q, "good" if i < 11 else "wrong") for i, q in enumerate(ids)])
+    cal = calibrate(verdicts, RepairConfig(), human)
+    assert (cal.on, cal.labelled, cal.true_positive_rate, cal.true_negative_rate) == ("human labels", 14, 1.0, 0.0)
+    assert not cal.trusted and "11 queries people say" in cal.why  # the controls alone would have trusted it
+    assert calibrate(verdicts, RepairConfig()).trusted
+    assert calibrate(verdicts, RepairConfig(calibrate_on="controls"), human).on == "controls"
+    few = people(*[Label(q, "good") for q in ids[:5]])
+    assert calibrate(verdicts, RepairConfig(), few).on == "controls"

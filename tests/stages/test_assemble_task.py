@@ -14,7 +14,7 @@ from buildbench.generators.recipes import JUDGEMENT_SCHEMA
 from buildbench.quality.mining import candidates_table
 from buildbench.quality.repair import Calibration, audit_table
 from buildbench.records import Document, Drop, empty_table, to_table
-from buildbench.stages.repair_qrels import HARD_NEGATIVES_SCHEMA, QRELS_SCHEMA, calibration_table
+from buildbench.stages.repair_qrels import HARD_NEGATIVES_SCHEMA, QRELS_SCHEMA, calibration_table, reviews_table
 
 from .conftest import PASSAGES, chunks_table, docs_table, make_cfg, queries_table, run_global
 
@@ -40,6 +40,7 @@ def _inputs(rundir, queries=QUERIES):
     rundir.write("audit", audit_table([], stage="repair_qrels"))
     rundir.write("judgements", JUDGEMENT_SCHEMA.empty_table())
     rundir.write("judge_calibration", calibration_table(Calibration(why="no judged positives")))
+    rundir.write("reviews", reviews_table([]))
 
 
 def test_writes_the_tasks_with_their_provenance(tmp_path, rundir):
@@ -62,6 +63,8 @@ def test_writes_the_tasks_with_their_provenance(tmp_path, rundir):
     assert list(prov["filters"].items()) == [("doc_dedup", "7 -> 6"), ("query_length", "8 -> 6")]  # build order
     assert prov["seed"] == cfg.seed and prov["queries_per_chunk"] == cfg.queries_per_chunk
     assert prov["generator"].endswith(":" + cfg.domain.generator.model)
+    assert prov["human_review"]["reviewed_queries"] == 0 and prov["human_review"]["task_queries"] == 6
+    assert json.loads((retrieval / "metadata.json").read_text())["annotations_creators"] == "LM-generated"
     pair = json.loads((rundir.variant_dir("pair_classification") / "task.json").read_text())
     assert pair["name"] == "BuildBenchFinancePairClassification"
     bench = json.loads((rundir.root / "benchmark.json").read_text())

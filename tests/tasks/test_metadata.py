@@ -84,13 +84,25 @@ def test_compile_metadata_is_filled(easy_task: Path):
     assert len(meta.date) == 2 and meta.date[0] <= meta.date[1]
 
 
-def test_compile_metadata_judged_and_repo(easy_task: Path):
-    meta = compile_metadata(easy_task, repo="some-org/EasyParaphrase", revision="abc123", judged=True)
+def test_compile_metadata_repo(easy_task: Path):
+    meta = compile_metadata(easy_task, repo="some-org/EasyParaphrase", revision="abc123")
     assert meta.is_filled()
-    assert meta.annotations_creators == ANNOTATIONS_LM_REVIEWED == "LM-generated and reviewed"
     assert meta.dataset == {"path": "some-org/EasyParaphrase", "revision": "abc123"}
     assert meta.reference == "https://huggingface.co/datasets/some-org/EasyParaphrase"
-    assert compile_metadata(easy_task, judged=False).annotations_creators == "LM-generated"
+
+
+@pytest.mark.parametrize("review, expected", [
+    (None, "LM-generated"),  # an LLM judge alone is not a review
+    ({"reviewed_queries": 12, "task_queries": 20}, "LM-generated"),  # people reviewed some: the card says how many
+    ({"reviewed_queries": 20, "task_queries": 20}, "LM-generated and reviewed"),
+])
+def test_annotations_say_reviewed_only_when_people_reviewed_every_query(tmp_path: Path, review, expected):
+    prov = {"generator": "hand-written", "judge": "likelihood:gemma3-270m"}
+    if review is not None:
+        prov["human_review"] = review
+    task = write_retrieval_task(tmp_path / "t", *easy_tables(), make_info(provenance=prov))
+    assert compile_metadata(task).annotations_creators == expected
+    assert ANNOTATIONS_LM_REVIEWED == "LM-generated and reviewed"
 
 
 def test_compile_metadata_reference_domain_license_and_date(tmp_path: Path):
@@ -193,10 +205,10 @@ def test_task_module_evaluates_like_our_evaluator(tmp_path: Path):
 def test_task_module_renders_awkward_values(tmp_path: Path):
     info = make_info(name="My-Task.v2", description='Quotes """ and \'single\', a backslash \\ and\nnewlines.')
     task = write_retrieval_task(tmp_path / "x", *easy_tables(), info)
-    path = write_task_module(task, "org/My-Task.v2", "0123abcd", judged=True)
+    path = write_task_module(task, "org/My-Task.v2", "0123abcd")
     assert path.name == "My_Task_v2_task.py"
     meta = _import_fresh(path).My_Task_v2.metadata
-    assert meta == compile_metadata(task, repo="org/My-Task.v2", revision="0123abcd", judged=True)
+    assert meta == compile_metadata(task, repo="org/My-Task.v2", revision="0123abcd")
     assert meta.description == info.description
     ruff = shutil.which("ruff") or str(Path(sys.executable).parent / "ruff")
     if Path(ruff).exists():
@@ -240,11 +252,11 @@ def test_descriptive_statistics_reranking(rerank_task: Path):
 
 
 def test_compile_task_writes_everything(easy_task: Path):
-    out = compile_task(easy_task, judged=True)
+    out = compile_task(easy_task)
     assert set(out) == {"task_module", "descriptive_stats", "metadata"}
     assert all(p.exists() for p in out.values())
     meta = mteb.TaskMetadata.model_validate(json.loads(out["metadata"].read_text(encoding="utf-8")))
-    assert meta == compile_metadata(easy_task, judged=True)
+    assert meta == compile_metadata(easy_task)
     card = (easy_task / "README.md").read_text(encoding="utf-8")
     assert card.count(COMPILED_MARK) == 1 and "EasyParaphrase_task.py" in card and "descriptive_stats.json" in card
     compile_task(easy_task)  # compiling again replaces the section
