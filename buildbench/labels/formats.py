@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
-from .store import LABELS, MISSED_POSITIVE, Label, LabelError, LabelStore
+from .store import LABELS, MISSED_POSITIVE, Label, LabelError, LabelStore, json_lines
 
 FORMATS = ("auto", "jsonl", "csv", "argilla", "label-studio")
 _MAX_LISTED = 5
@@ -125,12 +125,8 @@ def sniff(path: Path, text: str) -> str:
 # -- readers: each yields ("file:record", {query_id, label, reviewer?, passage_id?, note?})
 
 def _jsonl(text: str, path: Path) -> Iterator[tuple[str, dict]]:
-    for n, line in enumerate(text.splitlines(), 1):
-        if line.strip():
-            try:
-                yield f"{path}:{n}", _plain(json.loads(line), f"{path}:{n}")
-            except json.JSONDecodeError as e:
-                raise LabelError(f"{path}:{n}: not JSON ({e.msg})") from None
+    for where, row in json_lines(text, path):
+        yield where, _plain(row, where)
 
 
 def _json_list(text: str, path: Path) -> Iterator[tuple[str, dict]]:

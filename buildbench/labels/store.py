@@ -18,7 +18,7 @@ import re
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from ..engine.rundir import atomic_write_bytes
 from ..errors import ConfigError
@@ -99,6 +99,17 @@ class Label:
         return Label(**{**asdict(self), "time": now})
 
 
+def json_lines(text: str, path: Path) -> Iterator[tuple[str, Any]]:
+    """("file:line", value) for each non-blank line of a JSON Lines text; a LabelError naming a line that is
+    not JSON."""
+    for n, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            try:
+                yield f"{path}:{n}", json.loads(line)
+            except json.JSONDecodeError as e:
+                raise LabelError(f"{path}:{n}: not JSON ({e.msg})") from None
+
+
 class LabelStore:
     """``RUN_DIR/labels/labels.jsonl``: one JSON label per line, only ever added to."""
 
@@ -110,16 +121,8 @@ class LabelStore:
         """Every stored label in order; a LabelError naming the line of a corrupt record."""
         if not self.path.is_file():
             return []
-        out = []
-        for n, line in enumerate(self.path.read_text(encoding="utf-8").splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise LabelError(f"{self.path}:{n}: not JSON ({e.msg})") from None
-            out.append(Label.from_dict(row, f"{self.path}:{n}"))
-        return out
+        return [Label.from_dict(row, where) for where, row in json_lines(self.path.read_text(encoding="utf-8"),
+                                                                         self.path)]
 
     def append(self, labels: Label | Iterable[Label]) -> list[Label]:
         """Add labels (stamped with the time); the file is written to a temp file and renamed, so a kill

@@ -13,21 +13,28 @@ from buildbench.stages.repair_qrels import judge_trusted
 from .conftest import PASSAGES, chunks_table, make_cfg, queries_table, run_global
 
 
-def test_repair_adds_duplicates_excludes_close_ones_and_records_the_calibration(tmp_path, rundir):
-    chunks = [(f"c{i}", d, t) for i, (d, t) in enumerate(PASSAGES)]
-    chunks.append(("c0-again", "d9", PASSAGES[0][1] + " The vote was unanimous."))  # holds c0 whole
+QUERIES = [("q0", "why did the committee raise rates", ["c0"]), ("q1", "why are banks lending less to firms", ["c1"]),
+           ("q2", "what happened to treasury liquidity", ["c2"])]
+
+
+def write_inputs(rundir, queries, candidates, extra_chunks=()) -> None:
+    """The repair's inputs without a judge: the six passages as chunks (c0..c5) and ``extra_chunks``."""
+    chunks = [(f"c{i}", d, t) for i, (d, t) in enumerate(PASSAGES)] + list(extra_chunks)
     rundir.write("chunks", chunks_table(chunks))
-    rundir.write("queries", queries_table([("q0", "why did the committee raise rates", ["c0"]),
-                                           ("q1", "why are banks lending less to firms", ["c1"])]))
-    rundir.write("candidates", candidates_table([
+    rundir.write("queries", queries_table(queries))
+    rundir.write("candidates", candidates_table(candidates))
+    rundir.write("judgements", JUDGEMENT_SCHEMA.empty_table())
+    rundir.write("query_checks", QUERY_CHECK_SCHEMA.empty_table())
+    rundir.write("negatives", empty_table(Document))
+
+
+def test_repair_adds_duplicates_excludes_close_ones_and_records_the_calibration(tmp_path, rundir):
+    write_inputs(rundir, QUERIES[:2], [
         Candidate("q0", "c0-again", 0.9, 0.8, 1, "too_close", ["bm25"]),
         Candidate("q0", "c3", 0.4, 0.8, 2, "negative", ["bm25"]),
         Candidate("q1", "c5", 0.79, 0.8, 1, "too_close", ["static"]),
         Candidate("q1", "c2", 0.3, 0.8, 2, "negative", ["static"]),
-    ]))
-    rundir.write("judgements", JUDGEMENT_SCHEMA.empty_table())
-    rundir.write("query_checks", QUERY_CHECK_SCHEMA.empty_table())
-    rundir.write("negatives", empty_table(Document))
+    ], extra_chunks=[("c0-again", "d9", PASSAGES[0][1] + " The vote was unanimous.")])  # holds c0 whole
     result, ctx = run_global("repair_qrels", make_cfg(tmp_path / "run"), rundir)
     out = result.outputs
     assert out["final_queries"]["id"].to_pylist() == ["q0", "q1"]
@@ -51,19 +58,11 @@ def test_repair_adds_duplicates_excludes_close_ones_and_records_the_calibration(
 def test_people_s_labels_act_on_the_task_and_are_audited_as_human(tmp_path, rundir):
     from buildbench.labels import Label, LabelStore
 
-    chunks = [(f"c{i}", d, t) for i, (d, t) in enumerate(PASSAGES)]
-    rundir.write("chunks", chunks_table(chunks))
-    rundir.write("queries", queries_table([("q0", "why did the committee raise rates", ["c0"]),
-                                           ("q1", "why are banks lending less to firms", ["c1"]),
-                                           ("q2", "what happened to treasury liquidity", ["c2"])]))
-    rundir.write("candidates", candidates_table([
+    write_inputs(rundir, QUERIES, [
         Candidate("q0", "c3", 0.4, 0.8, 1, "negative", ["bm25"]),
         Candidate("q1", "c5", 0.3, 0.8, 1, "negative", ["static"]),
         Candidate("q1", "c4", 0.2, 0.8, 2, "negative", ["static"]),
-    ]))
-    rundir.write("judgements", JUDGEMENT_SCHEMA.empty_table())
-    rundir.write("query_checks", QUERY_CHECK_SCHEMA.empty_table())
-    rundir.write("negatives", empty_table(Document))
+    ])
     LabelStore(rundir.root).append([
         Label("q0", "wrong", reviewer="ana", note="asks why; the passage says what"),
         Label("q1", "missed_positive", reviewer="ana", passage_id="c5"),
