@@ -40,7 +40,9 @@ def _add_build(sub) -> argparse.ArgumentParser:
     g.add_argument("--docs", nargs="+", action="extend", metavar="PATH",
                    help="input files, folders, globs or hf://datasets/NAME[:config][@revision]; repeatable. "
                    "Default: the pack's Hub dataset when reachable, else its bundled sample corpus")
-    g.add_argument("--out", metavar="DIR", help="run directory (default: a folder named after the domain)")
+    g.add_argument("--out", metavar="DIR", help="run directory (default: a folder named after the domain), or an "
+                   "fsspec URL (s3://bucket/run, gs://..., file://...): worked on in a local copy, pushed after "
+                   "every shard and stage")
     g.add_argument("--max-docs", type=int, metavar="N", help="read at most N documents")
     g.add_argument("--queries-per-chunk", type=int, metavar="K",
                    help="queries to write per chunk, each with its own persona and style (default 2)")
@@ -79,6 +81,7 @@ def _add_build(sub) -> argparse.ArgumentParser:
 
 def run_build(args) -> int:
     from .config import make_config
+    from .engine.remote import local_root
     from .engine.rundir import RunDir
     from .pipeline import build
     from .report.summary import format_summary
@@ -90,7 +93,7 @@ def run_build(args) -> int:
                                          "recipes.judge": True if args.judge else None},
                          engine={"kind": args.engine, "address": args.ray_address, "workers": args.workers})
     report = build(config, until=args.until, progress=not args.no_progress)
-    print(format_summary(report, RunDir(config.out, claim=False)))
+    print(format_summary(report, RunDir(local_root(config.out), claim=False)))
     return 0
 
 

@@ -11,6 +11,7 @@ import time
 from typing import Optional
 
 from .config import BuildConfig
+from .engine.remote import RunMirror, is_remote
 from .engine.rundir import RunDir, atomic_write_json
 from .engine.runner import Runner
 from .engine.stage import Stage
@@ -132,17 +133,25 @@ def build(config: BuildConfig, until: Optional[str] = None, progress: bool = Tru
         if unknown:
             raise ConfigError(f"unknown stage(s) {', '.join(unknown)} (stages: {', '.join(st.name for st in STAGES)})")
         selected = [st for st in selected if st.name in stages]
+    # A URL (s3://, gs://, file://...) is worked on in a local copy, pushed after every shard and stage.
+    mirror = RunMirror(config.out) if is_remote(config.out) else None
+    root = mirror.pull() if mirror is not None else config.out
     # Refuses, before any write, a folder that is not build-bench's and --docs inside the folder's data.
-    rundir = RunDir(config.out, inputs=config.docs)
+    rundir = RunDir(root, inputs=config.docs)
     runner = Runner(selected, config, rundir, progress=progress, shard_rows={"plan": PLAN_SHARD_ROWS},
-                    registry=STAGES)
+                    registry=STAGES, on_commit=mirror.push if mirror is not None else None)
     t0 = time.perf_counter()
-    manifest = runner.run()
-    report = make_report(rundir, manifest, runner.this_run, time.perf_counter() - t0, STAGES, config=config)
-    cache = runner.services.get("embeddings")
-    if cache is not None:
-        report["embeddings"] = {"vectors_stored": cache.stored(), "served_from_cache_this_run": dict(cache.served),
-                                "embedded_this_run": dict(cache.embedded)}
-    atomic_write_json(rundir.report_path, report)
-    render_html(rundir, report)
+    try:
+        manifest = runner.run()
+        report = make_report(rundir, manifest, runner.this_run, time.perf_counter() - t0, STAGES, config=config)
+        cache = runner.services.get("embeddings")
+        if cache is not None:
+            report["embeddings"] = {"vectors_stored": cache.stored(),
+                                    "served_from_cache_this_run": dict(cache.served),
+                                    "embedded_this_run": dict(cache.embedded)}
+        atomic_write_json(rundir.report_path, report)
+        render_html(rundir, report)
+    finally:
+        if mirror is not None:  # what finished is kept, also when a later stage failed
+            mirror.push()
     return report

@@ -19,7 +19,7 @@ import logging
 import time
 from collections import Counter
 from importlib import metadata
-from typing import Iterable, Optional, Sequence
+from typing import Callable, Iterable, Optional, Sequence
 
 import pyarrow.parquet as pq
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
@@ -83,8 +83,10 @@ def validate_plan(stages: list[Stage], config, external: Iterable[str] = ()) -> 
 class Runner:
     def __init__(self, stages: list[Stage], config, rundir: RunDir, progress: bool = True,
                  shard_rows: Optional[dict[str, int]] = None, registry: Optional[Sequence[Stage]] = None,
-                 executor: Optional[Executor] = None):
+                 executor: Optional[Executor] = None, on_commit: Optional[Callable[[], None]] = None):
         self.stages = stages
+        # Called after every finished shard and every manifest save: a remote run folder pushes then.
+        self.on_commit = on_commit
         # Where map stages run; by default what the config's ``engine`` names (made when the run starts).
         self._executor = executor
         # Every stage of the build (``stages`` may be a slice of it), for a stage to find who writes a dataset.
@@ -115,6 +117,8 @@ class Runner:
             versions=package_versions(),
         )
         self.rundir.save_manifest(self.manifest)
+        if self.on_commit is not None:
+            self.on_commit()
 
     def run(self) -> dict:
         # Inputs already complete in the run directory count as available, so a build can start mid-way
@@ -203,6 +207,8 @@ class Runner:
 
             def done(outcome: ShardOutcome) -> None:
                 meter.add(outcome)
+                if self.on_commit is not None:
+                    self.on_commit()
                 if progress:
                     progress.update(task, advance=1, rows=meter.rows_text(), rate=meter.rate_text())
 
