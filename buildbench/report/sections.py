@@ -238,7 +238,9 @@ def human_review_section(report: Mapping[str, Any]) -> dict[str, Any] | None:
         blocks.append({"title": "Judge vs people (confusion)",
                        "table": _table([""] + [f"judge: {label(c)}" for c in cats], rows, numeric=range(1, 3))})
     for key, groups in (hr.get("good_share_by") or {}).items():
-        rows = [[label(v) or "(none)", g["labelled"], f"{g['good']:.0%}"] for v, g in groups.items()]
+        # Model names are identifiers (gemma-3-270m-q4_k_m.gguf): shown as written, not prettified.
+        rows = [[(v if key == "model" else label(v)) or "(none)", g["labelled"], f"{g['good']:.0%}"]
+                for v, g in groups.items()]
         if rows:
             blocks.append({"title": f"Good share by {key}",
                            "table": _table([key, "labelled", "good"], rows, numeric=(1, 2))})
