@@ -28,7 +28,6 @@ from .store import LABELS, MISSED_POSITIVE, Label, LabelError, LabelStore, json_
 
 FORMATS = ("auto", "jsonl", "csv", "argilla", "label-studio")
 _MAX_LISTED = 5
-IMPORT_CANDIDATES = 1000
 
 
 @dataclass
@@ -92,9 +91,9 @@ def import_labels(run_dir: Path, path: Path, fmt: str = "auto", reviewer: Option
 def known_ids(run_dir: Path) -> dict[str, set[str]]:
     """Each reviewable query of the run and the passages a missed positive may name: any of its mined candidates,
     not only those the review page shows (a reviewer elsewhere may have seen more)."""
-    from .queue import review_items
+    from .queue import candidate_ids
 
-    return {item.query_id: set(item.candidate_ids) for item in review_items(Path(run_dir), max_candidates=IMPORT_CANDIDATES)}
+    return candidate_ids(Path(run_dir))
 
 
 def normalise_label(value: Any) -> Any:

@@ -178,6 +178,20 @@ def _candidates(rd: RunDir, query_ids: set[str], limit: int) -> dict[str, list[d
     return out
 
 
+def candidate_ids(run_dir: str | Path) -> dict[str, set[str]]:
+    """Each reviewable query and the ids of all its mined candidates but its own positives: what an imported
+    missed positive may name. Reads ids only, no passage text."""
+    rd = open_run(run_dir)
+    pos = {qid: set(as_id_list(v)) for qid, v in positives(_query_table(rd)).items()}
+    out: dict[str, set[str]] = {qid: set() for qid in pos}
+    if rd.shards(CANDIDATES):
+        table = rd.read(CANDIDATES)
+        for qid, pid in zip(table["query_id"].to_pylist(), table["passage_id"].to_pylist()):
+            if qid in out and pid not in pos[qid]:
+                out[qid].add(pid)
+    return out
+
+
 def passed_filters(manifest: dict, registry: Sequence[Stage], dataset: str) -> tuple[str, ...]:
     """The filters of the stages up to the one writing ``dataset``, in build order: what a query of that dataset
     (and the chunk it was written from) passed."""
