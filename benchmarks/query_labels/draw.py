@@ -14,7 +14,9 @@ the first 600 characters of each positive. A reviewer fills ``label`` with one o
 - vague: it fits many passages or none in particular (its single qrel is a guess);
 - wrong: its positive does not answer it, or it is not a usable query (garbled, copied, off-topic).
 
-and may add a ``note``. ``--count`` prints the counts and the share of good per file.
+and may add a ``note``. ``--count`` prints the counts and the share of good per file. A sample labelled on the
+review page (``build-bench label``, as in ``review_sample.jsonl``) may also say ``missed_positive``: counted good
+when the build's qrels now hold the passage the reviewer named, and counted again over the queries it kept.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 LABELS = ("good", "vague", "wrong")
+# The review page's fourth label (``build-bench label``): a good query whose qrels miss a passage that answers
+# it too. It counts as good once the build's qrels hold that passage (``missed_now_in_qrels``).
+MISSED = "missed_positive"
 
 
 def _rows(run: Path, name: str) -> list[dict]:
@@ -90,15 +95,23 @@ def draw_reference(folder: Path, n: int, seed: int, ids_only: bool = False) -> l
 
 
 def count(paths: list[Path]) -> None:
+    """Counts per file; for a review-page sample (rows with ``kept``), also over the queries the build kept."""
     for p in paths:
         rows = [json.loads(line) for line in open(p)]
-        c = Counter(r["label"] for r in rows)
-        unknown = set(c) - set(LABELS)
+        unknown = {r["label"] for r in rows} - set(LABELS) - {MISSED}
         if unknown:
-            raise SystemExit(f"{p}: labels must be one of {', '.join(LABELS)} (found {', '.join(sorted(unknown))})")
-        total = sum(c.values())
-        print(f"{p.name}: {total} labelled; good {c['good']} ({c['good'] / total:.0%}), vague {c['vague']}, "
-              f"wrong {c['wrong']}")
+            raise SystemExit(f"{p}: labels must be one of {', '.join(LABELS + (MISSED,))} "
+                             f"(found {', '.join(sorted(unknown))})")
+        groups = [("", rows)]
+        if rows and "kept" in rows[0]:
+            groups.append((" kept by the build", [r for r in rows if r["kept"]]))
+        for what, group in groups:
+            c = Counter(r["label"] if r["label"] != MISSED or not r.get("missed_now_in_qrels") else "good"
+                        for r in group)
+            total = max(1, sum(c.values()))
+            missed = f", missed positive {c[MISSED]}" if c[MISSED] else ""
+            print(f"{p.name}{what}: {len(group)} labelled; good {c['good']} ({c['good'] / total:.0%}), "
+                  f"vague {c['vague']}, wrong {c['wrong']}{missed}")
 
 
 def main() -> None:

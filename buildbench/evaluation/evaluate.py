@@ -32,12 +32,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..engine.embeddings import EmbeddingCache, embed
+from ..engine.parallel import InProcess, Parallel, piece_size
 from ..errors import InputError, require
 from ..tasks.layout import CONFIGS, RERANKING, SPLIT, TASK_JSON, TOP_RANKED, read_task_record
 
 log = logging.getLogger(__name__)
 
 LEXICAL_MODELS = ("bm25", "random")
+# Queries per piece of a search: at most this many, fewer so that each worker gets about two pieces, and not
+# fewer than the least, below which a Ray task's fixed cost outweighs its search.
+QUERY_PIECE, MIN_QUERY_PIECE = 4096, 256
 
 
 # -- loading
@@ -179,8 +183,8 @@ def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
     return np.take_along_axis(part, order, axis=1)
 
 
-def _bm25_scores(corpus_texts: list[str], query_texts: list[str], language: str) -> Iterator[np.ndarray | None]:
-    """Yield, per query, the BM25 score of every document (None when the query has no usable token)."""
+def _bm25_index(corpus_texts: list[str], query_texts: list[str], language: str):
+    """A BM25 index of the corpus and each query's tokens (empty when the query has no usable token)."""
     bm25s = require("bm25s", "eval", "BM25 evaluation")
     stemmer = None
     # PyStemmer is optional: without it bm25s matches surface forms only, which is still a fair lexical baseline.
@@ -195,33 +199,35 @@ def _bm25_scores(corpus_texts: list[str], query_texts: list[str], language: str)
     opts = {"lower": True, "stopwords": stopwords, "stemmer": stemmer, "show_progress": False}
     retriever = bm25s.BM25()
     retriever.index(bm25s.tokenize(corpus_texts, **opts), show_progress=False)
-    query_tokens = bm25s.tokenize(query_texts, return_ids=False, **opts)
-    for tokens in query_tokens:
-        tokens = [t for t in tokens if t]
-        yield retriever.get_scores(tokens) if tokens else None
+    tokens = [[t for t in q if t] for q in bm25s.tokenize(query_texts, return_ids=False, **opts)]
+    return retriever, tokens
 
 
-def _bm25_search(corpus_texts: list[str], query_texts: list[str], k: int, language: str) -> list[list[tuple[int, float]]]:
+def _bm25_scores(corpus_texts: list[str], query_texts: list[str], language: str) -> Iterator[np.ndarray | None]:
+    """Yield, per query, the BM25 score of every document (None when the query has no usable token)."""
+    retriever, tokens = _bm25_index(corpus_texts, query_texts, language)
+    for t in tokens:
+        yield retriever.get_scores(t) if t else None
+
+
+def _bm25_top(tokens: list[list[str]], retriever, k: int) -> list[list[tuple[int, float]]]:
+    """The top k of each query of a piece, by BM25 over the shared index (a Ray task on the ray engine)."""
     results = []
-    for scores in _bm25_scores(corpus_texts, query_texts, language):
-        if scores is None:
+    for t in tokens:
+        if not t:
             results.append([])  # nothing to match: BM25 retrieves nothing
             continue
+        scores = retriever.get_scores(t)
         top = _top_k(scores[None, :], k)[0]
         # A document sharing no term with the query is not retrieved, as in any inverted index.
         results.append([(int(i), float(scores[i])) for i in top if scores[i] > 0])
     return results
 
 
-def _dense_search(
-    model: str, corpus_texts: list[str], query_texts: list[str], k: int, cache: EmbeddingCache | None,
-    batch_size: int,
-) -> list[list[tuple[int, float]]]:
-    # kind: asymmetric models (e5-small) encode queries and passages with different prefixes.
-    docs = embed(model, corpus_texts, cache, batch_size=batch_size, kind="passage")
-    qs = embed(model, query_texts, cache, batch_size=batch_size, kind="query")
-    # Exact search with numpy: the vectors are normalised, so a dot product is the cosine. faiss IndexFlatIP
-    # would give the same ranking; at task sizes (<1M documents) blocked matmul is fast enough and exact.
+def _dense_top(qs: np.ndarray, docs: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
+    """The top k of each query of a piece by cosine over the shared document vectors (a Ray task on the ray
+    engine). Exact search with numpy: the vectors are normalised, so a dot product is the cosine. faiss
+    IndexFlatIP would give the same ranking; at task sizes (<1M documents) blocked matmul is fast enough and exact."""
     results: list[list[tuple[int, float]]] = []
     block = max(1, 2_000_000 // max(1, docs.shape[0]))  # bounds the score block to ~2M floats
     for start in range(0, qs.shape[0], block):
@@ -230,6 +236,25 @@ def _dense_search(
         for row, idx in zip(scores, top):
             results.append([(int(i), float(row[i])) for i in idx])
     return results
+
+
+def _rescored(docs: np.ndarray, q: np.ndarray, rows: list[int], k: int) -> list[tuple[int, float]]:
+    """The top k of ``rows`` by cosine with ``q``, each a row-wise sum (no BLAS): bit-identical in any process;
+    ties go to the lower index."""
+    idx = np.asarray(rows, dtype=np.int64)
+    if not len(idx):
+        return []
+    scores = (docs[idx] * q).sum(axis=1)
+    order = np.lexsort((idx, -scores))[:k]
+    return [(int(idx[j]), float(scores[j])) for j in order]
+
+
+def _in_pieces(parallel: Parallel, fn, rows, *shared) -> list:
+    """``fn`` over pieces of ``rows`` (queries) with the index in ``shared``, as the engine runs pieces: in this
+    process, or as Ray tasks that each read the index from the object store. Results keep the queries' order."""
+    size = piece_size(len(rows), QUERY_PIECE, parallel.width, least=MIN_QUERY_PIECE)
+    pieces = (rows[i : i + size] for i in range(0, len(rows), size))
+    return [hit for piece in parallel.map(fn, pieces, *shared) for hit in piece]
 
 
 def _random_search(n_docs: int, n_queries: int, k: int, seed: int) -> list[list[tuple[int, float]]]:
@@ -250,19 +275,31 @@ def search(
     language: str = "en",
     seed: int = 0,
     batch_size: int = 64,
+    parallel: Parallel | None = None,
 ) -> list[list[tuple[str, float]]]:
     """The top-k (corpus id, score) of each query, best first (fewer than k when BM25 matches fewer documents).
 
-    Scores are BM25 scores, cosines for dense models, and 1/rank for "random".
+    Scores are BM25 scores, cosines for dense models, and 1/rank for "random". ``parallel``: where the search's
+    pieces run (``ctx.parallel`` of a stage: Ray tasks on the ray engine); the index is built, and the texts
+    embedded, here, once.
     """
     corpus_ids = corpus.column("id").to_pylist()
     query_texts = queries.column("text").to_pylist()
+    parallel = parallel if parallel is not None else InProcess()
     if model == "bm25":
-        hits = _bm25_search(document_texts(corpus), query_texts, k, language)
+        retriever, tokens = _bm25_index(document_texts(corpus), query_texts, language)
+        hits = _in_pieces(parallel, _bm25_top, tokens, retriever, k)
     elif model == "random":
         hits = _random_search(len(corpus_ids), len(query_texts), k, seed)
     else:
-        hits = _dense_search(model, document_texts(corpus), query_texts, k, cache, batch_size)
+        # kind: asymmetric models (e5-small) encode queries and passages with different prefixes.
+        docs = embed(model, document_texts(corpus), cache, batch_size=batch_size, kind="passage")
+        qs = embed(model, query_texts, cache, batch_size=batch_size, kind="query")
+        # Pieces may run in other processes, whose BLAS (other threads, other blocking) rounds the last bits of a
+        # cosine differently, which could swap two near-tied documents at the k-th place. So each piece returns
+        # twice k, and the top k is chosen here from cosines recomputed row by row: the same on every engine.
+        fetched = _in_pieces(parallel, _dense_top, qs, docs, min(2 * k, docs.shape[0]))
+        hits = [_rescored(docs, q, [i for i, _ in row], k) for q, row in zip(qs, fetched)]
     return [[(corpus_ids[i], s) for i, s in row] for row in hits]
 
 

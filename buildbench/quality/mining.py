@@ -72,6 +72,7 @@ def mine(
     synthetic: Optional[Mapping[str, Sequence[str]]] = None,
     cache=None,
     language: str = "en",
+    parallel=None,
 ) -> list[Candidate]:
     """Pooled, scored and classified candidates of every query.
 
@@ -79,6 +80,8 @@ def mine(
         ``synthetic``, never as another query's candidate, because each was written for one query).
     positives: query id -> its relevant corpus ids.
     synthetic: query id -> ids of the LLM-written negatives for it.
+    parallel: where each retriever's search runs, in pieces of queries over its shared index (``ctx.parallel``:
+        Ray tasks on the ray engine); pooling and scoring stay here, so both engines mine the same candidates.
     """
     from ..engine.embeddings import embed
     from ..evaluation.evaluate import document_texts, search
@@ -93,7 +96,7 @@ def mine(
     collected = corpus.filter(pa.array([i not in written for i in corpus.column("id").to_pylist()]))
     depth = min(cfg.depth, collected.num_rows)
     for name in cfg.retrievers:
-        hits = search(name, collected, queries, k=depth, cache=cache, language=language)
+        hits = search(name, collected, queries, k=depth, cache=cache, language=language, parallel=parallel)
         for i, row in enumerate(hits):
             own = set(positives.get(qids[i], ()))
             for doc, _ in row:

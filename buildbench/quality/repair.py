@@ -14,7 +14,8 @@ first on control pairs: each query's own positive (expected relevant) and a rand
 document (expected not relevant). The balanced accuracy on those decides whether its verdicts are acted on
 (``RepairConfig.trust_judge="auto"``). Whatever the judge, a pooled document that nearly duplicates the
 positive (same words, same numbers) is added to the qrels: FOMC statements repeat paragraphs across meetings,
-and a query answered by one copy is answered by the other.
+and a query answered by one copy is answered by the other. So is one that holds the query's cited fact word for
+word: overlapping chunks repeat sentences, and a query written to ask for a sentence is answered wherever it is.
 
 Every decision, including "kept" and "not acted on because the judge is not trusted", goes to the audit log.
 """
@@ -36,6 +37,10 @@ from .mining import NEGATIVE, POOL, SYNTHETIC, TOO_CLOSE, SKIPPED_TOP, Candidate
 
 # Kinds of judged pairs.
 POSITIVE, CANDIDATE, CONTROL = "positive", "candidate", "control"
+# Why a candidate joins the qrels whatever the judge says.
+DUPLICATE_OF_POSITIVE, HOLDS_CITED_FACT = "duplicate_of_positive", "holds_cited_fact"
+# A cited fact shorter than this (a heading, a fragment) says too little to make a passage that holds it relevant.
+MIN_CITED_WORDS = 6
 
 
 @dataclass(frozen=True)
@@ -158,14 +163,20 @@ def repair(
     answerability: Sequence[Answerability] = (),
     cfg: Optional[RepairConfig] = None,
     human: Optional[Mapping[str, Decision]] = None,
+    citations: Optional[Mapping[str, Sequence[str]]] = None,
 ) -> RepairResult:
     """Apply the rules. ``texts`` maps corpus ids (positives and candidates) to their text.
 
     ``human``: people's decisions by query (``buildbench.labels``). They come first: a query people called
     wrong or vague leaves, one they called good or a missed positive stays whatever the judge said, and the
-    passage a missed positive names joins the qrels. Every such decision is audited as a human one."""
+    passage a missed positive names joins the qrels. Every such decision is audited as a human one.
+
+    ``citations``: query id -> the sentences it was written to ask for (answer-first); a candidate that holds one
+    word for word answers the query too."""
     cfg = cfg or RepairConfig()
     human = human or {}
+    cited = {q: [c for c in map(_phrase, cs) if c.count(" ") + 1 >= MIN_CITED_WORDS]
+             for q, cs in (citations or {}).items()}
     cal = calibrate(verdicts, cfg, human)
     act = cfg.enabled and cal.trusted
     label = {(v.query_id, v.passage_id): v.label for v in verdicts if v.kind in (POSITIVE, CANDIDATE)}
@@ -187,7 +198,7 @@ def repair(
             continue
         drop = _drop_reason(q, pos, label, fit.get(q), cfg) if cfg.enabled else None
         if drop is None and cfg.enabled:
-            drop = _vague(q, pos, by_query.get(q, []), label, texts, cfg)
+            drop = _vague(q, pos, by_query.get(q, []), label, texts, cfg, cited.get(q, ()))
         if person is not None:
             overrides = f"; overrides the build's {drop[0]} ({drop[1]})" if drop is not None else ""
             audit.append(AuditEntry(q, "keep_query", f"human_{person.label}", pos[0] if pos else "",
@@ -225,11 +236,11 @@ def repair(
                 else:
                     negs.append(c.passage_id)
                 continue
-            dup = _duplicate_of(c, pos, texts, cfg) if cfg.enabled else None
-            if dup is not None:
+            same = _same_answer(c, pos, texts, cfg, cited.get(q, ())) if cfg.enabled else None
+            if same is not None:
                 qrels.append((q, c.passage_id, 1))
-                audit.append(AuditEntry(q, "add_qrel", "duplicate_of_positive", c.passage_id, dup))
-                stats["false_negatives.duplicate_of_positive"] += 1
+                audit.append(AuditEntry(q, "add_qrel", same[0], c.passage_id, same[1]))
+                stats[f"false_negatives.{same[0]}"] += 1
                 continue
             if judged_relevant and act:
                 qrels.append((q, c.passage_id, 1))
@@ -278,16 +289,35 @@ def _drop_reason(q: str, pos: list[str], label: Mapping, fit: Optional[Answerabi
 
 
 def _vague(q: str, pos: list[str], candidates: Sequence[Candidate], label: Mapping, texts: Mapping[str, str],
-           cfg: RepairConfig) -> Optional[tuple[str, str]]:
+           cfg: RepairConfig, cited: Sequence[str] = ()) -> Optional[tuple[str, str]]:
     """A query that more pooled passages answer than a repair may add is vague: its qrels would be a guess.
-    Copies of the positive do not count: a repeated paragraph answers the same query."""
+    Copies of the positive, or of the fact it cites, do not count: a repeated paragraph answers the same query."""
     relevant = [c.passage_id for c in candidates
                 if c.decision != SYNTHETIC and label.get((q, c.passage_id), -1) >= cfg.relevant_label
-                and _duplicate_of(c, pos, texts, cfg) is None]
+                and _same_answer(c, pos, texts, cfg, cited) is None]
     if len(relevant) > cfg.max_added_positives:
         return "vague", (f"{len(relevant)} pooled passages judged relevant besides its positive "
                          f"(more than {cfg.max_added_positives}): {', '.join(relevant[:5])}")
     return None
+
+
+def _same_answer(c: Candidate, positives: list[str], texts: Mapping[str, str], cfg: RepairConfig,
+                 cited: Sequence[str]) -> Optional[tuple[str, str]]:
+    """Why candidate ``c`` answers the query as its positive does (a copy of the positive, or the cited fact
+    word for word), as (reason, detail); None when it does not."""
+    dup = _duplicate_of(c, positives, texts, cfg)
+    if dup is not None:
+        return DUPLICATE_OF_POSITIVE, dup
+    if cited and c.passage_id in texts:
+        body = f" {_phrase(texts[c.passage_id])} "
+        for fact in cited:
+            if f" {fact} " in body:
+                return HOLDS_CITED_FACT, f"it holds the cited fact word for word: {fact[:80]!r}"
+    return None
+
+
+def _phrase(text: str) -> str:
+    return " ".join(words(text))
 
 
 def _duplicate_of(c: Candidate, positives: list[str], texts: Mapping[str, str],

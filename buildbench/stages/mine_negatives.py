@@ -1,5 +1,6 @@
 """mine_negatives: pool hard-negative candidates from BM25 and dense retrievers; classify each against the
-positive's score (TopK-PercPos)."""
+positive's score (TopK-PercPos). The searches run in pieces of queries over each retriever's shared index
+(``ctx.parallel``: Ray tasks on the ray engine)."""
 
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ def run(ctx: StageContext) -> StageResult:
     corpus = pa.concat_tables([ctx.read("chunks").select(cols), negatives.select(cols)])
     t0 = time.perf_counter()
     cands = mine(corpus, queries.select(["id", "text"]), positives(queries), pack.mining,
-                 synthetic=synthetic_by_query(negatives), cache=embedding_cache(ctx), language=pack.language)
+                 synthetic=synthetic_by_query(negatives), cache=embedding_cache(ctx), language=pack.language,
+                 parallel=ctx.parallel)
     stats = Counter(f"decision.{c.decision}" for c in cands)
     stats["seconds"] = round(time.perf_counter() - t0, 3)
     stats["queries_with_too_close"] = len({c.query_id for c in cands if c.decision == "too_close"})

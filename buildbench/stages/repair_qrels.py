@@ -45,7 +45,8 @@ def run(ctx: StageContext) -> StageResult:
               for r in ctx.read("query_checks").to_pylist()]
     human = human_decisions(ctx, set(queries["id"].to_pylist()))
     result = repair(queries["id"].to_pylist(), positives(queries),
-                    candidates_from_table(ctx.read("candidates")), texts, verdicts, checks, pack.repair, human)
+                    candidates_from_table(ctx.read("candidates")), texts, verdicts, checks, pack.repair, human,
+                    citations=dict(zip(queries["id"].to_pylist(), queries["citations"].to_pylist())))
     kept = set(result.kept_queries)
     drops = [Drop(ctx.stage, e.query_id, e.reason, e.detail) for e in result.audit if e.action == "drop_query"]
     qrels = pa.Table.from_pylist([{"query-id": q, "corpus-id": c, "score": s} for q, c, s in result.qrels],

@@ -150,6 +150,30 @@ def test_copies_of_the_positive_do_not_make_a_query_vague():
     assert "q1" in out.kept_queries and {("q1", "dup", 1), ("q1", "n1", 1)} <= set(out.qrels)
 
 
+def test_a_chunk_that_holds_the_cited_fact_word_for_word_joins_the_qrels():
+    """Overlapping chunks repeat a sentence: a query written to ask for it is answered by both chunks, judge or not,
+    and that second passage does not make the query vague."""
+    fact = "Net interest margin narrowed to 2.9 percent as deposit costs rose."
+    texts = {**TEXTS, "p2": "Fee income fell 4 percent on lower card volumes and weaker mortgage banking. " + fact,
+             "p2-next": "Deposit costs rose. Net interest margin narrowed to 2.9 percent as deposit "
+                                 "costs rose! Loan growth slowed to 3 percent.",
+             "p2-part": "Net interest margin narrowed to 2.9 percent in the quarter."}
+    cands = [cand("q2", "p2-next", 0.7, 1, "too_close"), cand("q2", "p2-part", 0.6, 2, "negative"),
+             cand("q2", "n1", 0.2, 3, "negative")]
+    verdicts = good_judge_verdicts() + [Verdict("q2", "p2-next", CANDIDATE, 3), Verdict("q2", "n1", CANDIDATE, 2)]
+    out = repair(["q1", "q2"], POS, cands, texts, verdicts, cfg=RepairConfig(max_added_positives=1),
+                 citations={"q2": [fact], "q1": ["Dividend."]})
+    assert "q2" in out.kept_queries
+    assert {("q2", "p2", 1), ("q2", "p2-next", 1), ("q2", "n1", 1)} <= set(out.qrels)
+    added = {e.passage_id: e for e in out.audit if e.action == "add_qrel"}
+    assert added["p2-next"].reason == "holds_cited_fact" and "2 9 percent" in added["p2-next"].detail
+    assert "p2-part" not in added  # a part of the sentence is not the fact
+    assert out.stats["false_negatives.holds_cited_fact"] == 1
+    # without the citation the same candidate is only judged relevant, which makes two: vague
+    out = repair(["q1", "q2"], POS, cands, texts, verdicts, cfg=RepairConfig(max_added_positives=1))
+    assert "q2" not in out.kept_queries
+
+
 # -- people's labels
 
 
