@@ -74,6 +74,8 @@ def _add_build(sub) -> argparse.ArgumentParser:
     g.add_argument("--ray-address", metavar="ADDR",
                    help="a running Ray cluster for --engine ray (auto, ray://HOST:10001); default: start one here")
     g.add_argument("--workers", type=int, metavar="N", help="Ray actors per map stage for --engine ray (default 2)")
+    g.add_argument("--gpus-per-worker", type=float, metavar="G",
+                   help="GPUs each Ray actor of an LLM stage asks for (1 with --generator vllm on a GPU cluster)")
     g.add_argument("--no-progress", action="store_true", help="no progress bars")
     g.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p
@@ -91,7 +93,8 @@ def run_build(args) -> int:
                          generator={"backend": args.generator, "model": args.model, "base_url": args.base_url},
                          pack_overrides={"downsample.corpus_size": args.corpus_size,
                                          "recipes.judge": True if args.judge else None},
-                         engine={"kind": args.engine, "address": args.ray_address, "workers": args.workers})
+                         engine={"kind": args.engine, "address": args.ray_address, "workers": args.workers,
+                                 "gpus_per_worker": args.gpus_per_worker})
     report = build(config, until=args.until, progress=not args.no_progress)
     print(format_summary(report, RunDir(local_root(config.out), claim=False)))
     return 0

@@ -440,9 +440,11 @@ class EngineConfig(Strict):
     # Times a shard is retried on a restarted actor when its worker dies; then the stage fails and a rerun of
     # the same command resumes it.
     retries: int = 1
+    # GPUs each Ray actor of an LLM stage asks for: 1 gives each a GPU for its own vLLM engine (--generator vllm).
+    gpus_per_worker: float = 0.0
 
     _one_or_more = field_validator("workers")(at_least(1))
-    _zero_or_more = field_validator("retries")(at_least(0))
+    _zero_or_more = field_validator("retries", "gpus_per_worker")(at_least(0))
 
 
 class DomainPack(Strict):

@@ -11,7 +11,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Protocol, Sequence
+from typing import Callable, Optional, Protocol, Sequence
 
 import pyarrow.parquet as pq
 
@@ -79,8 +79,8 @@ class Executor(Protocol):
 
     kind: str
 
-    def pool_size(self, tasks: int) -> int:
-        """How many workers would run ``tasks`` shards (for progress and the manifest)."""
+    def pool_size(self, tasks: int, st: Optional[Stage] = None) -> int:
+        """How many workers would run ``tasks`` shards of ``st`` (for progress and the manifest)."""
         ...
 
     def run_map(self, st: Stage, tasks: Sequence[ShardTask], ctx: StageContext, done: ShardDone) -> None: ...
@@ -97,7 +97,7 @@ class LocalExecutor:
 
     kind = "local"
 
-    def pool_size(self, tasks: int) -> int:
+    def pool_size(self, tasks: int, st: Optional[Stage] = None) -> int:
         return min(1, tasks)
 
     def run_map(self, st: Stage, tasks: Sequence[ShardTask], ctx: StageContext, done: ShardDone) -> None:

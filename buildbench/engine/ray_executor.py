@@ -83,18 +83,31 @@ class RayExecutor:
         self._started = False  # whether this executor started Ray (and so shuts it down)
         self._warned = False
 
-    def pool_size(self, tasks: int) -> int:
-        """Actors for ``tasks`` shards: ``engine.workers``, no more than the shards, and no more than the
-        cluster's CPUs (an actor that can never be placed would hold its shard forever)."""
+    def gpus(self, st: Stage | None) -> float:
+        """GPUs an actor of ``st`` asks for: ``engine.gpus_per_worker`` for an LLM stage, else none."""
+        return self.engine.gpus_per_worker if st is not None and st.needs_llm else 0.0
+
+    def pool_size(self, tasks: int, st: Stage | None = None) -> int:
+        """Actors for ``tasks`` shards of ``st``: ``engine.workers``, no more than the shards, and no more than
+        the cluster's CPUs, nor its GPUs over the GPUs an actor asks for (an actor that can never be placed
+        would hold its shard forever)."""
         if not tasks:
             return 0
+        gpus = self.gpus(st)
         self._connect()
-        cpus = int(self.ray.cluster_resources().get("CPU", 1))
-        if self.engine.workers > cpus and not self._warned:
+        resources = self.ray.cluster_resources()
+        fit, what = int(resources.get("CPU", 1)), "CPUs"
+        if gpus > 0:
+            on_gpus = int(resources.get("GPU", 0) // gpus)
+            if on_gpus < 1:
+                raise BuildBenchError(f"engine.gpus_per_worker is {gpus:g} but the Ray cluster has "
+                                      f"{resources.get('GPU', 0):g} GPUs; give a cluster with GPUs or set it to 0")
+            fit, what = min(fit, on_gpus), f"{what} or GPUs"
+        if self.engine.workers > fit and not self._warned:
             self._warned = True
-            log.warning("engine.workers is %d but the Ray cluster has %d CPUs: using %d actors",
-                        self.engine.workers, cpus, max(1, cpus))
-        return max(1, min(self.engine.workers, tasks, cpus))
+            log.warning("engine.workers is %d but the Ray cluster's %s fit %d: using %d actors",
+                        self.engine.workers, what, fit, max(1, fit))
+        return max(1, min(self.engine.workers, tasks, fit))
 
     def _connect(self) -> None:
         if self.ray.is_initialized():  # a caller's own ray.init (tests, notebooks) is used as it is
@@ -120,11 +133,12 @@ class RayExecutor:
         # Actors share the node's cores and llama.cpp's OpenMP threads spin while they wait: with two actors of
         # two threads on two cores, spinning made generation 3-4x slower here. Passive waiting changes no result.
         env = {"OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
-        actor = ray.remote(num_cpus=1, max_restarts=retries, max_task_retries=retries,
+        # An LLM stage's actor asks for its GPUs (engine.gpus_per_worker); Ray sets CUDA_VISIBLE_DEVICES for it.
+        actor = ray.remote(num_cpus=1, num_gpus=self.gpus(st), max_restarts=retries, max_task_retries=retries,
                            runtime_env={"env_vars": env})(ShardWorker)
         level = logging.getLogger("buildbench").getEffectiveLevel()
         pool = [actor.remote(ctx.config, str(ctx.rundir.root), st, list(ctx.registry), level)
-                for _ in range(self.pool_size(len(tasks)))]
+                for _ in range(self.pool_size(len(tasks), st))]
         queue = deque(tasks)
         running: dict[Any, ShardTask] = {}
         owner: dict[Any, Any] = {}

@@ -200,7 +200,7 @@ class Runner:
         executor = self.executor
         meter = _Meter(rows=sum(t.rows for t in pending))
         with self._progress() as progress:
-            workers = executor.pool_size(len(pending))
+            workers = executor.pool_size(len(pending), st)
             label = st.name if executor.kind == "local" else f"{st.name} ({executor.kind} x{workers})"
             task = progress.add_task(label, total=len(in_shards), completed=len(in_shards) - len(pending),
                                      rows=meter.rows_text(), rate="") if progress else None

@@ -141,6 +141,7 @@ def render_report(run_dir: Path, report: dict | None = None) -> Path:
             "diagnostics": build.diagnostics_section(report) if scores else None,  # shown with the scores only
             "variants": build.variants_section(report),
             "agreement": build.agreement_section(plots, report),
+            "stages": build.stages_section(report),
         }
     page = _environment().get_template("report.html.j2").render(
         title=f"{record.get('name') or run_dir.name} · buildbench report",

@@ -92,7 +92,8 @@ def make_report(rundir: RunDir, manifest: dict, this_run: dict, seconds: float, 
         if not entry:
             continue
         stages[name] = {"seconds": entry.get("seconds"), "counts": entry.get("counts"),
-                        "stats": entry.get("stats", {}), "this_run": this_run.get(name, {"skipped": True})}
+                        "stats": entry.get("stats", {}), "this_run": this_run.get(name, {"skipped": True}),
+                        "throughput": entry.get("throughput")}
     filters = manifest_filters(manifest, registry)
     drops: dict[str, list[dict]] = {}
     for name in stage_names:

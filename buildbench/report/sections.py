@@ -338,6 +338,35 @@ def diagnostics_section(report: Mapping[str, Any]) -> dict[str, Any] | None:
     return {"note": note, "table": _table(["check", "status", "message", "details"], rows, row_classes=classes)}
 
 
+def stages_section(report: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Each stage's time and throughput (rows of its input per second, where it ran, the Ray tasks of a global
+    stage), as the manifest holds them from the run that last ran it; stages this run skipped are marked."""
+    stages = report.get("stages")
+    if not isinstance(stages, Mapping) or not stages:
+        return None
+    rows = []
+    for name, entry in stages.items():
+        if not isinstance(entry, Mapping):
+            continue
+        work = entry.get("throughput") if isinstance(entry.get("throughput"), Mapping) else {}
+        ran = not (entry.get("this_run") or {}).get("skipped", True)
+        where = work.get("engine") or ""
+        if work.get("workers") and work.get("engine") not in (None, "driver"):
+            where += f" x{work['workers']}"
+        tasks = work.get("tasks") if isinstance(work.get("tasks"), Mapping) else {}
+        if tasks.get("count"):
+            where += f", {tasks['count']} {tasks.get('engine', '')} tasks"
+        cells = [entry.get("seconds"), work.get("rows"), work.get("rows_per_second"), work.get("shards")]
+        rows.append([label(name), "this run" if ran else "earlier run", *("" if c is None else c for c in cells),
+                     where])
+    if not rows:
+        return None
+    ran = sum(1 for r in rows if r[1] == "this run")
+    note = f"{ran} of {len(rows)} stages ran in this build; the others were up to date and kept their recorded figures."
+    return {"note": note, "table": _table(["stage", "ran in", "seconds", "rows", "rows / s", "shards", "where"],
+                                          rows, numeric=(2, 3, 4, 5))}
+
+
 def variants_section(report: Mapping[str, Any]) -> dict[str, Any] | None:
     task_scores = report.get("task_scores")
     if not isinstance(task_scores, Mapping) or not task_scores:

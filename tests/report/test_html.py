@@ -19,7 +19,7 @@ PNG_SRC = 'src="data:image/png;base64,'
 
 
 ALL_TITLES = ["Query length", "Query mix", "Filter funnel", "Qrels repair", "Languages", "Model scores",
-              "Diagnostics", "Task variants", "Ranking agreement"]
+              "Diagnostics", "Task variants", "Ranking agreement", "Stages"]
 
 
 def test_full_report_sections_images_and_escaping(run_dir: Path):
@@ -55,6 +55,12 @@ def test_full_report_sections_images_and_escaping(run_dir: Path):
     assert "0.610 [0.530, 0.680]" in page
     assert "YourBench vs MMLU" in page and "0.82" in page
     assert not list(run_dir.glob(".report.html.*"))  # the atomic write left no temp file
+    # each stage's time and throughput, where it ran, and whether this build ran it
+    stages = page[page.index("<h2>Stages</h2>"):]
+    assert "2 of 5 stages ran in this build" in stages
+    assert re.search(r"generate queries</td><td>this run</td>.*?ray x2</td>", stages, re.S)
+    assert re.search(r"mine negatives</td>.*?driver, 4 ray tasks</td>", stages, re.S)
+    assert re.search(r"ingest</td><td>earlier run</td>", stages)
 
 
 def test_optional_sections_are_left_out(run_dir: Path):
