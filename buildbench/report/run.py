@@ -110,6 +110,7 @@ def make_report(rundir: RunDir, manifest: dict, this_run: dict, seconds: float, 
         "config_hash": manifest.get("config_hash"),
         "wall_seconds": round(seconds, 2),
         "stages": stages,
+        "stage_order": list(stages),  # report.json's keys are sorted; the pipeline's order is kept here
         "counts": _headline_counts(stages, registry),
         "llm": _llm_accounting(rundir, this_run, stages, writer(registry, ACCEPTED_QUERIES)),
         "inputs": {

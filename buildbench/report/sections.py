@@ -344,8 +344,10 @@ def stages_section(report: Mapping[str, Any]) -> dict[str, Any] | None:
     stages = report.get("stages")
     if not isinstance(stages, Mapping) or not stages:
         return None
+    order = [n for n in report.get("stage_order") or [] if n in stages]
     rows = []
-    for name, entry in stages.items():
+    for name in order + [n for n in stages if n not in order]:
+        entry = stages[name]
         if not isinstance(entry, Mapping):
             continue
         work = entry.get("throughput") if isinstance(entry.get("throughput"), Mapping) else {}
@@ -354,15 +356,17 @@ def stages_section(report: Mapping[str, Any]) -> dict[str, Any] | None:
         if work.get("workers") and work.get("engine") not in (None, "driver"):
             where += f" x{work['workers']}"
         tasks = work.get("tasks") if isinstance(work.get("tasks"), Mapping) else {}
-        if tasks.get("count"):
-            where += f", {tasks['count']} {tasks.get('engine', '')} tasks"
+        if tasks.get("count") and tasks.get("engine") not in (None, "local"):  # pieces handed to Ray tasks
+            where += f", {tasks['count']} {tasks['engine']} tasks"
         cells = [entry.get("seconds"), work.get("rows"), work.get("rows_per_second"), work.get("shards")]
         rows.append([label(name), "this run" if ran else "earlier run", *("" if c is None else c for c in cells),
                      where])
     if not rows:
         return None
     ran = sum(1 for r in rows if r[1] == "this run")
-    note = f"{ran} of {len(rows)} stages ran in this build; the others were up to date and kept their recorded figures."
+    note = ("Every stage ran in this build." if ran == len(rows) else
+            f"{ran} of {len(rows)} stages ran in this build; the others were up to date and keep the figures of "
+            "the run that made them.")
     return {"note": note, "table": _table(["stage", "ran in", "seconds", "rows", "rows / s", "shards", "where"],
                                           rows, numeric=(2, 3, 4, 5))}
 

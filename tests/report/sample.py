@@ -72,6 +72,7 @@ def sample_report(task_dir: Path, validity: bool = True, compare: bool = True) -
                                "throughput": {"engine": "driver", "workers": 1, "shards": None, "rows": 8,
                                               "rows_per_second": 3.2, "tasks": {"engine": "ray", "count": 4}}},
         },
+        "stage_order": ["ingest", "filter_documents", "chunk", "generate_queries", "mine_negatives"],
         "counts": {"documents_ingested": 9, "documents_kept": 6, "chunks": 6, "queries_generated": 8},
         "filters": [  # stage order, then chain order, as make_report lists them
             {"stage": "filter_documents", "name": "doc_dedup", "in": 9, "kept": 6, "dropped": 3, "seconds": 0.1,

@@ -61,6 +61,11 @@ def test_full_report_sections_images_and_escaping(run_dir: Path):
     assert re.search(r"generate queries</td><td>this run</td>.*?ray x2</td>", stages, re.S)
     assert re.search(r"mine negatives</td>.*?driver, 4 ray tasks</td>", stages, re.S)
     assert re.search(r"ingest</td><td>earlier run</td>", stages)
+    # in pipeline order, whatever order report.json's keys come in (they are sorted there)
+    report["stages"] = dict(sorted(report["stages"].items()))
+    page = render_report(run_dir, report).read_text(encoding="utf-8")
+    names = re.findall(r"<tr[^>]*><td>([a-z ]+)</td><td>(?:this|earlier) run", page[page.index("<h2>Stages</h2>"):])
+    assert names == ["ingest", "filter documents", "chunk", "generate queries", "mine negatives"]
 
 
 def test_optional_sections_are_left_out(run_dir: Path):
