@@ -47,8 +47,8 @@ def _add_build(sub) -> argparse.ArgumentParser:
     g.add_argument("--queries-per-chunk", type=int, metavar="K",
                    help="queries to write per chunk, each with its own persona and style (default 2)")
     g.add_argument("--max-queries", type=int, metavar="N",
-                   help="query budget: write queries for a seeded sample of chunks only (the rest of the corpus "
-                   "stays as distractors). Default: every chunk")
+                   help="query budget: write queries for a seeded sample of chunks only, drawn from those with a "
+                   "salient fact (the rest of the corpus stays as distractors). Default: every chunk")
     g.add_argument("--seed", type=int, metavar="S", help="seed for sampling and generation (default 0)")
     g.add_argument("--generator", choices=["auto", "local", "openai", "vllm"],
                    help="LLM backend of the query writer. auto (default): vllm with a CUDA GPU, else openai when "

@@ -2,7 +2,9 @@
 
 Each slot also gets what its query is about: a salient sentence of the chunk (TF-IDF against the corpus, with
 numbers and names counting for more) and the line naming the chunk's document (title, entity, period, section),
-both taken from the documents themselves, never from the LLM.
+both taken from the documents themselves, never from the LLM. Under a query budget (``max_queries``), the chunks
+that get queries are drawn from those whose best fact scores at least the median: a table's lead-in or a
+paragraph of boilerplate has nothing a query could single it out by.
 """
 
 from __future__ import annotations
@@ -44,7 +46,8 @@ def run(ctx: StageContext) -> StageResult:
     facts = salient_facts({c["id"]: c["text"] for c in chunks}, k=max(cfg.queries_per_chunk, 1),
                           skip={k: v for k, v in titles.items() if v})
     plan = plan_queries(ids, cfg.domain, cfg.queries_per_chunk, cfg.seed, max_queries=cfg.max_queries,
-                        documents=lines, facts={k: [f.text for f in v] for k, v in facts.items() if k in wanted})
+                        documents=lines, facts={k: [f.text for f in v] for k, v in facts.items() if k in wanted},
+                        salience={k: v[0].score for k, v in facts.items() if k in wanted and v})
     with_document = sum(bool(x) for x in plan["document"].to_pylist())
     return StageResult(outputs={"plan": plan}, stats={"slots": plan.num_rows, "slots_with_document": with_document,
                                                       "slots_with_fact": sum(bool(x) for x in plan["fact"].to_pylist())})

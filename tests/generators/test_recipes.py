@@ -141,6 +141,22 @@ def test_query_budget_samples_chunks_deterministically():
     assert plan_queries(ids, pack, 2, seed=3, max_queries=100).equals(plan_queries(ids, pack, 2, seed=3))
 
 
+def test_a_query_budget_draws_from_chunks_with_something_to_ask(pack):
+    """With a budget, chunks whose best fact scores below the median (a table's lead-in, boilerplate) get no
+    query while enough others are left; with too few above it, every chunk can be drawn."""
+    ids = [f"c{i:02d}" for i in range(20)]
+    salience = {c: (5.0 if i % 2 else 0.5) for i, c in enumerate(ids)}  # odd chunks have a salient fact
+    plan = plan_queries(ids, pack, 2, seed=3, max_queries=10, salience=salience)
+    picked = set(plan["chunk_id"].to_pylist())
+    assert len(picked) == 5 and all(int(c[1:]) % 2 for c in picked)
+    assert plan.equals(plan_queries(ids, pack, 2, seed=3, max_queries=10, salience=salience))
+    # 10 askable chunks but a budget of 14: every chunk can be drawn
+    wide = set(plan_queries(ids, pack, 1, seed=3, max_queries=14, salience=salience)["chunk_id"].to_pylist())
+    assert len(wide) == 14 and any(int(c[1:]) % 2 == 0 for c in wide)
+    # without a budget, salience changes nothing
+    assert plan_queries(ids, pack, 2, seed=3, salience=salience).equals(plan_queries(ids, pack, 2, seed=3))
+
+
 def test_degenerate_outputs_are_no_queries(pack):
     from buildbench.generators.base import GenerationResult
 

@@ -36,7 +36,8 @@ PLAN_SCHEMA = pa.schema(
 
 def plan_queries(chunk_ids: list[str], pack: DomainPack, queries_per_chunk: int, seed: int,
                  max_queries: Optional[int] = None, documents: Optional[dict[str, dict]] = None,
-                 facts: Optional[dict[str, list[str]]] = None) -> pa.Table:
+                 facts: Optional[dict[str, list[str]]] = None,
+                 salience: Optional[dict[str, float]] = None) -> pa.Table:
     """Assign each (chunk, slot) a persona, style and difficulty, stratified so the mix is balanced.
 
     The persona x style x difficulty grid is shuffled once (seeded) and dealt out in turn, so every
@@ -45,6 +46,9 @@ def plan_queries(chunk_ids: list[str], pack: DomainPack, queries_per_chunk: int,
 
     max_queries: a query budget for large corpora: a seeded sample of chunks gets queries, the rest stay in
         the corpus as distractors (which is also what makes a downsampled corpus smaller than the full one).
+    salience: chunk id -> the score of its best fact. With a budget, the sample is drawn from the chunks whose
+        best fact scores at least the median (when they are enough): a table's lead-in or a paragraph of
+        boilerplate has nothing a query could single it out by.
     documents: chunk id -> {"document": the line naming its document (title, entity, period, section),
         "entity": ..., "period": ...}.
     facts: chunk id -> its salient sentences, best first; a chunk's n-th slot asks about its n-th fact (the
@@ -54,7 +58,12 @@ def plan_queries(chunk_ids: list[str], pack: DomainPack, queries_per_chunk: int,
     rng = random.Random(seed)
     if max_queries is not None and len(chunk_ids) * queries_per_chunk > max_queries:
         keep = -(-max_queries // queries_per_chunk)
-        chunk_ids = random.Random(derive_seed(seed, "budget")).sample(sorted(chunk_ids), keep)
+        pool = sorted(chunk_ids)
+        if salience:
+            scores = sorted(salience.get(c, 0.0) for c in pool)
+            askable = [c for c in pool if salience.get(c, 0.0) >= scores[len(scores) // 2]]
+            pool = askable if len(askable) >= keep else pool
+        chunk_ids = random.Random(derive_seed(seed, "budget")).sample(pool, keep)
     grid = list(itertools.product([p.id for p in pack.personas], [s.id for s in pack.query_styles],
                                   [d.id for d in pack.difficulties]))
     rng.shuffle(grid)
