@@ -17,6 +17,7 @@ import json
 import os
 import random
 import re
+import tempfile
 import time
 from pathlib import Path
 
@@ -62,8 +63,6 @@ def main() -> None:
                         "text": [" ".join(texts[r].split()[:12]) for r in rows]})
     positives = {f"q{i}": [f"p{r}"] for i, r in enumerate(rows)}
     cfg = MiningConfig(retrievers=["bm25", "static"], score_models=["static"], depth=20)
-    import tempfile
-
     with tempfile.TemporaryDirectory() as tmp:
         cache = EmbeddingCache(Path(tmp) / "emb")
         mine(docs, queries, positives, cfg, cache=cache)  # warm the embedding cache

@@ -21,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..domain_pack import MiningConfig
+from ..engine.parallel import Parallel
 
 # What mining decided for a candidate.
 NEGATIVE = "negative"  # a hard negative: below max_ratio of the positive's score, within per_query
@@ -72,7 +73,7 @@ def mine(
     synthetic: Optional[Mapping[str, Sequence[str]]] = None,
     cache=None,
     language: str = "en",
-    parallel=None,
+    parallel: Optional[Parallel] = None,
 ) -> list[Candidate]:
     """Pooled, scored and classified candidates of every query.
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Mapping, Optional, Sequence
+from typing import Callable, Mapping, Optional, Sequence
 
 import pyarrow as pa
 
@@ -177,6 +177,13 @@ def repair(
     human = human or {}
     cited = {q: [c for c in map(_phrase, cs) if c.count(" ") + 1 >= MIN_CITED_WORDS]
              for q, cs in (citations or {}).items()}
+    phrases: dict[str, str] = {}  # a passage pooled for many queries is normalised once
+
+    def phrase(pid: str) -> str:
+        if pid not in phrases:
+            phrases[pid] = _phrase(texts[pid])
+        return phrases[pid]
+
     cal = calibrate(verdicts, cfg, human)
     act = cfg.enabled and cal.trusted
     label = {(v.query_id, v.passage_id): v.label for v in verdicts if v.kind in (POSITIVE, CANDIDATE)}
@@ -197,8 +204,12 @@ def repair(
             stats[f"queries_dropped.human_{person.label}"] += 1
             continue
         drop = _drop_reason(q, pos, label, fit.get(q), cfg) if cfg.enabled else None
+        # Why each pooled candidate answers the query as its positive does (None: it does not), once per pair:
+        # the vague rule and the qrels below both read it.
+        same = {c.passage_id: _same_answer(c, pos, texts, cfg, cited.get(q, ()), phrase)
+                for c in by_query.get(q, []) if c.decision != SYNTHETIC} if cfg.enabled else {}
         if drop is None and cfg.enabled:
-            drop = _vague(q, pos, by_query.get(q, []), label, texts, cfg, cited.get(q, ()))
+            drop = _vague(q, by_query.get(q, []), label, cfg, same)
         if person is not None:
             overrides = f"; overrides the build's {drop[0]} ({drop[1]})" if drop is not None else ""
             audit.append(AuditEntry(q, "keep_query", f"human_{person.label}", pos[0] if pos else "",
@@ -236,11 +247,11 @@ def repair(
                 else:
                     negs.append(c.passage_id)
                 continue
-            same = _same_answer(c, pos, texts, cfg, cited.get(q, ())) if cfg.enabled else None
-            if same is not None:
+            answers = same.get(c.passage_id)
+            if answers is not None:
                 qrels.append((q, c.passage_id, 1))
-                audit.append(AuditEntry(q, "add_qrel", same[0], c.passage_id, same[1]))
-                stats[f"false_negatives.{same[0]}"] += 1
+                audit.append(AuditEntry(q, "add_qrel", answers[0], c.passage_id, answers[1]))
+                stats[f"false_negatives.{answers[0]}"] += 1
                 continue
             if judged_relevant and act:
                 qrels.append((q, c.passage_id, 1))
@@ -288,13 +299,14 @@ def _drop_reason(q: str, pos: list[str], label: Mapping, fit: Optional[Answerabi
     return None
 
 
-def _vague(q: str, pos: list[str], candidates: Sequence[Candidate], label: Mapping, texts: Mapping[str, str],
-           cfg: RepairConfig, cited: Sequence[str] = ()) -> Optional[tuple[str, str]]:
+def _vague(q: str, candidates: Sequence[Candidate], label: Mapping, cfg: RepairConfig,
+           same: Mapping[str, Optional[tuple[str, str]]]) -> Optional[tuple[str, str]]:
     """A query that more pooled passages answer than a repair may add is vague: its qrels would be a guess.
-    Copies of the positive, or of the fact it cites, do not count: a repeated paragraph answers the same query."""
+    Copies of the positive, or of the fact it cites (``same``), do not count: a repeated paragraph answers the
+    same query."""
     relevant = [c.passage_id for c in candidates
                 if c.decision != SYNTHETIC and label.get((q, c.passage_id), -1) >= cfg.relevant_label
-                and _same_answer(c, pos, texts, cfg, cited) is None]
+                and same.get(c.passage_id) is None]
     if len(relevant) > cfg.max_added_positives:
         return "vague", (f"{len(relevant)} pooled passages judged relevant besides its positive "
                          f"(more than {cfg.max_added_positives}): {', '.join(relevant[:5])}")
@@ -302,14 +314,14 @@ def _vague(q: str, pos: list[str], candidates: Sequence[Candidate], label: Mappi
 
 
 def _same_answer(c: Candidate, positives: list[str], texts: Mapping[str, str], cfg: RepairConfig,
-                 cited: Sequence[str]) -> Optional[tuple[str, str]]:
+                 cited: Sequence[str], phrase: Callable[[str], str]) -> Optional[tuple[str, str]]:
     """Why candidate ``c`` answers the query as its positive does (a copy of the positive, or the cited fact
-    word for word), as (reason, detail); None when it does not."""
+    word for word), as (reason, detail); None when it does not. ``phrase``: a passage id's normalised words."""
     dup = _duplicate_of(c, positives, texts, cfg)
     if dup is not None:
         return DUPLICATE_OF_POSITIVE, dup
     if cited and c.passage_id in texts:
-        body = f" {_phrase(texts[c.passage_id])} "
+        body = f" {phrase(c.passage_id)} "
         for fact in cited:
             if f" {fact} " in body:
                 return HOLDS_CITED_FACT, f"it holds the cited fact word for word: {fact[:80]!r}"

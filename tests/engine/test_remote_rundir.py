@@ -24,7 +24,6 @@ def s3_server():
     credentials from; yields that environment. The bucket ``bb-runs`` exists."""
     moto_server = pytest.importorskip("moto.server", reason="needs moto[server] (buildbench[dev])")
     pytest.importorskip("s3fs", reason="needs s3fs (buildbench[s3])")
-    import os
     import socket
 
     with socket.socket() as sock:
@@ -33,15 +32,11 @@ def s3_server():
     server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     env = {**S3_CREDENTIALS, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}"}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    fsspec.filesystem("s3", skip_instance_cache=True).mkdir("bb-runs")
-    yield env
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+    with pytest.MonkeyPatch.context() as mp:  # module-scoped, so not the function-scoped monkeypatch fixture
+        for key, value in env.items():
+            mp.setenv(key, value)
+        fsspec.filesystem("s3", skip_instance_cache=True).mkdir("bb-runs")
+        yield env
     server.stop()
 
 from buildbench.engine.remote import RunMirror, is_remote, local_root, working_copy
