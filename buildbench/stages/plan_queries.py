@@ -43,11 +43,13 @@ def run(ctx: StageContext) -> StageResult:
                                                     section_of(doc["text"], c["start"], about.title)),
                           "entity": about.entity, "period": about.period}
     wanted = set(ids)
-    facts = salient_facts({c["id"]: c["text"] for c in chunks}, k=max(cfg.queries_per_chunk, 1),
+    # Two spare facts per chunk: a chunk of an unnamed document asks first about the ones that state a figure.
+    facts = salient_facts({c["id"]: c["text"] for c in chunks}, k=max(cfg.queries_per_chunk, 1) + 2,
                           skip={k: v for k, v in titles.items() if v})
     plan = plan_queries(ids, cfg.domain, cfg.queries_per_chunk, cfg.seed, max_queries=cfg.max_queries,
                         documents=lines, facts={k: [f.text for f in v] for k, v in facts.items() if k in wanted},
-                        salience={k: v[0].score for k, v in facts.items() if k in wanted and v})
+                        salience={k: v[0].score for k, v in facts.items() if k in wanted and v},
+                        texts={c["id"]: c["text"] for c in chunks})
     with_document = sum(bool(x) for x in plan["document"].to_pylist())
     return StageResult(outputs={"plan": plan}, stats={"slots": plan.num_rows, "slots_with_document": with_document,
                                                       "slots_with_fact": sum(bool(x) for x in plan["fact"].to_pylist())})

@@ -36,6 +36,69 @@ def test_plan_is_seeded_and_sorted_by_style(pack):
     assert a.num_rows == 60 and len(set(a["slot_id"].to_pylist())) == 60
 
 
+TOPICAL = {
+    "c-ins": "The policy excludes flood damage; the deductible is $250,000 per occurrence and the insurer pays "
+             "coverage up to an annual aggregate limit after loss history is reviewed.",
+    "c-esg": "Scope 1 and 2 emissions fell 17% against the 2022 baseline, and the green bond proceeds funded "
+             "climate projects under our emissions targets.",
+    "c-cov": "The Borrower must keep interest coverage above 3.0x and leverage below 3.75x; covenant headroom "
+             "was 0.6x at year end, and the refinancing of the 2027 notes is planned.",
+    "c-cpi": "Inflation eased to 2.9 percent and the Committee cut the policy rate; its growth forecasts were "
+             "lowered for next year.",
+    "c-tax": "The effective tax rate fell to 19% as deferred tax assets were recognised and tax-exempt income "
+             "grew; withholding on dividends is 15%.",
+}
+
+
+def test_personas_go_to_the_chunks_that_speak_to_their_interests(pack):
+    """A persona dealt at random asks about what its chunk does not hold; matched, the underwriter gets the
+    policy wording, the ESG analyst the emissions, the economist the rate decision."""
+    facts = {c: [t.split(";")[0].split(",")[0]] for c, t in TOPICAL.items()}
+    plan = plan_queries(sorted(TOPICAL), pack, 2, seed=1, facts=facts, texts=TOPICAL).to_pylist()
+    by_chunk = {}
+    for r in plan:
+        by_chunk.setdefault(r["chunk_id"], []).append(r["persona"])
+    assert "insurance_underwriter" in by_chunk["c-ins"]
+    assert "esg_analyst" in by_chunk["c-esg"]
+    assert "economist" in by_chunk["c-cpi"]
+    assert "tax_advisor" in by_chunk["c-tax"]
+    assert "credit_analyst" in by_chunk["c-cov"] or "loan_officer" in by_chunk["c-cov"]
+    assert all(len(set(ps)) == 2 for ps in by_chunk.values())  # two slots of a chunk, two personas
+    # styles and difficulties are still dealt from the grid, and the plan is seeded and order-independent
+    assert Counter(r["style"] for r in plan) == Counter(
+        r["style"] for r in plan_queries(sorted(TOPICAL), pack, 2, seed=1).to_pylist())
+    again = plan_queries(sorted(TOPICAL, reverse=True), pack, 2, seed=1, facts=facts, texts=TOPICAL)
+    assert again.to_pylist() == plan
+
+
+def test_a_document_that_names_no_one_asks_first_about_a_fact_with_a_figure(pack):
+    """Only a figure can single out an unnamed excerpt (quality.support's unanchored rule), so its slots take the
+    facts that state one first; a named document keeps the salience order."""
+    facts = {"c1": ["Revenue recognition follows the input method.", "Costs rose $8.6 million in 2019."]}
+    unnamed = plan_queries(["c1"], pack, 1, seed=1, facts=facts).to_pylist()
+    assert unnamed[0]["fact"] == "Costs rose $8.6 million in 2019."
+    named = plan_queries(["c1"], pack, 1, seed=1, facts=facts,
+                         documents={"c1": {"document": "Harlow Mills - 10-K 2019", "entity": "Harlow Mills",
+                                           "period": "2019"}}).to_pylist()
+    assert named[0]["fact"] == "Revenue recognition follows the input method."
+
+
+def test_matched_personas_stay_spread_over_the_pack(pack):
+    """Every chunk speaking to one persona does not hand it every slot: each takes at most 1.5 times its even
+    share, and slots nobody fits keep the persona they were dealt."""
+    ids = [f"c{i:02d}" for i in range(40)]
+    texts = {c: TOPICAL["c-ins"] for c in ids}
+    plan = plan_queries(ids, pack, 2, seed=2, texts=texts).to_pylist()
+    uses = Counter(r["persona"] for r in plan)
+    assert uses["insurance_underwriter"] == -(-3 * len(plan) // (2 * len(pack.personas)))  # ceil(1.5 * share)
+    assert len(uses) >= len(pack.personas) - 2
+    blank = plan_queries(ids, pack, 2, seed=2, texts={c: "" for c in ids}).to_pylist()
+    dealt = plan_queries(ids, pack, 2, seed=2).to_pylist()
+    kept = sum(a["persona"] == b["persona"] for a, b in zip(blank, dealt))
+    assert kept >= 0.9 * len(dealt)  # changed only where a chunk's two slots were dealt one persona
+    assert all(len({r["persona"] for r in blank if r["chunk_id"] == c}) == 2 for c in ids)
+
+
 def test_slot_seed_depends_only_on_seed_and_slot():
     assert derive_seed(1, "c1#0") == derive_seed(1, "c1#0")
     assert derive_seed(1, "c1#0") != derive_seed(1, "c1#1")

@@ -11,6 +11,10 @@ from buildbench.quality.form import FormFilter, form_problem
     ("What did Harlow Mills pay in dividends? And what about buybacks?", "question", "two_questions"),
     ("Harlow Mills dividend per share in fiscal 2025", "question", "not_a_question"),
     ("what is the Harlow Mills dividend?", "keywords", "not_keywords"),
+    # the filing's voice, not a searcher's; and a part of a whole the writer made up
+    ("How much did our net income rise at Harlow Mills?", "question", "document_voice"),
+    ("Harlow Mills our dividend 2025", "keywords", "document_voice"),
+    ("How much of the $40 million was spent on Harlow Mills' new mill?", "question", "part_of"),
 ])
 def test_a_query_without_its_styles_form_is_dropped(text, form, reason):
     assert form_problem(text, form)[0] == reason
@@ -19,6 +23,9 @@ def test_a_query_without_its_styles_form_is_dropped(text, form, reason):
 @pytest.mark.parametrize("text, form", [
     ("I need Harlow Mills' fiscal 2025 dividend per share for a client's income plan.", "request"),
     ("Reviewing covenant headroom, we are looking for the leverage step-down date.", "request"),
+    ("We are benchmarking Harlow Mills' loan against our own bank lines and need its margin.", "request"),
+    ("I need to know how much of the $40 million Harlow Mills spent on its new mill.", "request"),
+    ("How much did Harlow Mills spend of its $40 million budget?", "question"),
     ("Which fund waives its front-end sales charge above $1 million?", "request"),  # a question is a request too
     ("How much did Harlow Mills raise its dividend in fiscal 2025?", "question"),
     ("Harlow Mills dividend increase 2025", "keywords"),

@@ -73,6 +73,18 @@ def test_a_query_must_single_out_a_fact_with_a_figure():
                  fact="We involved our valuation specialists to assess the discount rate.") is None
 
 
+def test_in_a_document_that_names_no_one_every_query_needs_an_anchor():
+    """Whatever its fact: an excerpt that names no company is singled out by a figure or a date, or not at all."""
+    f = SupportFilter(max_unsupported=0.25)
+    fact = "Net interest income increased mainly because average loan balances grew and deposit costs stayed flat."
+    why = f.check("why net interest income increased loan balances", UNNAMED, fact, UNNAMED_TITLE)
+    assert why[0] == "unanchored" and "names no one" in why[1]
+    assert f.check("net interest income up $16.9 million loan balances", UNNAMED, fact, UNNAMED_TITLE) is None
+    # A named document still asks no anchor of a fact without a figure.
+    assert check("the group's valuation specialists discount rate",
+                 fact="We involved our valuation specialists to assess the discount rate.") is None
+
+
 def test_anchors_are_an_entity_word_a_dated_period_or_a_stated_figure():
     from buildbench.quality.support import anchors, figures
 

@@ -6,14 +6,17 @@ A recipe builds requests and parses results; it never sees which backend runs th
 from __future__ import annotations
 
 import itertools
+import math
 import random
 import re
+from collections import Counter
 from dataclasses import dataclass
 from typing import Optional
 
 import pyarrow as pa
 
 from ...domain_pack import DomainPack, GeneratorConfig
+from ...quality.support import QUERY_WORDS, figures, word_stems
 from ..base import GenerationRequest, GenerationResult
 from .templates import derive_seed, language_name, template
 
@@ -37,7 +40,8 @@ PLAN_SCHEMA = pa.schema(
 def plan_queries(chunk_ids: list[str], pack: DomainPack, queries_per_chunk: int, seed: int,
                  max_queries: Optional[int] = None, documents: Optional[dict[str, dict]] = None,
                  facts: Optional[dict[str, list[str]]] = None,
-                 salience: Optional[dict[str, float]] = None) -> pa.Table:
+                 salience: Optional[dict[str, float]] = None,
+                 texts: Optional[dict[str, str]] = None) -> pa.Table:
     """Assign each (chunk, slot) a persona, style and difficulty, stratified so the mix is balanced.
 
     The persona x style x difficulty grid is shuffled once (seeded) and dealt out in turn, so every
@@ -49,10 +53,13 @@ def plan_queries(chunk_ids: list[str], pack: DomainPack, queries_per_chunk: int,
     salience: chunk id -> the score of its best fact. With a budget, the sample is drawn from the chunks whose
         best fact scores at least the median (when they are enough): a table's lead-in or a paragraph of
         boilerplate has nothing a query could single it out by.
+    texts: chunk id -> its text. When given, each slot goes to a persona whose interests its chunk and fact
+        speak to (``match_personas``), not to the next one dealt.
     documents: chunk id -> {"document": the line naming its document (title, entity, period, section),
         "entity": ..., "period": ...}.
     facts: chunk id -> its salient sentences, best first; a chunk's n-th slot asks about its n-th fact (the
-        last one again when it has fewer), so two queries of a chunk ask different things.
+        last one again when it has fewer), so two queries of a chunk ask different things. In a document that
+        names no entity, the facts that state a figure come first.
     """
     documents, facts = documents or {}, facts or {}
     rng = random.Random(seed)
@@ -74,15 +81,67 @@ def plan_queries(chunk_ids: list[str], pack: DomainPack, queries_per_chunk: int,
             persona, style, difficulty = next(deal)
             slot_id = f"{chunk_id}#{slot}"
             own = facts.get(chunk_id) or [""]
+            if not documents.get(chunk_id, {}).get("entity"):
+                # A document that names no one can be singled out by a figure only (quality.support, unanchored).
+                own = sorted(own, key=lambda f: not figures(f))
             rows.append(dict(slot_id=slot_id, chunk_id=chunk_id, persona=persona, style=style,
                              difficulty=difficulty, seed=derive_seed(seed, slot_id),
                              fact=own[min(slot, len(own) - 1)],
                              **{k: documents.get(chunk_id, {}).get(k, "") for k in ("document", "entity", "period")}))
     if max_queries is not None:
         rows = rows[:max_queries]
+    if texts:
+        match_personas(rows, pack, texts, seed)
     # Slots that share a few-shot prefix (style, and whether the document names its entity) run back to back.
     rows.sort(key=lambda r: (r["style"], not r["entity"], r["chunk_id"], r["slot_id"]))
     return pa.Table.from_pylist(rows, schema=PLAN_SCHEMA)
+
+
+def match_personas(rows: list[dict], pack: DomainPack, texts: dict[str, str], seed: int,
+                   spread: float = 1.5) -> None:
+    """Give each slot a persona whose interests its chunk and fact speak to, in place.
+
+    A persona dealt at random asks about what its chunk does not hold: a tax adviser on a wind-farm paragraph, a
+    retail investor on a CET1 table. On 77 labelled queries of the bundled sample, a slot's fit (below) relative
+    to the other personas' told good from bad with AUC 0.61 (0.63 for questions and requests), and the personas
+    that fit better than most were good 76% of the time against 63%. Fit: the words a persona's description
+    shares with the chunk, and again with the fact, each weighted by its rarity across the chunks (idf), so
+    "covenant" counts for more than "risk". Greedy by fit; each persona takes at most ``spread`` times its even
+    share of slots, so the mix stays broad, and two slots of a chunk keep two personas. A slot that fits no one
+    keeps the persona it was dealt when it can.
+    """
+    chunks = {r["chunk_id"] for r in rows}
+    stems = {c: word_stems(texts.get(c, "")) for c in chunks}
+    df = Counter(s for c in chunks for s in stems[c])
+    idf = {s: math.log((len(chunks) + 1) / (n + 1)) + 1.0 for s, n in df.items()}
+    generic = word_stems(" ".join(QUERY_WORDS))
+    wants = {p.id: word_stems(p.description) - generic for p in pack.personas}
+    cap = math.ceil(spread * len(rows) / len(wants))
+    tie = random.Random(derive_seed(seed, "personas"))
+    pairs = []
+    for i, row in enumerate(rows):
+        fact = word_stems(row["fact"])
+        for p, words in wants.items():
+            fit = sum(idf[s] for s in words & stems[row["chunk_id"]]) + sum(idf.get(s, 1.0) for s in words & fact)
+            if fit > 0:
+                pairs.append((-fit, tie.random(), i, p))
+    uses, taken, chosen = Counter(), {}, {}
+    for _, _, i, p in sorted(pairs):
+        key = (rows[i]["chunk_id"], p)
+        if i in chosen or uses[p] >= cap or key in taken:
+            continue
+        chosen[i], taken[key] = p, i
+        uses[p] += 1
+    for i, row in enumerate(rows):
+        if i in chosen:
+            continue
+        free = [p for p in wants if (row["chunk_id"], p) not in taken]
+        p = row["persona"] if row["persona"] in free and uses[row["persona"]] < cap else min(
+            free, key=lambda q: (uses[q], tie.random()))
+        chosen[i], taken[(row["chunk_id"], p)] = p, i
+        uses[p] += 1
+    for i, row in enumerate(rows):
+        row["persona"] = chosen[i]
 
 
 _PREFIXES = re.compile(r"^(query|search query|q)\s*[:\-]\s*", re.IGNORECASE)
