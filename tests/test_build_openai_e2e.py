@@ -58,7 +58,11 @@ def test_cli_openai_backend_persona_queries(llama_server, fomc_passages, tmp_pat
     assert all(m.startswith("openai:") and m.endswith(":gemma3-270m") for m in raw["model"].to_pylist())
     assert all(len(k) == 64 for k in raw["cache_key"].to_pylist())
     report = json.loads((out / "report.json").read_text())
-    assert report["llm"]["new_calls_this_run"] == report["llm"]["calls_total"] == slots
+    # One call per draft: a draft that fails the form or copy check is written again.
+    stats = json.loads((out / "manifest.json").read_text())["stages"]["generate_queries"]["stats"]
+    drafts = sum(v for k, v in stats.items() if k.startswith("drafts_"))
+    assert stats["drafts_1"] == slots
+    assert report["llm"]["new_calls_this_run"] == report["llm"]["calls_total"] == drafts
     # The key went to the server but nowhere into what the run wrote.
     for path in out.rglob("*"):
         if path.is_file() and path.suffix in {".json", ".md", ".parquet", ".sqlite"}:
