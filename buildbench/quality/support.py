@@ -179,7 +179,8 @@ class SupportFilter:
             return ("unsupported_terms", f"{len(unsupported)} of its {len(content)} content words are not in its "
                     f"passage ({', '.join(unsupported[:6])}; max share {self.max_unsupported:.2f})")
         if fact:
-            if not any(w[:PREFIX] in word_stems(fact) for w in content if not w.isdigit()):
+            about = word_stems(fact)
+            if not any(w[:PREFIX] in about for w in content if not w.isdigit()):
                 return ("off_fact", "none of its words beyond the document's name and period comes from the fact "
                         "it was written to ask about")
             # In a document that names no one, only a figure or a date can single a passage out, whatever its fact.

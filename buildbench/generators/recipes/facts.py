@@ -118,8 +118,7 @@ def salient_facts(chunks: Mapping[str, str], k: int = 2,
     df: Counter[str] = Counter()
     for sents in sentences.values():
         df.update({t for s in sents for t in s.tokens})
-    n = len(chunks)
-    idf = {t: math.log((n + 1) / (c + 1)) + 1.0 for t, c in df.items()}
+    idf = smoothed_idf(df, len(chunks))
     occurrences = sum(len(s.tokens) for sents in sentences.values() for s in sents)
     # fsum is exact, so the mean (and every score) does not depend on the order the chunks come in
     mean_idf = (math.fsum(idf[t] for sents in sentences.values() for s in sents for t in s.tokens) / occurrences
@@ -129,6 +128,11 @@ def salient_facts(chunks: Mapping[str, str], k: int = 2,
         scored = sorted(((_score(s, idf, mean_idf), s) for s in sents), key=lambda x: (-x[0], x[1].position))
         out[cid] = [_fact(s, score, idf) for score, s in scored[:max(k, 0)]]
     return out
+
+
+def smoothed_idf(df: Mapping[str, int], n: int) -> dict[str, float]:
+    """Each term's rarity over ``n`` texts, from its document frequency: log((n + 1) / (df + 1)) + 1, never 0."""
+    return {t: math.log((n + 1) / (c + 1)) + 1.0 for t, c in df.items()}
 
 
 def _sentences(text: str, skip_line: str) -> list[_Sentence]:

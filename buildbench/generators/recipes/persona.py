@@ -18,6 +18,7 @@ import pyarrow as pa
 from ...domain_pack import DomainPack, GeneratorConfig
 from ...quality.support import QUERY_WORDS, figures, word_stems
 from ..base import GenerationRequest, GenerationResult
+from .facts import smoothed_idf
 from .templates import derive_seed, language_name, template
 
 PLAN_SCHEMA = pa.schema(
@@ -77,13 +78,13 @@ def plan_queries(chunk_ids: list[str], pack: DomainPack, queries_per_chunk: int,
     deal = itertools.cycle(grid)
     rows = []
     for chunk_id in sorted(chunk_ids):
+        own = facts.get(chunk_id) or [""]
+        if not documents.get(chunk_id, {}).get("entity"):
+            # A document that names no one can be singled out by a figure only (quality.support, unanchored).
+            own = sorted(own, key=lambda f: not figures(f))
         for slot in range(queries_per_chunk):
             persona, style, difficulty = next(deal)
             slot_id = f"{chunk_id}#{slot}"
-            own = facts.get(chunk_id) or [""]
-            if not documents.get(chunk_id, {}).get("entity"):
-                # A document that names no one can be singled out by a figure only (quality.support, unanchored).
-                own = sorted(own, key=lambda f: not figures(f))
             rows.append(dict(slot_id=slot_id, chunk_id=chunk_id, persona=persona, style=style,
                              difficulty=difficulty, seed=derive_seed(seed, slot_id),
                              fact=own[min(slot, len(own) - 1)],
@@ -113,7 +114,7 @@ def match_personas(rows: list[dict], pack: DomainPack, texts: dict[str, str], se
     chunks = {r["chunk_id"] for r in rows}
     stems = {c: word_stems(texts.get(c, "")) for c in chunks}
     df = Counter(s for c in chunks for s in stems[c])
-    idf = {s: math.log((len(chunks) + 1) / (n + 1)) + 1.0 for s, n in df.items()}
+    idf = smoothed_idf(df, len(chunks))
     generic = word_stems(" ".join(QUERY_WORDS))
     wants = {p.id: word_stems(p.description) - generic for p in pack.personas}
     cap = math.ceil(spread * len(rows) / len(wants))
