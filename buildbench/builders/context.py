@@ -87,6 +87,10 @@ _DATE = rf"(?:(?:{_DAYS}\s+)?(?P<m>{_MONTH_NAME})(?:\s+{_DAYS})?,?\s+(?P<y>{_YEA
 _ENDED = re.compile(rf"\b(?P<fiscal>fiscal\s+)?(?P<span>year|quarter|(?:three|six|nine|twelve|\d{{1,2}})\s+months|"
                     rf"period)s?\s+ended\s+(?:on\s+)?{_DATE}", re.IGNORECASE)
 _FISCAL_YEAR = re.compile(rf"\b(?:fiscal(?:\s+year)?\s+|FY\s*['’]?)(?P<y>{_YEAR}|\d{{2}})\b", re.IGNORECASE)
+# A day of a month ("December 31", "30 June", "Jan. 1") or the short half of a split fiscal year ("2017/18"): a
+# part of a date, not a figure a passage states.
+DATE_NUMBERS = re.compile(rf"\b{_MONTH_NAME}\s+\d{{1,2}}\b|\b\d{{1,2}}(?:st|nd|rd|th)?\s+{_MONTH_NAME}"
+                          rf"|(?<=\b{_YEAR})/\d{{2}}\b")
 # Month names stay case-sensitive: "may 2025" in running text is rarely a month.
 _MONTH_YEAR = re.compile(rf"\b{_DATE}\b")
 # A bare year, but not inside an id ("TM-CY-2025-04", "2025A"), an amount, or a maturity ("due 2031").

@@ -86,6 +86,14 @@ def test_boilerplate_cue_phrases_count_even_in_a_one_chunk_corpus():
     assert facts[0].text.startswith("Subscription customers")
 
 
+def test_a_question_is_not_the_fact_its_answer_is():
+    """An earnings call's analyst question names the figure too, but asks; the answer that follows states."""
+    question = "Analyst, Tarn Capital: Any update on the roughly $420 million of revenue that needed export licenses?"
+    answer = "Larkspur Devices received licenses covering about $310 million of it in November."
+    facts = salient_facts({"c": f"{question} {answer}", **statements()}, k=2)["c"]
+    assert [f.text for f in facts] == [answer, question]
+
+
 def test_short_fragments_lose_to_full_sentences():
     text = "Liquidity\n\nWe had total liquidity of EUR 2.46 billion at September 30, including undrawn commitments."
     facts = salient_facts({"c": text, **statements()}, k=2)["c"]

@@ -15,6 +15,15 @@ from buildbench.quality.form import FormFilter, form_problem
     ("How much did our net income rise at Harlow Mills?", "question", "document_voice"),
     ("Harlow Mills our dividend 2025", "keywords", "document_voice"),
     ("How much of the $40 million was spent on Harlow Mills' new mill?", "question", "part_of"),
+    # the writer's passage as antecedent; a case the passage does not state; an account of how
+    ("Why are these notes due in 2031 and not the Harlow Mills term loan?", "question", "dangling_reference"),
+    ("equity interests in this investee company 9% 2025", "keywords", "dangling_reference"),
+    ("I need to know the reason for this action by Harlow Mills.", "request", "dangling_reference"),
+    ("What is the impact on Harlow Mills' revenue if the mill was sold in 2025?", "question", "hypothetical"),
+    ("If Harlow Mills had $5 million of cash a year, how much would it hold now?", "question", "hypothetical"),
+    ("Assuming rates rise, I need Harlow Mills' interest cost.", "request", "hypothetical"),
+    ("How does Harlow Mills reduce its cost of capital?", "question", "open_how"),
+    ("How did the change affect Harlow Mills' margins?", "request", "open_how"),
 ])
 def test_a_query_without_its_styles_form_is_dropped(text, form, reason):
     assert form_problem(text, form)[0] == reason
@@ -29,6 +38,11 @@ def test_a_query_without_its_styles_form_is_dropped(text, form, reason):
     ("Which fund waives its front-end sales charge above $1 million?", "request"),  # a question is a request too
     ("How much did Harlow Mills raise its dividend in fiscal 2025?", "question"),
     ("Harlow Mills dividend increase 2025", "keywords"),
+    # a demonstrative whose noun the query named before, or that is a pronoun; "if" as "whether" in a request
+    ("I need Harlow Mills' decision to close the mill and the reason for this decision.", "request"),
+    ("Harlow Mills' 2025 margins against those of 2024", "keywords"),
+    ("I need to know if Harlow Mills will invest in private activity bonds.", "request"),
+    ("How many mills did Harlow Mills close in 2025?", "question"),
     ("anything at all", None),  # a style that declares no form is not checked
 ])
 def test_a_query_with_its_styles_form_passes(text, form):

@@ -32,6 +32,10 @@ def test_a_query_naming_only_its_document_is_off_fact():
     assert check("Ardent Media Group plc 2025")[0] == "off_fact"
     # about the passage, but not about the fact it was written to ask for
     assert check("Ardent Media Group print advertising revenue")[0] == "off_fact"
+    # its legal form and its kind of document name it too
+    assert check("Ardent Media Group, Inc. 2025")[0] == "off_fact"
+    assert check("Ardent Media Group 2025 consolidated financial statements")[0] == "off_fact"
+    assert check("Ardent Media Group annual report discount rate range") is None
     # without a fact (e.g. a query from another recipe) only the support check applies
     assert check("Ardent Media Group print advertising revenue", fact="") is None
 
@@ -95,6 +99,10 @@ def test_anchors_are_an_entity_word_a_dated_period_or_a_stated_figure():
     assert not anchors("the Committee's 1995 rate cut", "The Committee cut rates.", statement)  # a year is not
     assert not anchors("the bank's deposits", "Deposits grew.", "Caldera National Bank - Annual Report 2025")
     assert not anchors("deposits of 12 billion", "Deposits grew to 11 billion.", "(2025)")  # not its figure
+    # a day of a month or a split fiscal year is a date every report of its year states, not a figure
+    assert figures("year ended December 31, 2019, at 30 June 2019, 2017/18, Jan. 1, 2012") == set()
+    year_end = "(2019) Net interest income for the year ended December 31, 2019 rose $16.9 million."
+    assert not anchors("net interest income for the year ended December 31, 2019", year_end, "(2019)")
 
 
 def test_a_relation_the_passage_never_states_is_invented():
@@ -140,6 +148,11 @@ def test_a_query_of_figures_only_asks_nothing_of_its_fact():
     # Numbers other than years are figures (anchors), not words: no division by an empty word list.
     passage = "(2019) Labour resources increased by 119 employees to 1,620."
     assert SupportFilter().check("119 - 1,620", passage, "Labour rose by 119.", "(2019)")[0] == "off_fact"
+    # scale words name no measure either
+    sales = "(2019) Acquired businesses had sales of $8.9 million and $0.6 million in 2019 and 2018, respectively."
+    assert SupportFilter().check("$8.9 million and $0.6 million, respectively", sales, sales[7:], "(2019)")[0] == \
+        "off_fact"
+    assert SupportFilter().check("acquired businesses sales $8.9 million", sales, sales[7:], "(2019)") is None
 
 
 def test_a_figure_the_passage_does_not_state_is_invented():

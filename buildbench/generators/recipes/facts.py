@@ -4,7 +4,8 @@ A small query writer shown a whole chunk asks vague questions ("What was the com
 specific sentence of the chunk, it asks for that sentence's content, and the query has a definite answer.
 The salient sentences are chosen without an LLM: TF-IDF over the corpus of chunks (document frequency per
 chunk), normalised by sentence length, with a bonus for what makes a query specific (numbers, amounts,
-dates, named entities) and a penalty for fragments, run-ons and boilerplate that recurs across chunks.
+dates, named entities) and a penalty for fragments, run-ons, questions (their answer is the next sentence) and
+boilerplate that recurs across chunks.
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ CUE_PENALTY = 0.3
 # ("CET1 of 10.67%, comprising 4.5%, 1.41%, ...") is a fact and keeps its score.
 ENUMERATION_SEPARATORS = 8
 ENUMERATION_PENALTY = 0.5
+# A question asks; its answer is the next speaker's ("Analyst: any update on the $420 million that needed
+# licenses?" of an earnings call). Written to ask for it, a query restates the question.
+QUESTION_PENALTY = 0.2
 
 # Function words carry no topic; the list stays small and English (words under 3 letters are dropped anyway).
 STOP_WORDS = frozenset(
@@ -202,6 +206,8 @@ def _score(s: _Sentence, idf: dict[str, float], mean_idf: float) -> float:
         score *= CUE_PENALTY
     if s.text.count(",") + s.text.count(";") >= ENUMERATION_SEPARATORS and len(s.numbers) < 2:
         score *= ENUMERATION_PENALTY
+    if s.text.endswith("?"):
+        score *= QUESTION_PENALTY
     return score
 
 
