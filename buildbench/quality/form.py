@@ -56,7 +56,8 @@ _DOCUMENT_VOICE = re.compile(r"\b(?:we|our)\b", re.IGNORECASE)
 # spent on grid upgrades" when all of it was).
 _PART_OF = re.compile(r"^how much of\b", re.IGNORECASE)
 # "these notes", "this investee company": the writer points back at its passage; a searcher has nothing to point
-# at. A demonstrative whose noun the query named before ("... and the reason for this decision") is fine.
+# at; nor has a benchmark a "now" for "this year" to point at. A demonstrative whose noun the query named before
+# ("... and the reason for this decision") is fine.
 _DEMONSTRATIVE = re.compile(r"\b(?:this|these|those)\s+([^\W_][\w'’\-]*)", re.IGNORECASE)
 _NOT_A_NOUN = frozenset("of is are was were that which who in for to".split())
 # A case its passage does not state: "What is the impact on revenue if the fab was acquired ...?"

@@ -19,6 +19,7 @@ from buildbench.quality.form import FormFilter, form_problem
     ("Why are these notes due in 2031 and not the Harlow Mills term loan?", "question", "dangling_reference"),
     ("equity interests in this investee company 9% 2025", "keywords", "dangling_reference"),
     ("I need to know the reason for this action by Harlow Mills.", "request", "dangling_reference"),
+    ("Harlow Mills dividend this year", "keywords", "dangling_reference"),  # a benchmark has no "now"
     ("What is the impact on Harlow Mills' revenue if the mill was sold in 2025?", "question", "hypothetical"),
     ("If Harlow Mills had $5 million of cash a year, how much would it hold now?", "question", "hypothetical"),
     ("Assuming rates rise, I need Harlow Mills' interest cost.", "request", "hypothetical"),

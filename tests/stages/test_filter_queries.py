@@ -7,7 +7,7 @@ from buildbench.records import Query, empty_table
 
 from .conftest import PASSAGES, chunks_table, make_cfg, queries_table, run_global
 
-GOOD = [("ok-rates", "why did policymakers tighten borrowing costs this year", ["c0"]),
+GOOD = [("ok-rates", "why did policymakers tighten borrowing costs again", ["c0"]),
         ("ok-loans", "why are lenders more cautious about business credit", ["c1"]),
         ("ok-bonds", "how did dealer constraints affect government bond trading", ["c2"])]
 PLANTED = {
