@@ -38,6 +38,7 @@ from typing import Optional, Sequence
 
 from ..records import Drop
 from .base import FilterResult, check_aligned
+from .support import PREFIX, word_stems
 
 FORMS = ("keywords", "question", "request")
 
@@ -71,8 +72,7 @@ def _dangling(text: str) -> Optional[str]:
     """The first demonstrative phrase of ``text`` that points at nothing the query has named ("these notes")."""
     for m in _DEMONSTRATIVE.finditer(text):
         noun = m.group(1).lower()
-        earlier = {w.lower()[:5] for w in re.findall(r"[^\W_][\w'’\-]*", text[:m.start()])}
-        if noun not in _NOT_A_NOUN and noun[:5] not in earlier:
+        if noun not in _NOT_A_NOUN and noun[:PREFIX] not in word_stems(text[:m.start()]):
             return m.group(0)
     return None
 
@@ -93,7 +93,7 @@ def form_problem(text: str, form: Optional[str]) -> Optional[tuple[str, str]]:
         return None
     if form == "question" and _PART_OF.match(text):
         return "part_of", "it asks how much of a whole is a part, a relation a small writer invents"
-    if form == "question" and _HYPOTHETICAL.search(text) or form == "request" and _HYPOTHETICAL.match(text):
+    if (form == "question" and _HYPOTHETICAL.search(text)) or (form == "request" and _HYPOTHETICAL.match(text)):
         return "hypothetical", "it asks what would follow in a case its passage does not state"
     if _OPEN_HOW.match(text):
         return "open_how", "it asks how something is done or bears on another, an account a small writer invents"

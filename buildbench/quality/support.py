@@ -81,16 +81,16 @@ _NUMBER = re.compile(r"(?<![\w.,])\d[\d,]*(?:\.\d+)?")
 # Words of an entity's name that do not single it out ("the bank's deposits" is not "Caldera National Bank").
 # Narrower than builders.context.GENERIC_WORDS (which keeps "the Company" from becoming an entity): a name's
 # "Capital", "Reserve" or "Authority" still tells one document from another here.
-GENERIC_NAME_WORDS = frozenset("""
-the and inc corp corporation company co plc ltd limited llc group holdings holding bank banks national federal
-fund funds trust partners international global financial services
+LEGAL_FORMS = frozenset("inc corp corporation co plc ltd limited llc".split())
+GENERIC_NAME_WORDS = LEGAL_FORMS | frozenset("""
+the and company group holdings holding bank banks national federal fund funds trust partners international
+global financial services
 """.split())
 # Words that name a document, not something in it: its legal form ("Harborview Healthcare Services, LLC") and its
 # kind ("Copperline Industrial Holdings' 2025 consolidated financial statements"). Of 481 labelled queries, the 3
 # whose only asking words were these were all vague; none asks about a fact.
-DOCUMENT_WORDS = frozenset("""
-llc inc corp corporation plc ltd limited s.a l.p n.v gmbh
-financial statements statement consolidated report reports annual quarterly filing prospectus disclosure
+DOCUMENT_WORDS = LEGAL_FORMS | frozenset("""
+s.a l.p n.v gmbh financial statements statement consolidated report reports annual quarterly filing prospectus disclosure
 disclosures document documents
 """.split())
 # Words that scale or list figures: "1,038.9 million 1,037.7 million" or "$8.9 million and $0.6 million,
