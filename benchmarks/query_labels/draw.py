@@ -2,6 +2,7 @@
 
     python benchmarks/query_labels/draw.py RUN_DIR --n 50 --seed 0 --out sample.jsonl [--ids-only]
     python benchmarks/query_labels/draw.py --reference ../shared/data/reference/tatqa_dev --n 50 --seed 0 --out h.jsonl
+    python benchmarks/query_labels/draw.py RUN_DIR --all --out every_query.jsonl   # every kept query
     python benchmarks/query_labels/draw.py --count labelled.jsonl [labelled2.jsonl ...]
 
 ``--reference`` draws a BEIR folder's own (human) queries with their labelled passages instead, to label by the
@@ -46,7 +47,9 @@ def draw(run: Path, n: int, seed: int, ids_only: bool = False) -> list[dict]:
     qrels: dict[str, list[str]] = {}
     for r in _rows(run, "qrels"):
         qrels.setdefault(r["query-id"], []).append(r["corpus-id"])
-    picked = random.Random(seed).sample(sorted(queries, key=lambda q: q["id"]), min(n, len(queries)))
+    ordered = sorted(queries, key=lambda q: q["id"])
+    # n <= 0: every kept query, so the count is the build's own rate rather than a 50-query reading's
+    picked = ordered if n <= 0 else random.Random(seed).sample(ordered, min(n, len(queries)))
     out = []
     for q in picked:
         # the passage it was written from first, then any the qrels repair added
@@ -112,12 +115,18 @@ def count(paths: list[Path]) -> None:
             missed = f", missed positive {c[MISSED]}" if c[MISSED] else ""
             print(f"{p.name}{what}: {len(group)} labelled; good {c['good']} ({c['good'] / total:.0%}), "
                   f"vague {c['vague']}, wrong {c['wrong']}{missed}")
+            styles = Counter(r.get("style") for r in group if r.get("style"))
+            if len(styles) > 1:
+                print("    " + "; ".join(
+                    f"{s} {sum(r['label'] == 'good' for r in group if r.get('style') == s)}/{k}"
+                    for s, k in sorted(styles.items())))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("run", nargs="?", type=Path)
     ap.add_argument("--n", type=int, default=50)
+    ap.add_argument("--all", action="store_true", help="every kept query of the build, not a sample of --n")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path)
     ap.add_argument("--count", nargs="+", type=Path)
@@ -130,7 +139,7 @@ def main() -> None:
     if args.reference:
         rows = draw_reference(args.reference, args.n, args.seed, ids_only=args.ids_only)
     else:
-        rows = draw(args.run, args.n, args.seed, ids_only=args.ids_only)
+        rows = draw(args.run, 0 if args.all else args.n, args.seed, ids_only=args.ids_only)
     text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
     if args.out:
         args.out.write_text(text)

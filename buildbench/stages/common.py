@@ -4,14 +4,16 @@ the plan check of a role, chunk and passage texts, the embedding cache, and each
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
+from collections import Counter, defaultdict
 from contextlib import contextmanager
 from typing import Callable
 
 import pyarrow as pa
 
+from ..builders.context import document_context
 from ..config import BuildConfig
 from ..engine.stage import StageContext
+from ..quality.support import word_stems
 
 # The model roles, named by their config field on the domain pack (the query writer's is ``generator``). A role
 # left unset uses the query writer's backend and model.
@@ -86,15 +88,43 @@ def chunk_titles(ctx: StageContext) -> dict[str, str]:
     return ctx.service("chunk_titles", load)
 
 
-def support_refs(ctx: StageContext, sources: list[list[str]], facts: list[str]) -> list[tuple[str, str, str]]:
-    """What the support check reads of each query: its passages with their titles, its fact, and the titles
-    (the words that name its document)."""
-    texts, titles = chunk_texts(ctx), chunk_titles(ctx)
+def support_refs(ctx: StageContext, sources: list[list[str]], facts: list[str]
+                 ) -> list[tuple[str, str, str, tuple[frozenset[str], ...]]]:
+    """What the support check reads of each query: its passages with their titles, its fact, the titles (the
+    words that name its document), and the word stems of each passage of its entity's other documents."""
+    texts, titles, siblings = chunk_texts(ctx), chunk_titles(ctx), entity_siblings(ctx)
     refs = []
     for chunk_ids, fact in zip(sources, facts):
         naming = " ".join(titles.get(c) or "" for c in chunk_ids)
-        refs.append((f"{naming} {' '.join(texts[c] for c in chunk_ids)}", fact or "", naming))
+        others = tuple(s for c in chunk_ids[:1] for s in siblings.get(c, ()))
+        refs.append((f"{naming} {' '.join(texts[c] for c in chunk_ids)}", fact or "", naming, others))
     return refs
+
+
+def entity_siblings(ctx: StageContext) -> dict[str, tuple[frozenset[str], ...]]:
+    """Chunk id -> the word stems of each chunk of the other documents whose title names the same entity (a
+    central bank's minutes and statements of one year), read once per process."""
+    ctx.check_input("chunks")
+
+    def load():
+        table = ctx.read("chunks")
+        docs = table["doc_id"].to_pylist() if "doc_id" in table.column_names else table["id"].to_pylist()
+        texts = chunk_texts(ctx)
+        named: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        entity = {}
+        for cid, doc, title in zip(table["id"].to_pylist(), docs, table["title"].to_pylist()):
+            entity[cid] = document_context("", title=title or "").entity.lower()
+            if entity[cid]:
+                named[entity[cid]].append((doc, cid))
+        stems: dict[str, frozenset[str]] = {}
+        out = {}
+        for cid, doc in zip(table["id"].to_pylist(), docs):
+            others = [c for d, c in named.get(entity[cid], ()) if d != doc]
+            if others:
+                out[cid] = tuple(stems.setdefault(c, frozenset(word_stems(texts[c]))) for c in others)
+        return out
+
+    return ctx.service("entity_siblings", load)
 
 
 def passage_texts(ctx: StageContext) -> dict[str, str]:

@@ -50,7 +50,8 @@ def run(ctx: StageContext) -> StageResult:
     ]
     if cfg.support.enabled:
         # A chunk's title names its document (entity, period): words a query may take from it.
-        steps.append((SupportFilter(cfg.support.max_unsupported, stage="query_support"),
+        steps.append((SupportFilter(cfg.support.max_unsupported, stage="query_support",
+                                    max_loose_pairs=cfg.support.max_loose_pairs),
                       support_refs(ctx, sources, table["answer"].to_pylist())))
     if cfg.grounding.enabled:
         steps.append((CitationFilter(cfg.grounding, stage="query_grounding"),

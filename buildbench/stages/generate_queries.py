@@ -40,7 +40,8 @@ def run_shard(shard: pa.Table, ctx: StageContext) -> tuple[pa.Table, list[Drop]]
     # The per-query checks filter_queries applies (form, copy, then support), run on each draft so that a
     # failing slot gets another try.
     copy = CopyFilter(filters.copy_filter)
-    support = SupportFilter(filters.support.max_unsupported) if filters.support.enabled else None
+    support = (SupportFilter(filters.support.max_unsupported, max_loose_pairs=filters.support.max_loose_pairs)
+               if filters.support.enabled else None)
     refs = support_refs(ctx, [[s["chunk_id"]] for s in slots], [s.get("fact") or "" for s in slots])
     forms = {s.id: s.form for s in cfg.domain.query_styles}
 

@@ -1,7 +1,7 @@
 """quality.support: invented terms and queries that name only their document are dropped; supported
 paraphrase-free queries about the fact pass. Texts are our own writing."""
 
-from buildbench.quality.support import SupportFilter
+from buildbench.quality.support import SupportFilter, loose_pairs, word_stems
 
 TITLE = "Ardent Media Group plc - Key Audit Matter on Goodwill Impairment (2025)"
 PASSAGE = (TITLE + " During 2025 the Group recognised an impairment charge of GBP 64 million against this goodwill, "
@@ -153,9 +153,48 @@ def test_a_query_of_figures_only_asks_nothing_of_its_fact():
     assert SupportFilter().check("$8.9 million and $0.6 million, respectively", sales, sales[7:], "(2019)")[0] == \
         "off_fact"
     assert SupportFilter().check("acquired businesses sales $8.9 million", sales, sales[7:], "(2019)") is None
+    # nor does a period word: "fiscal" of "fiscal year 2019" is when, not what
+    fiscal = "(2019) Acquired businesses had sales of $8.9 million and $0.6 million for fiscal year 2019 and 2018."
+    assert SupportFilter().check("$8.9 million and $0.6 million for fiscal year 2019 and 2018, respectively.",
+                                 fiscal, fiscal[7:], "(2019)")[0] == "off_fact"
 
 
 def test_a_figure_the_passage_does_not_state_is_invented():
     reason, detail = check("Ardent Media Group discount rate range 12.6% to 15%")
     assert reason == "invented_figure" and "15" in detail
     assert check("Ardent Media Group discount rate range 12.6% to 14.2%") is None
+
+
+def test_a_query_that_fits_another_document_of_its_entity_is_ambiguous():
+    title = "Central Bank of Veloria: Minutes of the Monetary Policy Council, October 2025"
+    passage = f"{title} Core inflation eased to 2.6 percent in the third quarter, and the Council held the rate."
+    fact = "Core inflation eased to 2.6 percent in the third quarter."
+    # the February statement of the same bank gives core inflation too
+    february = frozenset(word_stems("Core inflation was 3.1 percent in January; the Council raised the rate."))
+    unrelated = frozenset(word_stems("Loan-to-income limits for first-time buyers stay at 4.5 times income."))
+    f = SupportFilter()
+    reason, detail = f.check("Central Bank of Veloria core inflation 2025", passage, fact, title, (february,))
+    assert reason == "ambiguous_document" and "another document" in detail
+    # a month, a quarter or a figure of its own passage tells it apart; so do words the other document lacks
+    assert f.check("Central Bank of Veloria core inflation October 2025", passage, fact, title, (february,)) is None
+    assert f.check("Central Bank of Veloria core inflation third quarter 2025", passage, fact, title,
+                   (february,)) is None
+    assert f.check("Central Bank of Veloria core inflation 2.6 percent", passage, fact, title, (february,)) is None
+    assert f.check("Central Bank of Veloria core inflation eased 2025", passage, fact, title, (february,)) is None
+    # without another document of the entity, or when it says nothing of the query's words, it is kept
+    assert f.check("Central Bank of Veloria core inflation 2025", passage, fact, title) is None
+    assert f.check("Central Bank of Veloria core inflation 2025", passage, fact, title, (unrelated,)) is None
+
+
+def test_a_phrase_its_passage_never_states_is_invented():
+    # every word is in the passage; "advertising range" and "valuation unit" are not
+    reason, detail = check("What advertising range did the valuation unit of Ardent Media Group derive?")
+    assert reason == "invented_phrase" and "'advertising range'" in detail and "'valuation unit'" in detail
+    # one loose pair is allowed: a searcher joins two words now and then ("discount range")
+    assert loose_pairs("Which discount range did the valuation specialists assess?", PASSAGE, TITLE) == [
+        "discount range"]
+    assert check("Which discount range did the valuation specialists of Ardent Media Group assess?") is None
+    # pairs within three words of each other, in either order, are the passage's own phrases
+    assert loose_pairs("range derived independently", PASSAGE) == []
+    # words of the title and figures are no phrase: "Ardent goodwill", "GBP 64"
+    assert loose_pairs("Ardent Media goodwill GBP 64 million charge", PASSAGE, TITLE) == []

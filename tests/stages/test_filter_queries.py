@@ -3,9 +3,10 @@ ones pass; the chain's stats come back in order."""
 
 from __future__ import annotations
 
-from buildbench.records import Query, empty_table
+from buildbench.records import Chunk, Query, empty_table, to_table
+from buildbench.stages.common import support_refs
 
-from .conftest import PASSAGES, chunks_table, make_cfg, queries_table, run_global
+from .conftest import PASSAGES, chunks_table, context, make_cfg, queries_table, run_global
 
 GOOD = [("ok-rates", "why did policymakers tighten borrowing costs again", ["c0"]),
         ("ok-loans", "why are lenders more cautious about business credit", ["c1"]),
@@ -52,3 +53,28 @@ def test_the_support_filter_drops_paraphrase_it_cannot_tell_from_invention(tmp_p
     # "how did dealer constraints affect ..." asks a relation its passage states only with "as": invented too.
     assert {(d.item_id, d.reason) for d in result.drops if d.stage == "query_support"} == {
         ("ok-rates", "unsupported_terms"), ("ok-loans", "unsupported_terms"), ("ok-bonds", "invented_relation")}
+
+
+def test_a_query_another_document_of_its_entity_answers_is_dropped_as_ambiguous(tmp_path, rundir):
+    """Two statements of one central bank both give core inflation: naming the bank and a bare year fits both."""
+    docs = [("c0", "d-feb", "Central Bank of Veloria: Policy Statement, February 2025",
+             "Core inflation was 3.1 percent in January and the Council raised the policy rate."),
+            ("c1", "d-oct", "Central Bank of Veloria: Minutes, October 2025",
+             "Core inflation eased to 2.6 percent in the third quarter and the Council held the policy rate."),
+            ("c2", "d-other", "Larchmont Short Duration Bond Fund: Prospectus 2025",
+             "Annual fund operating expenses are 0.45 percent and core holdings are investment-grade bonds.")]
+    rundir.write("chunks", to_table([Chunk(id=i, doc_id=d, text=t, title=title, position=0)
+                                     for i, d, title, t in docs], Chunk))
+    ctx = context("filter_queries", make_cfg(tmp_path / "run"), rundir)
+    refs = support_refs(ctx, [["c1"], ["c2"]], ["", ""])
+    # the October minutes see the February statement's words, not the fund's; the fund has no sibling
+    assert len(refs[0][3]) == 1 and "febru" not in refs[0][3][0] and "infla" in refs[0][3][0]
+    assert refs[1][3] == ()
+    rundir.write("raw_queries", queries_table([
+        ("bare", "Central Bank of Veloria core inflation 2025", ["c1"]),
+        ("dated", "Central Bank of Veloria core inflation October 2025", ["c1"]),
+        ("figure", "Central Bank of Veloria core inflation 2.6 percent", ["c1"])]))
+    rundir.write("qa_queries", empty_table(Query))
+    result, _ = run_global("filter_queries", make_cfg(tmp_path / "run"), rundir)
+    assert result.outputs["queries"]["id"].to_pylist() == ["dated", "figure"]
+    assert {(d.item_id, d.reason) for d in result.drops} == {("bare", "ambiguous_document")}
