@@ -198,7 +198,8 @@ class SupportFilter:
     def apply(self, ids: Sequence[str], texts: Sequence[str],
               refs: Sequence[tuple[str, str, str]] | None = None) -> FilterResult:
         if refs is None:
-            raise ValueError("SupportFilter needs refs: (passage, fact, document name) of each query")
+            raise ValueError("SupportFilter needs refs: (passage, fact, document name[, sibling stems]) of each "
+                             "query")
         check_aligned(ids, texts, refs)
         keep, drops = [], []
         for item_id, text, ref in zip(ids, texts, refs):
@@ -213,10 +214,11 @@ class SupportFilter:
         # A quarter or month the passage never states is invented, as a year is ("contract labor costs after Q2
         # 2025" of a March rating action); the document's own period (a title dated 2025-07-06) states one.
         ctx = document_context("", title=naming) if naming else None
-        invented = period_marks(query) - period_marks(passage) - period_marks(ctx.period if ctx else "")
+        marks, stated = period_marks(query), figures(query)
+        invented = marks - period_marks(passage) - period_marks(ctx.period if ctx else "")
         if invented:
             return ("invented_period", f"it names {', '.join(sorted(invented))}, which its passage does not state")
-        made_up = figures(query) - figures(passage)
+        made_up = stated - figures(passage)
         if made_up:
             return ("invented_figure", f"it states {', '.join(sorted(made_up))}, which its passage does not")
         relation = _RELATION.search(query)
@@ -261,7 +263,7 @@ class SupportFilter:
                         "figure of its passage, so it fits many documents")
         # Named by its entity only: another document of that entity may answer it as well as its own.
         asked = {w[:PREFIX] for w in words}
-        if asked and siblings and not period_marks(query) and not figures(query) and any(asked <= s for s in siblings):
+        if asked and siblings and not marks and not stated and any(asked <= s for s in siblings):
             return ("ambiguous_document", "a passage of another document of its entity holds all its words, and it "
                     "names no month, quarter or figure that tells its own apart")
         return None

@@ -107,21 +107,21 @@ def entity_siblings(ctx: StageContext) -> dict[str, tuple[frozenset[str], ...]]:
     ctx.check_input("chunks")
 
     def load():
-        table = ctx.read("chunks")
-        docs = table["doc_id"].to_pylist() if "doc_id" in table.column_names else table["id"].to_pylist()
-        texts = chunk_texts(ctx)
+        table = ctx.read("chunks").select(["id", "doc_id", "title"])
+        ids, docs, texts = table["id"].to_pylist(), table["doc_id"].to_pylist(), chunk_texts(ctx)
+        # One title per document: its entity is read once, not once per chunk.
+        entity_of = {t: document_context("", title=t or "").entity.lower() for t in set(table["title"].to_pylist())}
+        entity = dict(zip(ids, (entity_of[t] for t in table["title"].to_pylist())))
         named: dict[str, list[tuple[str, str]]] = defaultdict(list)
-        entity = {}
-        for cid, doc, title in zip(table["id"].to_pylist(), docs, table["title"].to_pylist()):
-            entity[cid] = document_context("", title=title or "").entity.lower()
+        for cid, doc in zip(ids, docs):
             if entity[cid]:
                 named[entity[cid]].append((doc, cid))
-        stems: dict[str, frozenset[str]] = {}
+        stems = {c: frozenset(word_stems(texts[c])) for chunks in named.values() for _, c in chunks}
         out = {}
-        for cid, doc in zip(table["id"].to_pylist(), docs):
+        for cid, doc in zip(ids, docs):
             others = [c for d, c in named.get(entity[cid], ()) if d != doc]
             if others:
-                out[cid] = tuple(stems.setdefault(c, frozenset(word_stems(texts[c]))) for c in others)
+                out[cid] = tuple(stems[c] for c in others)
         return out
 
     return ctx.service("entity_siblings", load)
