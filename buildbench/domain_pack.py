@@ -151,9 +151,9 @@ class GeneratorConfig(LLMConfig):
     # ("Granite Peak Homebuilders debt-to-capital ratio 2025") where with three at 0.7 it copied the title.
     few_shot: int = 6
     temperature: float = 0.3
-    # Drafts per slot: a draft that fails the form, copy or support check, loops or is cut off is written again
-    # (examples rotated, another seed, redraft_temperature; the rejected draft logged, the last one judged by
-    # filter_queries). Later drafts are worse (79% good first, 67-71% later; 0.3 for redrafts: worse still).
+    # Drafts per slot: a draft whose wording strays is written again (examples rotated, another seed,
+    # redraft_temperature), one that fails on its fact is followed by one about a spare fact, any other failure is
+    # the last; each rejected draft is logged, the last judged by filter_queries (stages.generate_queries).
     drafts: int = 3
     redraft_temperature: float = 0.7
 

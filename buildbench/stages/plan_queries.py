@@ -43,8 +43,9 @@ def run(ctx: StageContext) -> StageResult:
                                                     section_of(doc["text"], c["start"], about.title)),
                           "entity": about.entity, "period": about.period}
     wanted = set(ids)
-    # Two spare facts per chunk: a chunk of an unnamed document asks first about the ones that state a figure.
-    facts = salient_facts({c["id"]: c["text"] for c in chunks}, k=max(cfg.queries_per_chunk, 1) + 2,
+    # Two spare facts per slot (for a redraft after a fact problem); a chunk of an unnamed document asks first
+    # about the ones that state a figure.
+    facts = salient_facts({c["id"]: c["text"] for c in chunks}, k=3 * max(cfg.queries_per_chunk, 1),
                           skip={k: v for k, v in titles.items() if v})
     plan = plan_queries(ids, cfg.domain, cfg.queries_per_chunk, cfg.seed, max_queries=cfg.max_queries,
                         documents=lines, facts={k: [f.text for f in v] for k, v in facts.items() if k in wanted},

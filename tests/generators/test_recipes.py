@@ -164,6 +164,19 @@ def test_plan_slots_carry_their_document_and_distinct_facts(pack):
     assert {r["fact"] for r in c2} == {""} and {r["document"] for r in c2} == {""}
 
 
+
+def test_each_slot_keeps_its_own_spare_facts(pack):
+    """A redraft after a fact problem asks about a spare: slot n of a chunk takes every queries_per_chunk-th fact
+    after the ones asked, so two slots of a chunk never turn to the same spare."""
+    facts = {"c1": [f"Fact {i} rose ${i}.5 million." for i in range(6)], "c2": ["Only fact rose $1 million."]}
+    docs = {c: {"document": "Orlin Foods - Annual Report 2025", "entity": "Orlin Foods", "period": "2025"}
+            for c in facts}
+    plan = plan_queries(["c1", "c2"], pack, 2, seed=1, documents=docs, facts=facts).to_pylist()
+    c1 = sorted((r for r in plan if r["chunk_id"] == "c1"), key=lambda r: r["slot_id"])
+    assert [(r["fact"], r["spare_facts"]) for r in c1] == [
+        (facts["c1"][0], [facts["c1"][2], facts["c1"][4]]), (facts["c1"][1], [facts["c1"][3], facts["c1"][5]])]
+    assert {r["spare_facts"] == [] for r in plan if r["chunk_id"] == "c2"} == {True}
+
 @pytest.mark.parametrize("raw,clean", [
     (" What is the leverage covenant?\nPersona: x", "What is the leverage covenant?"),
     ('Query: "fed funds target range"', "fed funds target range"),

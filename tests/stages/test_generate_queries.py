@@ -1,5 +1,7 @@
-"""generate_queries on the real Gemma 3 270M model: a draft that fails the support check is written again with
-another seed, the rejected draft is logged, and the last draft goes on (filter_queries judges it)."""
+"""generate_queries on the real Gemma 3 270M model: a draft that fails its checks is written again with another
+seed: about the same fact when its wording strayed, about another fact of its chunk when its fact was the problem
+(and not at all when there is none left, or when it failed its form or wrote no query); the rejected draft is
+logged, and the last draft goes on (filter_queries judges it)."""
 
 import pyarrow as pa
 import pytest
@@ -7,7 +9,7 @@ import pytest
 from buildbench.generators.cache import LLMCache
 from buildbench.generators.recipes.persona import PLAN_SCHEMA
 from buildbench.quality.copy import CopyFilter
-from buildbench.quality.support import SupportFilter
+from buildbench.quality.support import FACT_PROBLEMS, WORDING_PROBLEMS, SupportFilter
 from buildbench.stages.common import support_refs
 
 from .conftest import chunks_table, context, make_cfg, stage
@@ -15,48 +17,79 @@ from .conftest import chunks_table, context, make_cfg, stage
 pytestmark = pytest.mark.llm
 
 # Passages with no figure, from documents that name no one, and facts that state one: no draft can single its
-# fact out (no entity, no dated period, no figure of the passage): every first draft is rejected, as unanchored or
-# for the figure words its passage does not hold.
+# fact out (no entity, no dated period, no figure of the passage), so first drafts fail on their fact
+# (unanchored, or a figure its passage does not hold). c2 has spare facts to turn to, c1 none.
 CHUNKS = [
     ("c1", "d1", "Net interest income increased because average loan balances grew while deposit costs stayed flat."),
     ("c2", "d2", "The valuation allowance against deferred tax assets was released as the subsidiary returned to "
                  "profit."),
 ]
-FACTS = {"c1": "Net interest income increased by $16.9 million.", "c2": "A $63 million valuation allowance was released."}
+FACTS = {"c1": ["Net interest income increased by $16.9 million."],
+         "c2": ["A $63 million valuation allowance was released.", "The subsidiary returned to profit.",
+                "Deferred tax assets carried a valuation allowance."]}
 
 
-def test_a_failing_draft_is_written_again_and_logged(tmp_path, rundir):
+def test_a_failing_draft_is_written_again_about_another_fact_and_logged(tmp_path, rundir):
     pytest.importorskip("llama_cpp")
     cfg = make_cfg(tmp_path)
     rundir.write("chunks", chunks_table(CHUNKS))
     plan = pa.Table.from_pylist(
         [dict(slot_id=f"{c}#0", chunk_id=c, persona="credit_analyst", style="keyword", difficulty="easy", seed=7,
-              document="", entity="", period="", fact=FACTS[c]) for c, _, _ in CHUNKS], schema=PLAN_SCHEMA)
+              document="", entity="", period="", fact=FACTS[c][0], spare_facts=FACTS[c][1:])
+         for c, _, _ in CHUNKS], schema=PLAN_SCHEMA)
     ctx = context("generate_queries", cfg, rundir)
     queries, drops = stage("generate_queries").fn(plan, ctx)
+    rows = {r["chunk_ids"][0]: r for r in queries.to_pylist()}
+    answers = {c: r["answer"] for c, r in rows.items()}
+    # A slot whose last draft wrote no query (cut off, looping) has none, and says why.
+    for c, _, _ in CHUNKS:
+        if c not in rows:
+            assert [d.reason for d in drops if d.item_id == f"{c}#0" and d.reason != "redrafted"] in (
+                ["truncated"], ["repetition"], ["empty_output"])
 
-    refs = support_refs(ctx, [[c] for c, _, _ in CHUNKS], [FACTS[c] for c, _, _ in CHUNKS])
     checker = SupportFilter(cfg.domain.filters.support.max_unsupported)
+
+    def failure(text, i, fact):
+        ref = support_refs(ctx, [[CHUNKS[i][0]]], [fact])[0]
+        return CopyFilter().check(text, CHUNKS[i][2]) or checker.check(text, *ref)
+
     drafts = cfg.domain.generator.drafts
-    redrafted = [d for d in drops if d.reason == "redrafted"]
-    # every draft but the last of each slot is rejected and logged
-    assert sorted(d.item_id for d in redrafted) == sorted(["c1#0", "c2#0"] * (drafts - 1))
-    for d in redrafted:
-        slot = d.item_id
-        reason, first = d.detail.split(" failed ", 1)[1].split(" ", 1)[0], d.detail.rsplit("): ", 1)[1].strip("'\"")
-        # The logged draft fails exactly the check filter_queries would apply, for the reason logged (or wrote
-        # no query at all: cut off at max_tokens, looping).
-        i = 0 if slot == "c1#0" else 1
-        if not first:
-            assert reason in ("truncated", "repetition", "empty_output")
+    asked = 0
+    for i, (c, _, _) in enumerate(CHUNKS):
+        logged = [d for d in drops if d.reason == "redrafted" and d.item_id == f"{c}#0"]
+        asked += len(logged) + 1
+        at = 0
+        for d in logged:
+            reason = d.detail.split(" failed ", 1)[1].split(" ", 1)[0]
+            text = d.detail.rsplit("): ", 1)[1].strip("'\"")
+            # The logged draft fails exactly the check filter_queries would apply, for its fact and the reason
+            # logged (or wrote no query at all: cut off at max_tokens, looping).
+            # Only a wording or fact problem is drafted again.
+            assert reason in WORDING_PROBLEMS | FACT_PROBLEMS and text
+            assert failure(text, i, FACTS[c][at])[0] == reason
+            if reason in FACT_PROBLEMS:
+                at += 1  # the next draft asks about the next fact, which must exist
+        if c not in rows:
             continue
-        assert (CopyFilter().check(first, CHUNKS[i][2]) or checker.check(first, *refs[i]))[0] == reason
-    # Every draft of each slot was asked for, with its own seed, and is cached for a rerun.
-    assert [ctx.stats[f"drafts_{n + 1}"] for n in range(drafts)] == [2] * drafts
-    cache = LLMCache(rundir.cache_dir / "llm.sqlite")
-    assert len(cache) == 2 * drafts
-    # The last draft goes on: filter_queries drops it if it still fails.
-    assert queries.num_rows == 2 and queries["answer"].to_pylist() == [FACTS["c1"], FACTS["c2"]]
+        # The last draft is about the fact the redrafts moved to, and is the query's answer and citation.
+        assert answers[c] == FACTS[c][at]
+        final = rows[c]["text"]
+        if len(logged) + 1 < drafts:
+            # Stopped early: it passed, failed on its fact with no fact left, or failed in a way that is not
+            # drafted again.
+            why = failure(final, i, FACTS[c][at])
+            assert (why is None or why[0] not in WORDING_PROBLEMS | FACT_PROBLEMS
+                    or (why[0] in FACT_PROBLEMS and at == len(FACTS[c]) - 1))
+    # c1 has no spare: a first draft that fails on its fact (see CHUNKS) is never redrafted about it.
+    assert answers.get("c1", FACTS["c1"][0]) == FACTS["c1"][0]
+    assert not any(d.item_id == "c1#0" and d.detail.split(" failed ", 1)[1].split(" ", 1)[0] in FACT_PROBLEMS
+                   for d in drops if d.reason == "redrafted")
+    # c2's first draft fails on its fact too, so a later draft asks about a spare.
+    assert ctx.stats["spare_facts_asked"] == 1 and answers["c2"] != FACTS["c2"][0]
+    # Every draft was asked for and is cached for a rerun.
+    assert sum(ctx.stats[f"drafts_{n + 1}"] for n in range(drafts)) == asked
+    assert ctx.stats["drafts_1"] == 2
+    assert len(LLMCache(rundir.cache_dir / "llm.sqlite")) == asked
 
     again, _ = stage("generate_queries").fn(plan, context("generate_queries", cfg, rundir))
     assert again["text"].to_pylist() == queries["text"].to_pylist()

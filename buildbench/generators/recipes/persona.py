@@ -34,6 +34,9 @@ PLAN_SCHEMA = pa.schema(
         ("entity", pa.string()),
         ("period", pa.string()),
         ("fact", pa.string()),
+        # Other facts of the chunk, best first, that no other slot of it asks about: for a redraft after a fact
+        # problem (quality.support.FACT_PROBLEMS).
+        ("spare_facts", pa.list_(pa.string())),
     ]
 )
 
@@ -59,8 +62,9 @@ def plan_queries(chunk_ids: list[str], pack: DomainPack, queries_per_chunk: int,
     documents: chunk id -> {"document": the line naming its document (title, entity, period, section),
         "entity": ..., "period": ...}.
     facts: chunk id -> its salient sentences, best first; a chunk's n-th slot asks about its n-th fact (the
-        last one again when it has fewer), so two queries of a chunk ask different things. In a document that
-        names no entity, the facts that state a figure come first.
+        last one again when it has fewer), so two queries of a chunk ask different things, and keeps every
+        ``queries_per_chunk``-th fact after those as its spares. In a document that names no entity, the facts
+        that state a figure come first.
     """
     documents, facts = documents or {}, facts or {}
     rng = random.Random(seed)
@@ -88,6 +92,7 @@ def plan_queries(chunk_ids: list[str], pack: DomainPack, queries_per_chunk: int,
             rows.append(dict(slot_id=slot_id, chunk_id=chunk_id, persona=persona, style=style,
                              difficulty=difficulty, seed=derive_seed(seed, slot_id),
                              fact=own[min(slot, len(own) - 1)],
+                             spare_facts=own[queries_per_chunk + slot::queries_per_chunk],
                              **{k: documents.get(chunk_id, {}).get(k, "") for k in ("document", "entity", "period")}))
     if max_queries is not None:
         rows = rows[:max_queries]
