@@ -68,7 +68,7 @@ def run_shard(shard: pa.Table, ctx: StageContext) -> tuple[pa.Table, list[Drop]]
                     for i in pending]
         retry = []
         for i, req, res in zip(pending, requests, call_llm(ctx, llm, requests)):
-            parsed = final[i] = (req, res, recipe.parse(res), facts[i][at[i]])
+            parsed = final[i] = (req, res, recipe.parse(res))
             if draft + 1 == drafts:
                 continue
             text = parsed[2].text
@@ -93,7 +93,8 @@ def run_shard(shard: pa.Table, ctx: StageContext) -> tuple[pa.Table, list[Drop]]
     ctx.stats["spare_facts_asked"] += sum(a > 0 for a in at)
     queries = []
     for i, slot in enumerate(slots):
-        req, res, parsed, fact = final[i]
+        req, res, parsed = final[i]
+        fact = facts[i][at[i]]  # the last draft's: a slot moves to another fact only to draft it
         if parsed.text is None:
             drops.append(Drop(ctx.stage, slot["slot_id"], parsed.drop_reason, parsed.detail))
             continue
