@@ -170,17 +170,6 @@ def word_stems(text: str) -> set[str]:
     return {w[:PREFIX] for w in _words(text)}
 
 
-# What a failed draft says about its slot (stages.generate_queries), read on every kept query of labelled
-# builds (benchmarks/query_labels/). A fact problem: the fact is hard to ask about, so the next draft asks about
-# another fact of the chunk (good 26 times in 45 over six builds; another draft of the same fact was good 15 times
-# in 31 over four; first drafts 75-80%). A wording problem: the draft strayed from a fact it could ask about, and
-# another draft of it was good 58 times in 78 (44 in 52 before). Any other failure (no query written, or not the
-# style's form) is not drafted again: another draft of such a slot was good 6 times in 16.
-FACT_PROBLEMS = frozenset({"off_fact", "invented_figure", "invented_period", "unanchored", "ambiguous_document"})
-WORDING_PROBLEMS = frozenset({"unsupported_terms", "invented_phrase", "invented_relation", "copied_from_chunk",
-                              "mentions_source"})
-
-
 class SupportFilter:
     """Drop a query (``refs`` = (passage with its title, fact, words naming the document[, the word stems of each
     passage of its entity's other documents]) of each query):

@@ -9,8 +9,9 @@ import pytest
 from buildbench.generators.cache import LLMCache
 from buildbench.generators.recipes.persona import PLAN_SCHEMA
 from buildbench.quality.copy import CopyFilter
-from buildbench.quality.support import FACT_PROBLEMS, WORDING_PROBLEMS, SupportFilter
+from buildbench.quality.support import SupportFilter
 from buildbench.stages.common import support_refs
+from buildbench.stages.generate_queries import NEXT_FACT_REDRAFT, SAME_FACT_REDRAFT
 
 from .conftest import chunks_table, context, make_cfg, stage
 
@@ -65,9 +66,9 @@ def test_a_failing_draft_is_written_again_about_another_fact_and_logged(tmp_path
             # The logged draft fails exactly the check filter_queries would apply, for its fact and the reason
             # logged (or wrote no query at all: cut off at max_tokens, looping).
             # Only a wording or fact problem is drafted again.
-            assert reason in WORDING_PROBLEMS | FACT_PROBLEMS and text
+            assert reason in SAME_FACT_REDRAFT | NEXT_FACT_REDRAFT and text
             assert failure(text, i, FACTS[c][at])[0] == reason
-            if reason in FACT_PROBLEMS:
+            if reason in NEXT_FACT_REDRAFT:
                 at += 1  # the next draft asks about the next fact, which must exist
         if c not in rows:
             continue
@@ -78,11 +79,11 @@ def test_a_failing_draft_is_written_again_about_another_fact_and_logged(tmp_path
             # Stopped early: it passed, failed on its fact with no fact left, or failed in a way that is not
             # drafted again.
             why = failure(final, i, FACTS[c][at])
-            assert (why is None or why[0] not in WORDING_PROBLEMS | FACT_PROBLEMS
-                    or (why[0] in FACT_PROBLEMS and at == len(FACTS[c]) - 1))
+            assert (why is None or why[0] not in SAME_FACT_REDRAFT | NEXT_FACT_REDRAFT
+                    or (why[0] in NEXT_FACT_REDRAFT and at == len(FACTS[c]) - 1))
     # c1 has no spare: a first draft that fails on its fact (see CHUNKS) is never redrafted about it.
     assert answers.get("c1", FACTS["c1"][0]) == FACTS["c1"][0]
-    assert not any(d.item_id == "c1#0" and d.detail.split(" failed ", 1)[1].split(" ", 1)[0] in FACT_PROBLEMS
+    assert not any(d.item_id == "c1#0" and d.detail.split(" failed ", 1)[1].split(" ", 1)[0] in NEXT_FACT_REDRAFT
                    for d in drops if d.reason == "redrafted")
     # c2's first draft fails on its fact too, so a later draft asks about a spare.
     assert ctx.stats["spare_facts_asked"] == 1 and answers["c2"] != FACTS["c2"][0]

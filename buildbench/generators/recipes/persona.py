@@ -35,7 +35,7 @@ PLAN_SCHEMA = pa.schema(
         ("period", pa.string()),
         ("fact", pa.string()),
         # Other facts of the chunk, best first, that no other slot of it asks about: for a redraft after a fact
-        # problem (quality.support.FACT_PROBLEMS).
+        # problem (stages.generate_queries.NEXT_FACT_REDRAFT).
         ("spare_facts", pa.list_(pa.string())),
     ]
 )
