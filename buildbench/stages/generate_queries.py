@@ -1,8 +1,9 @@
 """generate_queries: answer-first, persona-conditioned InPars few-shot query writing with the LLM (a map stage over
 the plan): each slot names its document and the fact its query must ask for. A draft that fails the form, copy or
 support check is written again, up to ``generator.drafts`` times: about the same fact when its wording strayed,
-about another fact of its chunk (the plan's spares) when its fact was the problem. A draft that loops, is cut off
-or misses its style's form is the slot's last: a redraft of it was more often garbled than not."""
+about another fact of its chunk (the plan's spares) when its fact was the problem. A draft that loops, is cut off,
+misses its style's form or asks what its fact cannot answer (when, why, a second thing) is the slot's last: a
+redraft of it was more often garbled than not."""
 
 from __future__ import annotations
 
@@ -36,8 +37,9 @@ check = check_role(QUERY_WRITER, lambda pack: pack.recipes.persona)
 # - its wording strayed from a fact it could ask about: the next draft asks about the same fact (good 58 times in 78);
 # - its fact is hard to ask about: the next draft is a first draft about a spare fact of its chunk (26 in 45, where
 #   another draft of the same fact was 15 in 31; first drafts are good 75% of the time);
-# - any other failure (not its style's form, cut off, looping) ends the slot: a draft about a spare fact after one
-#   was good 17 times in 38 over six builds (`nextfact_all_*`), and taking them cost the rate three points.
+# - any other failure (not its style's form, an ask its fact cannot answer, cut off, looping) ends the slot: a
+#   draft about a spare fact after one was good 17 times in 38 over six builds (`nextfact_all_*`), and taking them
+#   cost the rate three points.
 SAME_FACT_REDRAFT = frozenset({"unsupported_terms", "invented_phrase", "invented_relation", "copied_from_chunk",
                                "mentions_source"})
 NEXT_FACT_REDRAFT = frozenset({"off_fact", "invented_figure", "invented_period", "unanchored",

@@ -84,7 +84,7 @@ def test_in_a_document_that_names_no_one_every_query_needs_an_anchor():
     why = f.check("why net interest income increased loan balances", UNNAMED, fact, UNNAMED_TITLE)
     assert why[0] == "unanchored" and "names no one" in why[1]
     assert f.check("net interest income up $16.9 million loan balances", UNNAMED, fact, UNNAMED_TITLE) is None
-    # A named document still asks no anchor of a fact without a figure.
+    # A named document still asks no anchor of a fact without a figure (measured and dropped: benchmarks/README.md).
     assert check("the group's valuation specialists discount rate",
                  fact="We involved our valuation specialists to assess the discount rate.") is None
 
@@ -198,3 +198,29 @@ def test_a_phrase_its_passage_never_states_is_invented():
     assert loose_pairs("range derived independently", PASSAGE) == []
     # words of the title and figures are no phrase: "Ardent goodwill", "GBP 64"
     assert loose_pairs("Ardent Media goodwill GBP 64 million charge", PASSAGE, TITLE) == []
+
+
+def test_an_ask_its_fact_cannot_answer_is_dropped_last():
+    # The impairment sentence states a year and a cause ("after ... fell"), no month, span or purpose.
+    fact = ("During 2025 the Group recognised an impairment charge of GBP 64 million against this goodwill, after "
+            "print advertising revenue in the cash-generating unit fell by 17%.")
+    assert check("I need to know when in 2025 Ardent Media Group recognised the GBP 64 million impairment charge.",
+                 fact)[0] == "asks_when"
+    # A "when" its fact answers: the year is new to the query.
+    assert check("When did Ardent Media Group recognise the GBP 64 million impairment charge?", fact) is None
+    # Not when the query names a year already: the fact's other year is a comparison, not the answer.
+    compared = fact.replace("During 2025", "During 2025, against none in 2024,")
+    assert check("I need to know when in 2025 Ardent Media Group recognised the GBP 64 million impairment charge.",
+                 compared)[0] == "asks_when"
+    assert check("Why did Ardent Media Group recognise the GBP 64 million impairment charge?",
+                 fact.split(", after")[0] + ".")[0] == "asks_why"
+    assert check("What is the rationale for the discount rate range Ardent Media Group's valuation "
+                 "specialists assessed?", FACT)[0] == "asks_why"
+    # "because", "driven by" or a purpose ("to fund") is a cause the fact states.
+    caused = FACT.replace("We involved", "Because the charge was material, we involved")
+    assert check("Why did Ardent Media Group's auditors involve valuation specialists?", caused) is None
+    reason, detail = check("I need to know the discount rate range Ardent Media Group's auditors assessed, and "
+                           "whether valuation specialists were involved.")
+    assert reason == "asks_two_things" and "and whether" in detail
+    # Checked after the others: an invented term keeps its own reason (and its redraft of the same fact).
+    assert check("When did Ardent Media Group's CET1 discount rate range change, and why?")[0] == "unsupported_terms"
