@@ -169,12 +169,30 @@ _SECOND_ASK = re.compile(r",?\s+(?:and|as well as)\s+(?:how|what|when|whether|wh
                          re.IGNORECASE)
 
 
+# "What is ...", "How much ...": from a small writer, a question for a value. Of 32 labelled questions and
+# requests that ask so of a fact stating no figure, 1 was good; a typical one asks "What is the Fund's net
+# investment income for the month of April 2025?" of "The Fund intends to distribute ... its net investment income
+# monthly".
+_ASKS_VALUE = re.compile(r"\bhow (?:much|many)\b|\bwhat (?:is|was|were|are|will be)\b", re.IGNORECASE)
+
+
+# A figure in dollars: "$31 new dedicated fleets" of "31 new dedicated fleets", "$3% to 6% royalty", "$3.2 billion"
+# of "EUR 3.2 billion". Of 18 labelled queries that write "$" before a figure their passage never does, 6 were
+# good, against 124 of 174 for the other queries with a dollar figure.
+_DOLLARS = re.compile(r"\$\s?(\d[\d,]*(?:\.\d+)?)")
+
+
+def _dollar_figures(text: str) -> set[str]:
+    return {m.replace(",", "") for m in _DOLLARS.findall(text)}
+
+
 def unanswered_ask(query: str, fact: str) -> Optional[tuple[str, str]]:
     """(reason, detail) when ``query`` asks its ``fact`` something the fact cannot answer: when (no time the query
-    does not already name), why (no cause), or a second thing after "and"; None otherwise."""
-    if _SECOND_ASK.search(query):
-        return ("asks_two_things", f"it asks a second thing ({_SECOND_ASK.search(query).group(0).strip()!r} ...), "
-                "which its fact rarely answers as well")
+    does not already name), why (no cause), a second thing after "and", or a value (no figure); None otherwise."""
+    second = _SECOND_ASK.search(query)
+    if second:
+        return ("asks_two_things", f"it asks a second thing ({second.group(0).strip()!r} ...), which its fact "
+                "rarely answers as well")
     if _ASKS_WHEN.search(query):
         # A query that names a year asks when within it; a fact's other year is then a comparison ("up from
         # $259 million in Q4 2018"), not the answer.
@@ -185,6 +203,9 @@ def unanswered_ask(query: str, fact: str) -> Optional[tuple[str, str]]:
     why = _ASKS_WHY.search(query)
     if why and not _CAUSE.search(fact):
         return ("asks_why", f"it asks {why.group(0).lower()!r}, and its fact states no cause or purpose")
+    value = _ASKS_VALUE.search(query)
+    if value and not figures(fact):
+        return ("asks_value", f"it asks {value.group(0).lower()!r}, and its fact states no figure")
     return None
 
 
@@ -224,6 +245,8 @@ class SupportFilter:
     passage of its entity's other documents]) of each query):
 
     - ``unsupported_terms``: more than ``max_unsupported`` of its content words are not in its passage;
+    - ``names_only_document``: it has a fact, and names nothing but its document, its period or figures (the
+      writer copied the "About" line it was given: "FOMC, February 1994");
     - ``off_fact``: it has a fact, and none of its content words outside the document's name is in the fact;
     - ``invented_period``: it names a quarter, half or month that neither its passage nor its title states;
     - ``invented_figure``: it states a number (not a year) that its passage does not;
@@ -234,8 +257,9 @@ class SupportFilter:
       dated period, nor a figure;
     - ``ambiguous_document``: a passage of another document of its entity holds all its asking words, and it names
       no month, quarter or figure of its own passage;
-    - ``asks_two_things``, ``asks_when``, ``asks_why``: it asks a second thing, or when or why, and its fact (its
-      passage, when it has none) does not answer that (``unanswered_ask``).
+    - ``invented_unit``: it writes a figure in dollars that its passage never writes so;
+    - ``asks_two_things``, ``asks_when``, ``asks_why``, ``asks_value``: it asks a second thing, or when, why or
+      what a value is, and its fact (its passage, when it has none) does not answer that (``unanswered_ask``).
     """
 
     name = "support"
@@ -290,7 +314,7 @@ class SupportFilter:
         # measure, and "fiscal" in "$8.9 million and $0.6 million for fiscal year 2019" asks nothing of its fact.
         words = [w for w in content if not w[0].isdigit() and w[:PREFIX] not in _PERIOD_STEMS]
         if not words and not new_years:
-            return ("off_fact", "it names only its document, its period or figures") if fact else None
+            return ("names_only_document", "it names only its document, its period or figures") if fact else None
         content += new_years  # stated years do not dilute
         known = word_stems(passage) | _PERIOD_STEMS | known_years
         unsupported = [w for w in content if w[:PREFIX] not in known]
@@ -318,4 +342,7 @@ class SupportFilter:
             return ("ambiguous_document", "a passage of another document of its entity holds all its words, and it "
                     "names no month, quarter or figure that tells its own apart")
         # Last, so that a draft failing a check above keeps its reason (and its redraft): see the docstring.
+        dollars = _dollar_figures(query) - _dollar_figures(passage)
+        if dollars:
+            return ("invented_unit", f"it writes ${', $'.join(sorted(dollars))}, which its passage does not")
         return unanswered_ask(query, fact or passage)

@@ -2,8 +2,8 @@
 the plan): each slot names its document and the fact its query must ask for. A draft that fails the form, copy or
 support check is written again, up to ``generator.drafts`` times: about the same fact when its wording strayed,
 about another fact of its chunk (the plan's spares) when its fact was the problem. A draft that loops, is cut off,
-misses its style's form or asks what its fact cannot answer (when, why, a second thing) is the slot's last: a
-redraft of it was more often garbled than not."""
+misses its style's form (a question that names a word twice aside) or asks what its fact cannot answer (when, why,
+a value, a second thing) is the slot's last: a redraft of it was more often garbled than not."""
 
 from __future__ import annotations
 
@@ -35,15 +35,23 @@ check = check_role(QUERY_WRITER, lambda pack: pack.recipes.persona)
 # What a failed draft says about its slot (the reasons of quality.copy and quality.support), read on every kept
 # query of labelled builds (benchmarks/query_labels/; benchmarks/README.md has the tables):
 # - its wording strayed from a fact it could ask about: the next draft asks about the same fact (good 58 times in 78);
+#   so does a question that names a word twice ("the CET1 ratio of ...'s capital ratio");
 # - its fact is hard to ask about: the next draft is a first draft about a spare fact of its chunk (26 in 45, where
 #   another draft of the same fact was 15 in 31; first drafts are good 75% of the time);
-# - any other failure (not its style's form, an ask its fact cannot answer, cut off, looping) ends the slot: a
+# - it copied its "About" line and asks nothing ("FOMC, February 1994"): a spare fact when its chunk has one, as
+#   for a fact failure (and as measured), else the same fact again, a keyword search then started with its entity
+#   as the examples' are, so that the writer goes on to the fact; 58 of the 220 slots of the FOMC build, whose
+#   one-sentence chunks have no spare, ended on such a draft;
+# - any other failure (not its style's form, an ask its fact cannot answer, a dollar sign its passage never gives
+#   its figure, cut off, looping) ends the slot: a
 #   draft about a spare fact after one was good 17 times in 38 over six builds (`nextfact_all_*`), and taking them
 #   cost the rate three points.
 SAME_FACT_REDRAFT = frozenset({"unsupported_terms", "invented_phrase", "invented_relation", "copied_from_chunk",
-                               "mentions_source"})
+                               "mentions_source", "repeated_term"})
 NEXT_FACT_REDRAFT = frozenset({"off_fact", "invented_figure", "invented_period", "unanchored",
-                               "ambiguous_document"})
+                               "ambiguous_document", "names_only_document"})
+# Of NEXT_FACT_REDRAFT: drafted again about the same fact when there is no spare (the writer's copy, not the fact).
+SAME_FACT_WITHOUT_SPARE = frozenset({"names_only_document"})
 
 
 def run_shard(shard: pa.Table, ctx: StageContext) -> tuple[pa.Table, list[Drop]]:
@@ -61,7 +69,7 @@ def run_shard(shard: pa.Table, ctx: StageContext) -> tuple[pa.Table, list[Drop]]
     forms = {s.id: s.form for s in cfg.domain.query_styles}
     # Each slot's facts: its own, then its spares (SAME_FACT_REDRAFT and NEXT_FACT_REDRAFT say when each is asked).
     facts = [[s.get("fact") or "", *(s.get("spare_facts") or ())] for s in slots]
-    at, tries = [0] * len(slots), [0] * len(slots)
+    at, tries, leads = [0] * len(slots), [0] * len(slots), [""] * len(slots)
     refs: dict[tuple[int, int], tuple] = {}
 
     def problem(i: int, text: str):
@@ -76,11 +84,11 @@ def run_shard(shard: pa.Table, ctx: StageContext) -> tuple[pa.Table, list[Drop]]
         # Slots whose prompts share a prefix (style, named entity, examples' rotation) run back to back: each
         # switch makes llama.cpp read the prefix again (about 5 s for six examples on 2 cores).
         pending.sort(key=lambda i: (tries[i], i))
-        requests = [recipe.build_request(dict(slots[i], fact=facts[i][at[i]]), texts[slots[i]["chunk_id"]], tries[i])
-                    for i in pending]
+        requests = [recipe.build_request(dict(slots[i], fact=facts[i][at[i]]), texts[slots[i]["chunk_id"]], tries[i],
+                                         leads[i]) for i in pending]
         retry = []
         for i, req, res in zip(pending, requests, call_llm(ctx, llm, requests)):
-            parsed = final[i] = (req, res, recipe.parse(res))
+            parsed = final[i] = (req, res, recipe.parse(res, leads[i]))
             if draft + 1 == drafts:
                 continue
             text = parsed[2].text
@@ -93,6 +101,10 @@ def run_shard(shard: pa.Table, ctx: StageContext) -> tuple[pa.Table, list[Drop]]
                 tries[i] += 1
             elif why[0] in NEXT_FACT_REDRAFT and at[i] + 1 < len(facts[i]):
                 at[i], tries[i] = at[i] + 1, 0
+            elif why[0] in SAME_FACT_WITHOUT_SPARE:
+                tries[i] += 1
+                if forms.get(slots[i]["style"]) == "keywords":
+                    leads[i] = slots[i].get("entity") or ""
             else:
                 continue  # not drafted again: filter_queries drops this draft for the same reason
             retry.append(i)

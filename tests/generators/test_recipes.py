@@ -195,6 +195,20 @@ def test_parse_reports_errors_and_empty_output(pack):
     assert recipe.parse(GenerationResult(text=" capital ratio 2025")).text == "capital ratio 2025"
 
 
+def test_a_lead_starts_the_prompts_query_and_the_parsed_query(pack):
+    recipe = PersonaQueryRecipe(pack, pack.generator, seed=0)
+    slot = dict(style="keyword", persona=pack.personas[0].id, difficulty="easy", seed=1, entity="FOMC",
+                period="February 1994", fact="The Committee decided to increase pressure on reserve positions.")
+    plain = recipe.build_request(slot, "", draft=1)
+    led = recipe.build_request(slot, "", draft=1, lead="FOMC")
+    assert plain.prompt.endswith("\nQuery:") and led.prompt == plain.prompt + " FOMC"
+    assert led.prefix_chars == plain.prefix_chars and led.key("m") != plain.key("m")
+    parsed = recipe.parse(GenerationResult(text=" reserve pressure increase February 1994\n"), lead="FOMC")
+    assert parsed.text == "FOMC reserve pressure increase February 1994"
+    # a writer that adds nothing to its lead wrote no query
+    assert recipe.parse(GenerationResult(text="\n"), lead="FOMC").drop_reason == "empty_output"
+
+
 def test_request_key_covers_model_prompt_and_params():
     r = GenerationRequest(prompt="p", seed=1)
     assert r.key("m") == GenerationRequest(prompt="p", seed=1).key("m")

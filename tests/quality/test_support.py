@@ -28,13 +28,13 @@ def test_an_invented_term_is_not_diluted_by_the_entity_name():
     assert reason == "unsupported_terms" and "cet1" in detail
 
 
-def test_a_query_naming_only_its_document_is_off_fact():
-    assert check("Ardent Media Group plc 2025")[0] == "off_fact"
+def test_a_query_naming_only_its_document_asks_nothing_and_one_off_its_fact_is_off_fact():
+    assert check("Ardent Media Group plc 2025")[0] == "names_only_document"
     # about the passage, but not about the fact it was written to ask for
     assert check("Ardent Media Group print advertising revenue")[0] == "off_fact"
     # its legal form and its kind of document name it too
-    assert check("Ardent Media Group, Inc. 2025")[0] == "off_fact"
-    assert check("Ardent Media Group 2025 consolidated financial statements")[0] == "off_fact"
+    assert check("Ardent Media Group, Inc. 2025")[0] == "names_only_document"
+    assert check("Ardent Media Group 2025 consolidated financial statements")[0] == "names_only_document"
     assert check("Ardent Media Group annual report discount rate range") is None
     # without a fact (e.g. a query from another recipe) only the support check applies
     assert check("Ardent Media Group print advertising revenue", fact="") is None
@@ -46,12 +46,12 @@ def test_apply_keeps_alignment_and_reports_reasons():
     out = f.apply(["a", "b", "c"], ["Ardent discount rate range", "Ardent CET1 pilot pay", "Ardent Media 2025"], refs)
     assert out.keep == [True, False, False]
     assert [(d.item_id, d.stage, d.reason) for d in out.drops] == [
-        ("b", "query_support", "unsupported_terms"), ("c", "query_support", "off_fact")]
+        ("b", "query_support", "unsupported_terms"), ("c", "query_support", "names_only_document")]
 
 
 def test_period_words_are_never_invented_terms():
     # the writer is told the period: "fiscal" or "annual" is not a term the passage must hold, nor a fact
-    assert check("Ardent Media Group fiscal 2025")[0] == "off_fact"
+    assert check("Ardent Media Group fiscal 2025")[0] == "names_only_document"
     assert check("Ardent Media Group annual discount rate range, fiscal 2025") is None
     # but a quarter or month that neither the passage nor the title states is invented (see below)
     assert check("Ardent Media Group discount rate range, fourth quarter")[0] == "invented_period"
@@ -147,16 +147,16 @@ def test_a_fiscal_year_does_not_single_out_a_document():
 def test_a_query_of_figures_only_asks_nothing_of_its_fact():
     # Numbers other than years are figures (anchors), not words: no division by an empty word list.
     passage = "(2019) Labour resources increased by 119 employees to 1,620."
-    assert SupportFilter().check("119 - 1,620", passage, "Labour rose by 119.", "(2019)")[0] == "off_fact"
+    assert SupportFilter().check("119 - 1,620", passage, "Labour rose by 119.", "(2019)")[0] == "names_only_document"
     # scale words name no measure either
     sales = "(2019) Acquired businesses had sales of $8.9 million and $0.6 million in 2019 and 2018, respectively."
     assert SupportFilter().check("$8.9 million and $0.6 million, respectively", sales, sales[7:], "(2019)")[0] == \
-        "off_fact"
+        "names_only_document"
     assert SupportFilter().check("acquired businesses sales $8.9 million", sales, sales[7:], "(2019)") is None
     # nor does a period word: "fiscal" of "fiscal year 2019" is when, not what
     fiscal = "(2019) Acquired businesses had sales of $8.9 million and $0.6 million for fiscal year 2019 and 2018."
     assert SupportFilter().check("$8.9 million and $0.6 million for fiscal year 2019 and 2018, respectively.",
-                                 fiscal, fiscal[7:], "(2019)")[0] == "off_fact"
+                                 fiscal, fiscal[7:], "(2019)")[0] == "names_only_document"
 
 
 def test_a_figure_the_passage_does_not_state_is_invented():
@@ -224,3 +224,31 @@ def test_an_ask_its_fact_cannot_answer_is_dropped_last():
     assert reason == "asks_two_things" and "and whether" in detail
     # Checked after the others: an invented term keeps its own reason (and its redraft of the same fact).
     assert check("When did Ardent Media Group's CET1 discount rate range change, and why?")[0] == "unsupported_terms"
+
+
+def test_an_ask_for_a_value_its_fact_does_not_state_is_dropped():
+    # The specialists' sentence without its range states no figure: what the range is, it cannot say.
+    no_figure = "We involved our valuation specialists to assess the discount rate."
+    reason, detail = check("What is the discount rate range Ardent Media Group's valuation specialists assessed?",
+                           no_figure)
+    assert reason == "asks_value" and "what is" in detail
+    assert check("How much was Ardent Media Group's discount rate?", no_figure)[0] == "asks_value"
+    # With its figures it can; and a query that asks no value of it passes.
+    assert check("What is the discount rate range Ardent Media Group's valuation specialists assessed?") is None
+    assert check("Did Ardent Media Group's valuation specialists assess the discount rate?", no_figure) is None
+    # A year is no figure: "in 2025" says when, not how much.
+    dated = "During 2025 the Group recognised an impairment charge against this goodwill."
+    assert check("What was Ardent Media Group's impairment charge on goodwill in 2025?", dated)[0] == "asks_value"
+
+
+def test_a_figure_written_in_dollars_its_passage_never_writes_so_is_dropped_last():
+    # The passage states GBP 64 million, 12.6% and 17%: "$64 million" or "$12.6%" is a unit it never gives them.
+    reason, detail = check("Ardent Media Group $12.6% discount rate range")
+    assert reason == "invented_unit" and "$12.6" in detail
+    assert check("Ardent Media Group $64 million impairment charge 2025",
+                 fact=PASSAGE.split(" During ")[1])[0] == "invented_unit"
+    dollars = PASSAGE.replace("GBP 64 million", "$64 million")
+    assert SupportFilter().check("Ardent Media Group $64 million impairment charge 2025", dollars, dollars,
+                                 TITLE) is None
+    # Checked after the others: an invented figure keeps its reason.
+    assert check("Ardent Media Group $15% discount rate range")[0] == "invented_figure"

@@ -263,10 +263,10 @@ class PersonaQueryRecipe:
                     difficulty=self.difficulties[e.difficulty], about=_about_document(e.document, named),
                     fact=" ".join((e.fact or e.passage).split()), query=e.query if named else e.unnamed_query)
 
-    def build_request(self, slot: dict, passage: str, draft: int = 0) -> GenerationRequest:
+    def build_request(self, slot: dict, passage: str, draft: int = 0, lead: str = "") -> GenerationRequest:
         """The prompt for a plan slot: its document line and fact (the passage itself when it has no fact).
         A later ``draft`` (the earlier one failed its checks) rotates the examples and samples with its own seed,
-        hotter."""
+        hotter. A ``lead`` starts the query for the writer, which writes the rest (``parse`` puts it back)."""
         fact = slot.get("fact") or passage
         if len(fact) > self.max_passage_chars:
             fact = fact[: self.max_passage_chars].rsplit(" ", 1)[0] + " ..."
@@ -287,7 +287,7 @@ class PersonaQueryRecipe:
             fact=" ".join(fact.split()),
         )
         return GenerationRequest(
-            prompt=prompt,
+            prompt=f"{prompt} {lead}" if lead else prompt,
             prefix_chars=_examples_end(prompt),  # the instructions and few-shot examples
             max_tokens=self.gen.max_tokens,
             temperature=self.gen.temperature if draft == 0 else self.gen.redraft_temperature,
@@ -296,10 +296,12 @@ class PersonaQueryRecipe:
             seed=int(slot["seed"]) if draft == 0 else derive_seed(int(slot["seed"]), "draft", draft),
         )
 
-    def parse(self, result: GenerationResult) -> ParsedQuery:
+    def parse(self, result: GenerationResult, lead: str = "") -> ParsedQuery:
+        """The query of a result; ``lead`` is the start its request gave the writer."""
         if result.error:
             return ParsedQuery(None, "llm_error", result.error)
-        text = clean_query(result.text)
+        # A lead is the query's start: cleaned with it, and nothing when the writer added nothing to it.
+        text = clean_query(f"{lead}{result.text}") if lead and result.text.strip() else clean_query(result.text)
         if not text:
             return ParsedQuery(None, "empty_output", f"model wrote {result.text[:80]!r}")
         # A small model that loops or runs out of tokens writes no query: "... 15-year benefit 15-year benefit",
