@@ -3,7 +3,7 @@ the plan): each slot names its document and the fact its query must ask for. A d
 support check is written again, up to ``generator.drafts`` times: about the same fact when its wording strayed,
 about another fact of its chunk (the plan's spares) when its fact was the problem. A draft that loops, is cut off,
 misses its style's form (a question that names a word twice aside) or asks what its fact cannot answer (when, why,
-a value, a second thing) is the slot's last: a redraft of it was more often garbled than not."""
+a value, what would be, a second thing) is the slot's last: a redraft of it was more often garbled than not."""
 
 from __future__ import annotations
 

@@ -25,6 +25,12 @@ from buildbench.quality.form import FormFilter, form_problem
     ("Assuming rates rise, I need Harlow Mills' interest cost.", "request", "hypothetical"),
     ("How does Harlow Mills reduce its cost of capital?", "question", "open_how"),
     ("How did the change affect Harlow Mills' margins?", "request", "open_how"),
+    # the same asks inside a request
+    ("I need to know how much of the $40 million Harlow Mills spent on its new mill.", "request", "part_of"),
+    ("How much of the $40 million did Harlow Mills spend on its new mill?", "request", "part_of"),
+    # a request names the searcher's need; a bare question does not
+    ("Which fund waives its front-end sales charge above $1 million?", "request", "bare_question"),
+    ("I need to understand how the Harlow Mills board will proceed with the mill sale.", "request", "open_how"),
     # a question that names a word twice asks a garbled thing
     ("What is the leverage ratio of Harlow Mills' capital ratio?", "question", "repeated_term"),
     ("What is the recoverable amount of the carrying amount of Harlow Mills' mill?", "question", "repeated_term"),
@@ -37,9 +43,10 @@ def test_a_query_without_its_styles_form_is_dropped(text, form, reason):
     ("I need Harlow Mills' fiscal 2025 dividend per share for a client's income plan.", "request"),
     ("Reviewing covenant headroom, we are looking for the leverage step-down date.", "request"),
     ("We are benchmarking Harlow Mills' loan against our own bank lines and need its margin.", "request"),
-    ("I need to know how much of the $40 million Harlow Mills spent on its new mill.", "request"),
+    ("I need to know how much Harlow Mills spent on its new mill in 2025.", "request"),
+    ("I need to know how many mills Harlow Mills closed and how long the closures took.", "request"),
     ("How much did Harlow Mills spend of its $40 million budget?", "question"),
-    ("Which fund waives its front-end sales charge above $1 million?", "request"),  # a question is a request too
+    ("I need to know: which fund waives its front-end sales charge above $1 million?", "request"),
     ("How much did Harlow Mills raise its dividend in fiscal 2025?", "question"),
     ("Harlow Mills dividend increase 2025", "keywords"),
     # a demonstrative whose noun the query named before, or that is a pronoun; "if" as "whether" in a request

@@ -105,6 +105,24 @@ def test_anchors_are_an_entity_word_a_dated_period_or_a_stated_figure():
     assert not anchors("net interest income for the year ended December 31, 2019", year_end, "(2019)")
 
 
+def test_a_number_that_labels_a_standard_or_section_is_no_anchor():
+    """"ASC 606", "Level 1" or "Scope 1 and 2" is cited by every report that applies the rule; a value is not."""
+    from buildbench.quality.support import anchors, value_figures
+
+    assert value_figures("Level 1 inputs of $4.2 million, Topic 605 and Topic 606, Scope 1 & 2, Note 19.") == {"4.2"}
+    assert value_figures("levels 1, 2 and 3; Tier 1 ratio of 14.2%") == {"14.2"}
+    assert value_figures("a leverage covenant level of 3.5 times") == {"3.5"}  # a decimal is a value
+    title = "(2019)"
+    passage = (title + " Level 2 inputs are observable inputs other than Level 1 prices. Level 2 assets were $12.4 "
+               "million at year end.")
+    assert not anchors("observable inputs other than Level 1 prices", passage, title)
+    assert anchors("Level 2 assets $12.4 million", passage, title)
+    fact = "Level 2 inputs are observable inputs other than Level 1 prices."
+    f = SupportFilter(max_unsupported=0.25)
+    assert f.check("observable inputs other than Level 1 prices", passage, fact, title)[0] == "unanchored"
+    assert f.check("Level 2 observable inputs $12.4 million", passage, fact, title) is None
+
+
 def test_a_relation_the_passage_never_states_is_invented():
     # The Ardent passage states figures and an assessment, no cause, effect or comparison.
     reason, detail = check("What is the impact of the discount rate range on Ardent Media Group's goodwill?")
@@ -181,6 +199,11 @@ def test_a_query_that_fits_another_document_of_its_entity_is_ambiguous():
                    (february,)) is None
     assert f.check("Central Bank of Veloria core inflation 2.6 percent", passage, fact, title, (february,)) is None
     assert f.check("Central Bank of Veloria core inflation eased 2025", passage, fact, title, (february,)) is None
+    # a section's number is no figure of its own: the other document has a section 4 too
+    sectioned = passage + " Section 4 reviews core inflation."
+    other = frozenset(word_stems("Section 4: core inflation was 3.1 percent in January."))
+    assert f.check("Central Bank of Veloria section 4 core inflation 2025", sectioned, fact, title,
+                   (other,))[0] == "ambiguous_document"
     # without another document of the entity, or when it says nothing of the query's words, it is kept
     assert f.check("Central Bank of Veloria core inflation 2025", passage, fact, title) is None
     assert f.check("Central Bank of Veloria core inflation 2025", passage, fact, title, (unrelated,)) is None
@@ -219,11 +242,27 @@ def test_an_ask_its_fact_cannot_answer_is_dropped_last():
     # "because", "driven by" or a purpose ("to fund") is a cause the fact states.
     caused = FACT.replace("We involved", "Because the charge was material, we involved")
     assert check("Why did Ardent Media Group's auditors involve valuation specialists?", caused) is None
+    # A "since" of time is no cause; a "since" of reason is.
+    assert check("Why did Ardent Media Group's auditors involve valuation specialists?",
+                 FACT.replace("We involved", "Since 2021 we have involved"))[0] == "asks_why"
+    assert check("Why did Ardent Media Group's auditors involve valuation specialists?",
+                 FACT.replace("We involved", "Since the charge was material, we involved")) is None
     reason, detail = check("I need to know the discount rate range Ardent Media Group's auditors assessed, and "
                            "whether valuation specialists were involved.")
     assert reason == "asks_two_things" and "and whether" in detail
     # Checked after the others: an invented term keeps its own reason (and its redraft of the same fact).
     assert check("When did Ardent Media Group's CET1 discount rate range change, and why?")[0] == "unsupported_terms"
+
+
+def test_a_what_would_of_a_fact_without_a_case_or_estimate_is_dropped():
+    from buildbench.quality.support import unanswered_ask
+
+    guidance = "We expect non-GAAP gross margin between 60.5% and 61.5% in the first quarter."
+    reason, _ = unanswered_ask("How much would a 60.5% non-GAAP gross margin increase in Q4 2025?", guidance)
+    assert reason == "asks_hypothetical"
+    sensitivity = "A 200 basis point rise in rates would cut net interest income by an estimated 4.1%."
+    assert unanswered_ask("How much would a 200 basis point rate rise cut net interest income?", sensitivity) is None
+    assert unanswered_ask("I would like the 2026 non-GAAP gross margin guidance.", guidance) is None
 
 
 def test_an_ask_for_a_value_its_fact_does_not_state_is_dropped():
@@ -250,5 +289,11 @@ def test_a_figure_written_in_dollars_its_passage_never_writes_so_is_dropped_last
     dollars = PASSAGE.replace("GBP 64 million", "$64 million")
     assert SupportFilter().check("Ardent Media Group $64 million impairment charge 2025", dollars, dollars,
                                  TITLE) is None
+    # A percent too: GBP 64 million is no 64%, and 12.6% is.
+    assert check("Ardent Media Group 64% print advertising revenue charge 2025",
+                 fact=PASSAGE.split(" During ")[1])[0] == "invented_unit"
+    assert check("Ardent Media Group discount rate range 12.6% to 14.2%") is None
+    from buildbench.quality.support import _unit_figures
+    assert _unit_figures("$1,200 and 12.6 percent, 3 per cent, 4%") == {"$1200", "12.6%", "3%", "4%"}
     # Checked after the others: an invented figure keeps its reason.
     assert check("Ardent Media Group $15% discount rate range")[0] == "invented_figure"
