@@ -83,7 +83,7 @@ _OPEN_HOW = re.compile(r"^how (?:does|do|did|is|are|was|were|can|could|will|woul
 # The same two asks inside a request: "I need to know how much of the $53 million ...", "I need to know how the
 # Council will proceed with ...". Of 13 labelled requests that ask so, 2 were good.
 _NEED_TO = r"\b(?:know|understand|find out|see|learn|explain|determine|assess|confirm|check)\s+"
-_REQUEST_PART_OF = re.compile(_NEED_TO + r"how much of\b", re.IGNORECASE)
+_REQUEST_PART_OF = re.compile(rf"(?:^|{_NEED_TO})how much of\b", re.IGNORECASE)
 _REQUEST_OPEN_HOW = re.compile(_NEED_TO + r"how\s+(?!much\b|many\b|long\b|often\b|far\b|high\b|low\b|large\b|"
                                r"big\b|quickly\b|soon\b)", re.IGNORECASE)
 
@@ -130,8 +130,7 @@ def form_problem(text: str, form: Optional[str]) -> Optional[tuple[str, str]]:
         if text.endswith("?"):
             return "not_keywords", "a keyword search written as a question"
         return None
-    if (form in ("question", "request") and _PART_OF.match(text)) or (form == "request"
-                                                                     and _REQUEST_PART_OF.search(text)):
+    if (form == "question" and _PART_OF.match(text)) or (form == "request" and _REQUEST_PART_OF.search(text)):
         return "part_of", "it asks how much of a whole is a part, a relation a small writer invents"
     if (form == "question" and _HYPOTHETICAL.search(text)) or (form == "request" and _HYPOTHETICAL.match(text)):
         return "hypothetical", "it asks what would follow in a case its passage does not state"

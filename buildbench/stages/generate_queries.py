@@ -42,9 +42,9 @@ check = check_role(QUERY_WRITER, lambda pack: pack.recipes.persona)
 #   for a fact failure (and as measured), else the same fact again, a keyword search then started with its entity
 #   as the examples' are, so that the writer goes on to the fact; 58 of the 220 slots of the FOMC build, whose
 #   one-sentence chunks have no spare, ended on such a draft;
-# - any other failure (not its style's form, an ask its fact cannot answer, a dollar sign its passage never gives
-#   its figure, cut off, looping) ends the slot: a draft about a spare fact after one was good 17 times in 38 over
-#   six builds (`nextfact_all_*`), and taking them cost the rate three points.
+# - any other failure (not its style's form, an ask its fact cannot answer, a unit ("$", "%") its passage never
+#   gives its figure, cut off, looping) ends the slot: a draft about a spare fact after one was good 17 times in 38
+#   over six builds (`nextfact_all_*`), and taking them cost the rate three points.
 SAME_FACT_REDRAFT = frozenset({"unsupported_terms", "invented_phrase", "invented_relation", "copied_from_chunk",
                                "mentions_source", "repeated_term"})
 NEXT_FACT_REDRAFT = frozenset({"off_fact", "invented_figure", "invented_period", "unanchored",
