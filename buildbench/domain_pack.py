@@ -325,26 +325,26 @@ class RepairConfig(Strict):
 
     enabled: bool = True
     relevant_label: int = 2  # a label at or above this counts as relevant
-    # Calibration first: `controls` sampled queries are judged against their own positive (expected relevant)
-    # and a random passage of another document (expected not). The judge's verdicts drive repairs, and it
-    # goes on to judge candidates and answerability, only if its balanced accuracy reaches
-    # min_judge_accuracy ("auto"); "always" and "never" override. Measured on 25 FOMC queries: SmolLM2-135M
-    # scores 0.46 (it labels 0 of 25 positives relevant), so tiny local judges are measured, not trusted.
+    # Calibration first: `controls` sampled queries are judged against their own positive (expected relevant) and a
+    # random passage of another document (expected not). The judge's verdicts drive repairs, and it goes on to
+    # judge candidates and answerability, only if its balanced accuracy reaches min_judge_accuracy ("auto");
+    # "always" and "never" override. Measured on 25 FOMC queries: SmolLM2-135M scores 0.46 (0 of 25 positives
+    # relevant), so tiny local judges are measured, not trusted.
     controls: int = 30
     min_judge_accuracy: float = 0.75
     trust_judge: Literal["auto", "always", "never"] = "auto"
-    # What the calibration measures the judge on: the controls, or people's labels (buildbench.labels) where
-    # they are enough ("auto": at least 10 answered and 3 wrong among the judged queries).
+    # Calibrated on the controls, or on people's labels (buildbench.labels) ("auto": once 10 answered and 3 wrong).
     calibrate_on: Literal["auto", "controls", "labels"] = "auto"
     # Judge or not, a pooled candidate is added to the qrels when it holds at least this share of the
     # positive's word 3-grams and no number of theirs contradicts (a repeated paragraph answers the same query).
     duplicate_containment: float = 0.8
     # Queries judged not self-contained or without clear intent are dropped (only with a trusted judge).
     answerability: bool = True
-    # A trusted judge's relevant candidates are added to the qrels (missed positives), up to this many per
-    # query; a query with more fits too many passages and is dropped as vague. Of 200 labelled queries
-    # (benchmarks/query_labels/), the 9 with two candidates added were 8 vague and 1 wrong, and no good one.
+    # A trusted judge's relevant candidates are added to the qrels (missed positives), up to this many per query; a
+    # query with more fits too many passages and is dropped as vague. Of 200 labelled queries (benchmarks/
+    # query_labels/), the 9 with two candidates added were 8 vague and 1 wrong, and no good one.
     max_added_positives: int = 1
+    request_margin: Optional[float] = 0.4  # questions and requests: quality.repair.weakly_explained
 
 
 class LikelihoodConfig(Strict):

@@ -95,7 +95,7 @@ STAGES: list[Stage] = [
     _stage(REPAIR_QRELS, repair_qrels,
            "people's labels (build-bench label) first, then AIR-Bench qrels repair (judge calibrated on controls or "
            "those labels); the per-query audit log",
-           inputs=("queries", "candidates", "judgements", "query_checks", "chunks", "negatives"),
+           inputs=("queries", "candidates", "judgements", "query_checks", "likelihoods", "chunks", "negatives"),
            outputs=("final_queries", "qrels", "hard_negatives", "removed_negatives", "audit", "judge_calibration",
                     "reviews")),
     _stage(ASSEMBLE_TASK, assemble_task,

@@ -3,18 +3,20 @@ the plan): each slot names its document and the fact its query must ask for. A d
 support check is written again, up to ``generator.drafts`` times: about the same fact when its wording strayed,
 about another fact of its chunk (the plan's spares) when its fact was the problem. A draft that loops, is cut off,
 misses its style's form (a question that names a word twice aside) or asks what its fact cannot answer (when, why,
-a value, what would be, a second thing) is the slot's last: a redraft of it was more often garbled than not."""
+a value, what would be, a second thing) is the slot's last: a redraft of it was more often garbled than not. A
+keyword search loses any year that neither its passage nor its title states before it is checked: the writer
+copies its examples' year ("2025") onto facts of documents that name none."""
 
 from __future__ import annotations
 
 import pyarrow as pa
 
 from ..engine.stage import StageContext
-from ..generators.recipes import PersonaQueryRecipe
+from ..generators.recipes import ParsedQuery, PersonaQueryRecipe
 from ..records import Drop, Query, to_table
 from ..quality import CopyFilter
 from ..quality.form import form_problem
-from ..quality.support import SupportFilter
+from ..quality.support import SupportFilter, without_invented_years
 from .common import (
     QUERY_WRITER,
     call_llm,
@@ -71,11 +73,26 @@ def run_shard(shard: pa.Table, ctx: StageContext) -> tuple[pa.Table, list[Drop]]
     at, tries, leads = [0] * len(slots), [0] * len(slots), [""] * len(slots)
     refs: dict[tuple[int, int], tuple] = {}
 
-    def problem(i: int, text: str):
-        if support and (i, at[i]) not in refs:
+    def ref(i: int) -> tuple:
+        if (i, at[i]) not in refs:
             refs[i, at[i]] = support_refs(ctx, [[slots[i]["chunk_id"]]], [facts[i][at[i]]])[0]
+        return refs[i, at[i]]
+
+    def problem(i: int, text: str):
         return (form_problem(text, forms.get(slots[i]["style"])) or copy.check(text, texts[slots[i]["chunk_id"]])
-                or (support.check(text, *refs[i, at[i]]) if support else None))
+                or (support.check(text, *ref(i)) if support else None))
+
+    def stated_years(i: int, parsed: ParsedQuery) -> ParsedQuery:
+        """A keyword search without the years its passage and title never state: the writer adds its examples'
+        year ("net average space growth 1.4% 2025") to facts of documents that name none."""
+        if not parsed.text or forms.get(slots[i]["style"]) != "keywords":
+            return parsed
+        passage, _, naming = ref(i)[:3]
+        rest = without_invented_years(parsed.text, passage, naming, filters.support.max_unsupported)
+        if rest is None:
+            return parsed
+        ctx.stats["years_taken_out"] += 1
+        return ParsedQuery(rest)
 
     final, drops = {}, []
     pending, drafts = list(range(len(slots))), max(1, cfg.domain.generator.drafts)
@@ -87,7 +104,7 @@ def run_shard(shard: pa.Table, ctx: StageContext) -> tuple[pa.Table, list[Drop]]
                                          leads[i]) for i in pending]
         retry = []
         for i, req, res in zip(pending, requests, call_llm(ctx, llm, requests)):
-            parsed = final[i] = (req, res, recipe.parse(res, leads[i]))
+            parsed = final[i] = (req, res, stated_years(i, recipe.parse(res, leads[i])))
             if draft + 1 == drafts:
                 continue
             text = parsed[2].text

@@ -16,13 +16,14 @@ from ..engine.stage import StageContext, StageResult
 from ..labels.decide import Decision, decide
 from ..labels.store import LABELS_DIR, LABELS_FILE, LabelStore
 from ..quality.mining import candidates_from_table
-from ..quality.repair import Answerability, Calibration, Verdict, audit_table, repair
+from ..quality.repair import POSITIVE, Answerability, Calibration, Verdict, audit_table, repair, weakly_explained
 from ..records import Drop
 from .common import passage_texts, positives
 
 log = logging.getLogger(__name__)
 
-CONFIG_KEYS = ("domain.repair",)
+# The likelihood judge's threshold and the styles' forms set which questions and requests are weakly explained.
+CONFIG_KEYS = ("domain.repair", "domain.likelihood.threshold", "domain.query_styles")
 # People's labels (``build-bench label``): a rebuild after labelling reruns this stage and what follows.
 FILES = (f"{LABELS_DIR}/{LABELS_FILE}",)
 
@@ -46,7 +47,8 @@ def run(ctx: StageContext) -> StageResult:
     human = human_decisions(ctx, set(queries["id"].to_pylist()))
     result = repair(queries["id"].to_pylist(), positives(queries),
                     candidates_from_table(ctx.read("candidates")), texts, verdicts, checks, pack.repair, human,
-                    citations=dict(zip(queries["id"].to_pylist(), queries["citations"].to_pylist())))
+                    citations=dict(zip(queries["id"].to_pylist(), queries["citations"].to_pylist())),
+                    weak=weak_questions(ctx, queries))
     kept = set(result.kept_queries)
     drops = [Drop(ctx.stage, e.query_id, e.reason, e.detail) for e in result.audit if e.action == "drop_query"]
     qrels = pa.Table.from_pylist([{"query-id": q, "corpus-id": c, "score": s} for q, c, s in result.qrels],
@@ -68,6 +70,21 @@ def run(ctx: StageContext) -> StageResult:
         "judge_calibration": calibration_table(result.calibration),
         "reviews": reviews_table(human.values()),
     }, drops=drops, stats=stats)
+
+
+def weak_questions(ctx: StageContext, queries: pa.Table) -> dict[str, str]:
+    """The questions and requests the likelihood judge finds their positive explains too weakly (none when
+    ``repair.request_margin`` is off or an LLM judge scored no likelihoods)."""
+    pack = ctx.config.domain
+    if pack.repair.request_margin is None:
+        return {}
+    best: dict[str, float] = {}
+    for row in ctx.read("likelihoods").to_pylist():
+        if row["kind"] == POSITIVE:
+            best[row["query_id"]] = max(best.get(row["query_id"], float("-inf")), row["pmi"])
+    form = {s.id: s.form for s in pack.query_styles}
+    forms = {q: form.get(style) for q, style in zip(queries["id"].to_pylist(), queries["style"].to_pylist())}
+    return weakly_explained(best, forms, pack.likelihood.threshold + pack.repair.request_margin)
 
 
 def human_decisions(ctx: StageContext, query_ids: set[str]) -> dict[str, Decision]:

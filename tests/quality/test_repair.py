@@ -14,6 +14,7 @@ from buildbench.quality.repair import (
     calibrate,
     containment,
     repair,
+    weakly_explained,
 )
 
 TEXTS = {
@@ -225,3 +226,18 @@ def test_calibration_on_human_labels_once_there_are_enough():
     assert calibrate(verdicts, RepairConfig(calibrate_on="controls"), human).on == "controls"
     few = people(*[Label(q, "good") for q in ids[:5]])
     assert calibrate(verdicts, RepairConfig(), few).on == "controls"
+
+
+def test_a_weakly_explained_question_or_request_is_dropped_unless_people_keep_it():
+    forms = {"q1": "question", "q2": "request", "q3": "keywords", "q4": "question", "q5": None}
+    weak = weakly_explained({"q1": 1.2, "q2": 1.5, "q3": 0.9, "q4": 1.9, "q5": 1.0}, forms, 1.6)
+    assert weak == {"q1": "its positive explains this question by +1.20 nats/token, under the +1.60 a question needs",
+                    "q2": "its positive explains this request by +1.50 nats/token, under the +1.60 a request needs"}
+    res = repair(["q1", "q2"], POS, CANDS, TEXTS, good_judge_verdicts(), weak={"q2": weak["q2"]})
+    assert res.kept_queries == ["q1"]
+    assert [(e.query_id, e.reason) for e in res.audit if e.action == "drop_query"] == [("q2", "weakly_explained")]
+    res = repair(["q1", "q2"], POS, CANDS, TEXTS, good_judge_verdicts(), (), None,
+                 people(Label("q2", "good", reviewer="ana")), weak={"q2": weak["q2"]})
+    assert res.kept_queries == ["q1", "q2"]
+    keep = next(e for e in res.audit if e.query_id == "q2" and e.action == "keep_query")
+    assert "overrides the build's weakly_explained" in keep.detail

@@ -1,7 +1,13 @@
 """quality.support: invented terms and queries that name only their document are dropped; supported
 paraphrase-free queries about the fact pass. Texts are our own writing."""
 
-from buildbench.quality.support import SupportFilter, loose_pairs, word_stems
+from buildbench.quality.support import (
+    SupportFilter,
+    invented_years,
+    loose_pairs,
+    without_invented_years,
+    word_stems,
+)
 
 TITLE = "Ardent Media Group plc - Key Audit Matter on Goodwill Impairment (2025)"
 PASSAGE = (TITLE + " During 2025 the Group recognised an impairment charge of GBP 64 million against this goodwill, "
@@ -112,6 +118,7 @@ def test_a_number_that_labels_a_standard_or_section_is_no_anchor():
     assert value_figures("Level 1 inputs of $4.2 million, Topic 605 and Topic 606, Scope 1 & 2, Note 19.") == {"4.2"}
     assert value_figures("levels 1, 2 and 3; Tier 1 ratio of 14.2%") == {"14.2"}
     assert value_figures("a leverage covenant level of 3.5 times") == {"3.5"}  # a decimal is a value
+    assert value_figures("AASB 9 and FRS 102 loss allowance of $0.8 million") == {"0.8"}  # national standards too
     title = "(2019)"
     passage = (title + " Level 2 inputs are observable inputs other than Level 1 prices. Level 2 assets were $12.4 "
                "million at year end.")
@@ -143,6 +150,30 @@ def test_a_quarter_or_month_the_passage_never_states_is_invented():
     assert SupportFilter().check("FOMC July 1995 rate cut", dated + " The Committee cut the rate.", "", dated) is None
     assert SupportFilter().check("Ardent third-quarter discount rate", PASSAGE + " In the third quarter",
                                  "", TITLE) is None
+
+
+def test_a_year_neither_the_passage_nor_its_title_states_is_invented():
+    # One invented word in five: the share of unsupported words let it pass; a wrong year is wrong whatever else.
+    reason, detail = check("Ardent Media Group discount rate specialists range 2024")
+    assert (reason, detail) == ("invented_period", "it names 2024, which neither its passage nor its title states")
+    assert check("What discount rate range did the auditors of Ardent Media Group check in 2023?")[0] == \
+        "invented_period"
+    # The title's year is the document's: stated.
+    undated = PASSAGE.replace(" During 2025", " During the year")
+    assert SupportFilter().check("Ardent Media Group discount rate range 2025", undated, FACT, TITLE) is None
+    assert invented_years("net average space growth 1.4% normalised 2025 2019", "Growth was 1.4% in 2019.") == {"2025"}
+    assert invented_years("FY2025 capex $212 million", "Capex was $212 million.") == set()  # a fiscal-year code
+    # A keyword search loses such a year when its other words outweigh it as they would an unsupported word.
+    growth = "Net average space growth was 1.4% normalised."
+    assert without_invented_years("net average space growth 1.4% normalised 2025", growth, "", 0.25) == \
+        "net average space growth 1.4% normalised"
+    warehouse = "Capital spending on the new distribution warehouse was $140 million."
+    assert without_invented_years("2025 capital spending new distribution warehouse $140 million, 2025", warehouse,
+                                  "", 0.25) == "capital spending new distribution warehouse $140 million"
+    policy = "Granbury & Pike Specialty Insurance - Policy Wording"
+    assert without_invented_years("Granbury & Pike Specialty coverage 2025", policy + " Coverage begins at once.",
+                                  policy, 0.25) is None  # mostly year: drafted again
+    assert without_invented_years("net average space growth 1.4%", growth, "", 0.25) is None  # no year to take out
 
 
 def test_period_marks_are_canonical():

@@ -60,8 +60,9 @@ def chunks_table(rows: list[tuple[str, str, str]]) -> pa.Table:
 
 def queries_table(rows: list[tuple[str, str, list[str]]], **kw) -> pa.Table:
     """(id, text, chunk_ids) rows, written by the persona recipe."""
-    return to_table([Query(id=i, text=t, chunk_ids=c, recipe="persona", persona="economist", style="keyword",
-                           difficulty="easy", language="en", **kw) for i, t, c in rows], Query)
+    fields = {"recipe": "persona", "persona": "economist", "style": "keyword", "difficulty": "easy", "language": "en",
+              **kw}
+    return to_table([Query(id=i, text=t, chunk_ids=c, **fields) for i, t, c in rows], Query)
 
 
 # Six passages on different topics, each long enough to chunk and to retrieve.

@@ -96,3 +96,42 @@ def test_a_failing_draft_is_written_again_about_another_fact_and_logged(tmp_path
 
     again, _ = stage("generate_queries").fn(plan, context("generate_queries", cfg, rundir))
     assert again["text"].to_pylist() == queries["text"].to_pylist()
+
+
+# Facts of documents that name no year: the writer's examples are dated 2025 and 2026, and it copies their year.
+UNDATED = [
+    ("u1", "d3", "Revenue from the cloud hosting segment was $48.3 million, earned from three customers that each "
+                 "exceeded 10% of segment sales."),
+    ("u2", "d4", "Capital spending reached $212 million, of which $140 million went to the new distribution "
+                 "warehouse."),
+]
+
+
+def test_a_keyword_search_keeps_no_year_its_passage_does_not_state(tmp_path, rundir):
+    pytest.importorskip("llama_cpp")
+    from buildbench.builders.context import YEAR
+    from buildbench.quality.support import figures
+
+    cfg = make_cfg(tmp_path)
+    rundir.write("chunks", chunks_table(UNDATED))
+    plan = pa.Table.from_pylist(
+        [dict(slot_id=f"{c}#{k}", chunk_id=c, persona=persona, style="keyword", difficulty="easy", seed=11 + k,
+              document="", entity="", period="", fact=text, spare_facts=[])
+         for c, _, text in UNDATED for k, persona in enumerate(("credit_analyst", "auditor", "economist"))],
+        schema=PLAN_SCHEMA)
+    ctx = context("generate_queries", cfg, rundir)
+    queries, _ = stage("generate_queries").fn(plan, ctx)
+    # Gemma ended 4 of these 6 searches with "2025". One that says enough without the year keeps its words, still
+    # naming a figure of its fact; one that is mostly year ("capital spending $212 million 2025") keeps it, so
+    # that its check fails (invented_period): with no spare fact to draft, filter_queries drops it.
+    assert ctx.stats["years_taken_out"] >= 1
+    passage = dict((c, t) for c, _, t in UNDATED)
+    checker = SupportFilter(cfg.domain.filters.support.max_unsupported)
+    kept = 0
+    for text, (chunk,) in zip(queries["text"].to_pylist(), queries["chunk_ids"].to_pylist()):
+        if YEAR.search(text):
+            assert checker.check(text, *support_refs(ctx, [[chunk]], [passage[chunk]])[0])[0] == "invented_period"
+        else:
+            kept += 1
+            assert figures(text) & figures(passage[chunk]), text
+    assert kept >= 3

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 
+import pyarrow as pa
+
+from buildbench.generators.likelihood import LIKELIHOOD_SCHEMA
 from buildbench.generators.recipes import JUDGEMENT_SCHEMA, QUERY_CHECK_SCHEMA
 from buildbench.quality.mining import Candidate, candidates_table
 from buildbench.records import Document, empty_table
@@ -25,6 +28,7 @@ def write_inputs(rundir, queries, candidates, extra_chunks=()) -> None:
     rundir.write("candidates", candidates_table(candidates))
     rundir.write("judgements", JUDGEMENT_SCHEMA.empty_table())
     rundir.write("query_checks", QUERY_CHECK_SCHEMA.empty_table())
+    rundir.write("likelihoods", LIKELIHOOD_SCHEMA.empty_table())
     rundir.write("negatives", empty_table(Document))
 
 
@@ -85,3 +89,45 @@ def test_people_s_labels_act_on_the_task_and_are_audited_as_human(tmp_path, rund
     assert reviews["q0"]["notes"] == ["ana: asks why; the passage says what"]
     assert [d.reason for d in result.drops] == ["human_wrong"]
     assert ctx.stats["human.reviewed"] == 2 and ctx.stats["human.labels_not_applied"] == 1
+
+
+def test_a_question_its_positive_explains_weakly_is_dropped_a_keyword_search_is_not(tmp_path, rundir):
+    """The likelihood judge, trusted on its controls, scores each positive: a question or request needs its
+    threshold (+1.08) plus repair.request_margin (0.4), a keyword search only the threshold."""
+    from buildbench.generators.likelihood import ScoredPair
+
+    write_inputs(rundir, [], [])
+    rundir.write("queries", pa.concat_tables([
+        queries_table([("q0", "What did the Committee decide about the federal funds rate target range?", ["c0"]),
+                       ("q1", "What was the impact of tighter standards on the economy's financial position?",
+                        ["c1"])], style="question"),
+        queries_table([("q2", "dealers balance sheet constraints March", ["c2"])]),
+        queries_table([("q3", "I need to know how much household spending grew and why.", ["c3"])],
+                      style="long_form"),
+    ]))
+    pmi = {"q0": 2.4, "q1": 1.3, "q2": 1.3, "q3": 1.45}
+    rows = [ScoredPair(q, f"c{i}", "positive", -20.0, -40.0, 10, p) for i, (q, p) in enumerate(pmi.items())]
+    rows += [ScoredPair(q, "c5", "control", -39.0, -40.0, 10, 0.1) for q in pmi]
+    rundir.write("likelihoods", pa.Table.from_pylist([r.__dict__ for r in rows], schema=LIKELIHOOD_SCHEMA))
+    rundir.write("judgements", pa.Table.from_pylist([
+        dict(query_id=r.query_id, passage_id=r.passage_id, kind=r.kind, label=r.label(1.076, 1.0), reason="",
+             model="m", cache_key="", backend="likelihood", prompt_hash="") for r in rows], schema=JUDGEMENT_SCHEMA))
+    result, _ = run_global("repair_qrels", make_cfg(tmp_path / "run"), rundir)
+    out = result.outputs
+    assert out["final_queries"]["id"].to_pylist() == ["q0", "q2"]
+    drops = {d.item_id: (d.reason, d.detail) for d in result.drops}
+    assert drops == {
+        "q1": ("weakly_explained", "its positive explains this question by +1.30 nats/token, under the +1.48 a "
+                                   "question needs"),
+        "q3": ("weakly_explained", "its positive explains this request by +1.45 nats/token, under the +1.48 a "
+                                   "request needs")}
+    assert result.stats["queries_dropped.weakly_explained"] == 2
+    # Off, or with a judge that fails its calibration, nothing is dropped; the verdict is audited.
+    off = make_cfg(tmp_path / "off")
+    off.domain.repair.request_margin = None  # a pack's "request_margin: null"
+    assert run_global("repair_qrels", off, rundir)[0].outputs["final_queries"].num_rows == 4
+    never = make_cfg(tmp_path / "never", **{"repair.trust_judge": "never"})
+    result, _ = run_global("repair_qrels", never, rundir)
+    assert result.outputs["final_queries"].num_rows == 4
+    notes = {r["query_id"]: r["detail"] for r in result.outputs["audit"].to_pylist() if r["reason"] == "judge_not_trusted"}
+    assert set(notes) == {"q1", "q3"} and "weakly_explained" in notes["q1"]
