@@ -53,6 +53,7 @@ from .base import FilterResult, check_aligned
 from .support import DOCUMENT_WORDS, FIGURE_WORDS, PREFIX, QUERY_WORDS, word_stems
 
 FORMS = ("keywords", "question", "request")
+SENTENCE_FORMS = FORMS[1:]  # written as sentences: a question or a request
 
 # A person's need ("I need", "we are looking for"): what a request has and a bare question ("What is the expected
 # revenue of ... in 2025?") lacks. Of 26 labelled requests that end with a question mark and name no need, 6 were

@@ -41,6 +41,7 @@ from ..domain_pack import RepairConfig
 from ..labels.decide import Decision
 from ..labels.store import ANSWERS, MISSED_POSITIVE, VAGUE, WRONG
 from .base import words
+from .form import SENTENCE_FORMS
 from .numbers import numbers, numbers_differ
 from .mining import NEGATIVE, POOL, SYNTHETIC, TOO_CLOSE, SKIPPED_TOP, Candidate
 
@@ -50,8 +51,6 @@ POSITIVE, CANDIDATE, CONTROL = "positive", "candidate", "control"
 DUPLICATE_OF_POSITIVE, HOLDS_CITED_FACT = "duplicate_of_positive", "holds_cited_fact"
 # A cited fact shorter than this (a heading, a fragment) says too little to make a passage that holds it relevant.
 MIN_CITED_WORDS = 6
-# The query forms (quality.form) that are sentences, held to request_margin.
-SENTENCE_FORMS = ("question", "request")
 
 
 @dataclass(frozen=True)

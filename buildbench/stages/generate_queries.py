@@ -82,7 +82,7 @@ def run_shard(shard: pa.Table, ctx: StageContext) -> tuple[pa.Table, list[Drop]]
         return (form_problem(text, forms.get(slots[i]["style"])) or copy.check(text, texts[slots[i]["chunk_id"]])
                 or (support.check(text, *ref(i)) if support else None))
 
-    def stated_years(i: int, parsed: ParsedQuery) -> ParsedQuery:
+    def keep_stated_years(i: int, parsed: ParsedQuery) -> ParsedQuery:
         """A keyword search without the years its passage and title never state: the writer adds its examples'
         year ("net average space growth 1.4% 2025") to facts of documents that name none."""
         if not parsed.text or forms.get(slots[i]["style"]) != "keywords":
@@ -104,7 +104,7 @@ def run_shard(shard: pa.Table, ctx: StageContext) -> tuple[pa.Table, list[Drop]]
                                          leads[i]) for i in pending]
         retry = []
         for i, req, res in zip(pending, requests, call_llm(ctx, llm, requests)):
-            parsed = final[i] = (req, res, stated_years(i, recipe.parse(res, leads[i])))
+            parsed = final[i] = (req, res, keep_stated_years(i, recipe.parse(res, leads[i])))
             if draft + 1 == drafts:
                 continue
             text = parsed[2].text
