@@ -169,15 +169,23 @@ def score_pairs(scorer: QueryLikelihood, pairs: Sequence[tuple[str, str, str, st
             for (qid, _, pid, _, kind), c in zip(pairs, cond)]
 
 
+def read_scored(table: pa.Table) -> list[ScoredPair]:
+    """The judge stage's ``likelihoods`` output (``LIKELIHOOD_SCHEMA``), one scored pair a row."""
+    return [ScoredPair(**row) for row in table.to_pylist()]
+
+
+def best_pmi(scored: Sequence[ScoredPair], kind: str = "positive") -> dict[str, float]:
+    """Per query: the best PMI among its scored pairs of ``kind`` (a query may have several positives)."""
+    best: dict[str, float] = {}
+    for s in scored:
+        if s.kind == kind:
+            best[s.query_id] = max(best.get(s.query_id, float("-inf")), s.pmi)
+    return best
+
+
 def specificity(scored: Sequence[ScoredPair], positive: str = "positive", candidate: str = "candidate"
                 ) -> dict[str, float]:
     """Per query: its positive's PMI minus the best PMI among its scored candidates (how much better its own
     passage explains it than the closest others). Queries without a scored candidate are left out."""
-    best_pos: dict[str, float] = {}
-    best_cand: dict[str, float] = {}
-    for s in scored:
-        if s.kind == positive:
-            best_pos[s.query_id] = max(best_pos.get(s.query_id, float("-inf")), s.pmi)
-        elif s.kind == candidate:
-            best_cand[s.query_id] = max(best_cand.get(s.query_id, float("-inf")), s.pmi)
+    best_pos, best_cand = best_pmi(scored, positive), best_pmi(scored, candidate)
     return {q: round(best_pos[q] - best_cand[q], 4) for q in best_pos if q in best_cand}

@@ -55,6 +55,11 @@ from .support import DOCUMENT_WORDS, FIGURE_WORDS, PREFIX, QUERY_WORDS, word_ste
 FORMS = ("keywords", "question", "request")
 SENTENCE_FORMS = FORMS[1:]  # written as sentences: a question or a request
 
+
+def style_forms(styles) -> dict[str, Optional[str]]:
+    """Each query style's form (a pack's ``query_styles``), by style id; None for a style with no form."""
+    return {s.id: s.form for s in styles}
+
 # A person's need ("I need", "we are looking for"): what a request has and a bare question ("What is the expected
 # revenue of ... in 2025?") lacks. Of 26 labelled requests that end with a question mark and name no need, 6 were
 # good (102 of 253 requests).

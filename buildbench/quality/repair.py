@@ -188,7 +188,7 @@ def repair(
     ``weak``: query id -> why the judge finds its positive explains it too weakly for its form
     (``weakly_explained``); acted on as the judge's other verdicts are."""
     cfg = cfg or RepairConfig()
-    human = human or {}
+    human, weak = human or {}, weak or {}
     cited = {q: [c for c in map(_phrase, cs) if c.count(" ") + 1 >= MIN_CITED_WORDS]
              for q, cs in (citations or {}).items()}
     phrases: dict[str, str] = {}  # a passage pooled for many queries is normalised once
@@ -218,7 +218,7 @@ def repair(
             stats[f"queries_dropped.human_{person.label}"] += 1
             continue
         drop = _drop_reason(q, pos, label, fit.get(q), cfg) if cfg.enabled else None
-        if drop is None and cfg.enabled and q in (weak or {}):
+        if drop is None and cfg.enabled and q in weak:
             drop = "weakly_explained", weak[q]
         # Why each pooled candidate answers the query as its positive does (None: it does not), once per pair:
         # the vague rule and the qrels below both read it.

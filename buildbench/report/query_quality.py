@@ -26,7 +26,7 @@ from pydantic import ValidationError
 from ..builders.context import GENERIC_WORDS, YEAR
 from ..config import BuildConfig
 from ..engine.rundir import RunDir
-from ..generators.likelihood import ScoredPair, specificity
+from ..generators.likelihood import read_scored, specificity
 from ..generators.recipes.facts import STOP_WORDS
 from ..hub.sanitize import escape_markdown
 from ..quality.repair import CANDIDATE, POSITIVE
@@ -124,9 +124,8 @@ def distribution(values: Sequence[float]) -> dict[str, Any]:
 
 def _likelihood(rundir: RunDir, final: set[str], threshold: float | None) -> tuple[dict, dict, dict[str, float]]:
     """Specificity and positive-PMI distributions over the final queries, and each query's specificity."""
-    rows = rundir.read("likelihoods").to_pylist() if rundir.has_dataset("likelihoods") else []
-    scored = [ScoredPair(r["query_id"], r["passage_id"], r["kind"], r["logp"], r["null_logp"], r["tokens"], r["pmi"])
-              for r in rows if r["query_id"] in final]
+    scored = read_scored(rundir.read("likelihoods")) if rundir.has_dataset("likelihoods") else []
+    scored = [s for s in scored if s.query_id in final]
     spec = specificity(scored, POSITIVE, CANDIDATE)
     values = sorted(spec.values())
     spec_dist = distribution(values)

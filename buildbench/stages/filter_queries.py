@@ -16,7 +16,7 @@ from ..quality import (
     RoundTripFilter,
     SemanticDedup,
 )
-from ..quality.form import FormFilter
+from ..quality.form import FormFilter, style_forms
 from ..quality.support import SupportFilter
 from ..quality.chain import Dedup, apply_filters
 from .common import chunk_texts, embedding_cache, support_refs
@@ -35,7 +35,7 @@ def run(ctx: StageContext) -> StageResult:
     sources = table["chunk_ids"].to_pylist()  # every chunk a query was written from
     personas = {p.id: p.description for p in pack.personas}
     styles = {s.id: s.instruction for s in pack.query_styles}
-    forms = {s.id: s.form for s in pack.query_styles}
+    forms = style_forms(pack.query_styles)
     levels = {d.id: d.instruction for d in pack.difficulties}
     instructions = [f"{personas.get(p, '')} {styles.get(s, '')} {levels.get(d, '')}" for p, s, d in
                     zip(table["persona"].to_pylist(), table["style"].to_pylist(), table["difficulty"].to_pylist())]

@@ -15,7 +15,7 @@ from ..engine.stage import StageContext
 from ..generators.recipes import ParsedQuery, PersonaQueryRecipe
 from ..records import Drop, Query, to_table
 from ..quality import CopyFilter
-from ..quality.form import form_problem
+from ..quality.form import form_problem, style_forms
 from ..quality.support import SupportFilter, without_invented_years
 from .common import (
     QUERY_WRITER,
@@ -67,7 +67,7 @@ def run_shard(shard: pa.Table, ctx: StageContext) -> tuple[pa.Table, list[Drop]]
     copy = CopyFilter(filters.copy_filter)
     support = (SupportFilter(filters.support.max_unsupported, max_loose_pairs=filters.support.max_loose_pairs)
                if filters.support.enabled else None)
-    forms = {s.id: s.form for s in cfg.domain.query_styles}
+    forms = style_forms(cfg.domain.query_styles)
     # Each slot's facts: its own, then its spares (SAME_FACT_REDRAFT and NEXT_FACT_REDRAFT say when each is asked).
     facts = [[s.get("fact") or "", *(s.get("spare_facts") or ())] for s in slots]
     at, tries, leads = [0] * len(slots), [0] * len(slots), [""] * len(slots)

@@ -110,7 +110,7 @@ def run(ctx: StageContext) -> StageResult:
 def _likelihood_judge(ctx: StageContext, first: list[JudgePair], qtext: dict[str, str],
                       pos: dict[str, list[str]], texts: dict[str, str], titles: dict[str, str]) -> StageResult:
     """Score the controls, every positive and each query's closest candidates; verdicts from the threshold."""
-    from ..generators.likelihood import QueryLikelihood, passage_text, score_pairs, specificity
+    from ..generators.likelihood import QueryLikelihood, best_pmi, passage_text, score_pairs, specificity
 
     pack = ctx.config.domain
     cfg = pack.likelihood
@@ -133,10 +133,7 @@ def _likelihood_judge(ctx: StageContext, first: list[JudgePair], qtext: dict[str
     t0 = time.perf_counter()
     read, scored_before = scorer.passages_read, scorer.queries_scored
     scored = score_pairs(scorer, pairs)
-    own = {}
-    for s in scored:
-        if s.kind == POSITIVE:
-            own[s.query_id] = max(own.get(s.query_id, float("-inf")), s.pmi)
+    own = best_pmi(scored, POSITIVE)
     rows = []
     for s in scored:
         label = s.label(cfg.threshold, cfg.strong_margin)

@@ -14,8 +14,10 @@ from collections import Counter
 import pyarrow as pa
 
 from ..engine.stage import StageContext, StageResult
+from ..generators.likelihood import best_pmi, read_scored
 from ..labels.decide import Decision, decide
 from ..labels.store import LABELS_DIR, LABELS_FILE, LabelStore
+from ..quality.form import style_forms
 from ..quality.mining import candidates_from_table
 from ..quality.repair import POSITIVE, Answerability, Calibration, Verdict, audit_table, repair, weakly_explained
 from ..records import Drop
@@ -79,11 +81,8 @@ def weak_questions(ctx: StageContext, queries: pa.Table) -> dict[str, str]:
     pack = ctx.config.domain
     if pack.repair.request_margin is None:
         return {}
-    best: dict[str, float] = {}
-    for row in ctx.read("likelihoods").to_pylist():
-        if row["kind"] == POSITIVE:
-            best[row["query_id"]] = max(best.get(row["query_id"], float("-inf")), row["pmi"])
-    form = {s.id: s.form for s in pack.query_styles}
+    best = best_pmi(read_scored(ctx.read("likelihoods")), POSITIVE)
+    form = style_forms(pack.query_styles)
     forms = {q: form.get(style) for q, style in zip(queries["id"].to_pylist(), queries["style"].to_pylist())}
     return weakly_explained(best, forms, pack.likelihood.threshold + pack.repair.request_margin)
 
