@@ -261,7 +261,7 @@ def test_an_ask_its_fact_cannot_answer_is_dropped_last():
     assert check("I need to know when in 2025 Ardent Media Group recognised the GBP 64 million impairment charge.",
                  fact)[0] == "asks_when"
     # A "when" its fact answers: the year is new to the query.
-    assert check("When did Ardent Media Group recognise the GBP 64 million impairment charge?", fact) is None
+    assert check("When did Ardent Media Group recognise its goodwill impairment charge?", fact) is None
     # Not when the query names a year already: the fact's other year is a comparison, not the answer.
     compared = fact.replace("During 2025", "During 2025, against none in 2024,")
     assert check("I need to know when in 2025 Ardent Media Group recognised the GBP 64 million impairment charge.",
@@ -294,6 +294,22 @@ def test_a_what_would_of_a_fact_without_a_case_or_estimate_is_dropped():
     sensitivity = "A 200 basis point rise in rates would cut net interest income by an estimated 4.1%."
     assert unanswered_ask("How much would a 200 basis point rate rise cut net interest income?", sensitivity) is None
     assert unanswered_ask("I would like the 2026 non-GAAP gross margin guidance.", guidance) is None
+
+
+def test_a_question_that_states_a_figure_of_its_fact_is_dropped_a_request_or_search_is_not():
+    impairment = "During 2025 the Group recognised an impairment charge of GBP 64 million against this goodwill."
+    reason, detail = check("What was Ardent Media Group's GBP 64 million impairment charge in 2025?", impairment)
+    assert reason == "states_answer" and "64" in detail
+    # The fact's figure, not any figure: the range stands in the passage, not in this fact.
+    assert check("What impairment charge did Ardent Media Group recognise against the 12.6% discount rate?",
+                 impairment) is None
+    assert check("What impairment charge did Ardent Media Group recognise in 2025?", impairment) is None
+    # A request names its figure to check it; a keyword search names it to single its passage out.
+    assert check("I need to know whether Ardent Media Group's 2025 impairment charge was GBP 64 million.",
+                 impairment) is None
+    assert check("Ardent Media Group GBP 64 million impairment charge 2025", impairment) is None
+    # Without a fact (a recipe that writes from the passage) there is no answer to state.
+    assert check("What was Ardent Media Group's GBP 64 million impairment charge in 2025?", "") is None
 
 
 def test_an_ask_for_a_value_its_fact_does_not_state_is_dropped():

@@ -3,6 +3,8 @@ ones pass; the chain's stats come back in order."""
 
 from __future__ import annotations
 
+import pyarrow as pa
+
 from buildbench.records import Chunk, Query, empty_table, to_table
 from buildbench.stages.common import support_refs
 
@@ -78,3 +80,19 @@ def test_a_query_another_document_of_its_entity_answers_is_dropped_as_ambiguous(
     result, _ = run_global("filter_queries", make_cfg(tmp_path / "run"), rundir)
     assert result.outputs["queries"]["id"].to_pylist() == ["dated", "figure"]
     assert {(d.item_id, d.reason) for d in result.drops} == {("bare", "ambiguous_document")}
+
+
+def test_a_question_that_states_its_facts_figure_is_dropped_a_search_that_names_it_is_not(tmp_path, rundir):
+    """A question that states its fact's figure asks for what it says (quality.support.states_answer); a keyword
+    search names the same figure to single its passage out."""
+    rundir.write("chunks", chunks_table([(f"c{i}", d, t) for i, (d, t) in enumerate(PASSAGES)]))
+    fact = "Inflation remains elevated and the Committee is strongly committed to returning it to 2 percent."
+    rows = [("asks", "What inflation rate is the Committee strongly committed to returning to 2 percent?", "question"),
+            ("search", "Committee inflation 2 percent", "keyword")]
+    rundir.write("raw_queries", pa.concat_tables([
+        queries_table([(i, text, ["c0"])], style=style, answer=fact) for i, text, style in rows]))
+    rundir.write("qa_queries", empty_table(Query))
+    result, _ = run_global("filter_queries", make_cfg(tmp_path / "run"), rundir)
+    assert result.outputs["queries"]["id"].to_pylist() == ["search"]
+    assert [(d.item_id, d.stage, d.reason) for d in result.drops] == [("asks", "query_support", "states_answer")]
+    assert "states 2 of its fact" in result.drops[0].detail
