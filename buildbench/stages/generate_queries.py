@@ -2,11 +2,11 @@
 the plan): each slot names its document and the fact its query must ask for. A draft that fails the form, copy or
 support check is written again, up to ``generator.drafts`` times: about the same fact when its wording strayed,
 about another fact of its chunk (the plan's spares) when its fact was the problem. A draft that loops, is cut off,
-misses its style's form (a question that names a word twice aside), asks what its fact cannot answer (when, why,
-a value, what would be, a second thing) or, as a question, states its fact's figure is the slot's last: a redraft
-of it was more often garbled than not. A keyword search loses any year that neither its passage nor its title
-states before it is checked: the writer copies its examples' year ("2025") onto facts of documents that name
-none."""
+misses its style's form (a question that names a word twice aside) or asks what its fact cannot answer (when, why,
+a value, what would be, a second thing) is the slot's last: a redraft of it was more often garbled than not. A
+question that states its fact's figure ends its slot too, like those asks (its redrafts were not measured). A
+keyword search loses any year that neither its passage nor its title states before it is checked: the writer
+copies its examples' year ("2025") onto facts of documents that name none."""
 
 from __future__ import annotations
 
@@ -45,10 +45,10 @@ check = check_role(QUERY_WRITER, lambda pack: pack.recipes.persona)
 #   for a fact failure (and as measured), else the same fact again, a keyword search then started with its entity
 #   as the examples' are, so that the writer goes on to the fact; 58 of the 220 slots of the FOMC build, whose
 #   one-sentence chunks have no spare, ended on such a draft;
-# - any other failure (not its style's form, an ask its fact cannot answer, a question that states its fact's
-#   figure, a unit ("$", "%") its passage never gives its figure, cut off, looping) ends the slot: a draft about a
-#   spare fact after one was good 17 times in 38 over six builds (`nextfact_all_*`), and taking them cost the rate
-#   three points.
+# - any other failure (not its style's form, an ask its fact cannot answer, a unit ("$", "%") its passage never
+#   gives its figure, cut off, looping) ends the slot: a draft about a spare fact after one was good 17 times in 38
+#   over six builds (`nextfact_all_*`), and taking them cost the rate three points. A question that states its
+#   fact's figure (``states_answer``, added later) ends it too; its redrafts were not measured.
 SAME_FACT_REDRAFT = frozenset({"unsupported_terms", "invented_phrase", "invented_relation", "copied_from_chunk",
                                "mentions_source", "repeated_term"})
 NEXT_FACT_REDRAFT = frozenset({"off_fact", "invented_figure", "invented_period", "unanchored",

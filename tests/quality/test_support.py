@@ -262,6 +262,9 @@ def test_an_ask_its_fact_cannot_answer_is_dropped_last():
                  fact)[0] == "asks_when"
     # A "when" its fact answers: the year is new to the query.
     assert check("When did Ardent Media Group recognise its goodwill impairment charge?", fact) is None
+    # The same "when" naming the fact's figure passes asks_when, and is then a question that states its answer.
+    assert check("When did Ardent Media Group recognise the GBP 64 million impairment charge?",
+                 fact)[0] == "states_answer"
     # Not when the query names a year already: the fact's other year is a comparison, not the answer.
     compared = fact.replace("During 2025", "During 2025, against none in 2024,")
     assert check("I need to know when in 2025 Ardent Media Group recognised the GBP 64 million impairment charge.",
