@@ -295,8 +295,8 @@ def unanswered_ask(query: str, fact: str) -> Optional[tuple[str, str]]:
 # search does not) that states a figure of its fact asks for what it already says, or garbles the figure into its
 # ask ("What is the $74 million increase in contract labor costs on ...'s Payer Mix?"). Of 26 labelled questions of
 # sixteen builds (the sample and tatqa_dev, seeds 0-7) that did, 9 were good, against 75 of the sample's 98 that did
-# not (on tatqa_dev, whose excerpts name no one, every question names a figure). In two new draws (seeds 8 and 9) it
-# dropped 14 questions, 5 of them good. A request names its figure to check it ("I need to know whether ... CET1
+# not (on tatqa_dev, whose excerpts name no one, every question names a figure). In three new draws (seeds 8-10) it
+# dropped 18 questions, 7 of them good. A request names its figure to check it ("I need to know whether ... CET1
 # capital was EUR 18.9 billion"): 7 of 9 good.
 def states_answer(query: str, fact: str) -> Optional[tuple[str, str]]:
     """(reason, detail) when ``query`` is a question that states a figure of its ``fact``; None otherwise."""
