@@ -86,8 +86,9 @@ def run_shard(shard: pa.Table, ctx: StageContext) -> tuple[pa.Table, list[Drop]]
 
     def keep_stated_years(i: int, parsed: ParsedQuery) -> ParsedQuery:
         """A keyword search without the years its passage and title never state: the writer adds its examples'
-        year ("net average space growth 1.4% 2025") to facts of documents that name none."""
-        if not parsed.text or forms.get(slots[i]["style"]) != "keywords":
+        year ("net average space growth 1.4% 2025") to facts of documents that name none. The support check
+        defines an invented year, so with it off the draft is left as written."""
+        if support is None or not parsed.text or forms.get(slots[i]["style"]) != "keywords":
             return parsed
         passage, _, naming = ref(i)[:3]
         rest = without_invented_years(parsed.text, passage, naming, filters.support.max_unsupported)

@@ -135,3 +135,11 @@ def test_a_keyword_search_keeps_no_year_its_passage_does_not_state(tmp_path, run
             kept += 1
             assert figures(text) & figures(passage[chunk]), text
     assert kept >= 3
+
+    # The support check defines an invented year: with it off, the same drafts (from the cache) keep their years.
+    off = make_cfg(tmp_path, **{"filters.support.enabled": False})
+    off_ctx = context("generate_queries", off, rundir)
+    as_written, _ = stage("generate_queries").fn(plan, off_ctx)
+    assert off_ctx.stats["years_taken_out"] == 0
+    assert sum(bool(YEAR.search(t)) for t in as_written["text"].to_pylist()) > sum(
+        bool(YEAR.search(t)) for t in queries["text"].to_pylist())
