@@ -50,7 +50,7 @@ from typing import Optional, Sequence
 
 from ..records import Drop
 from .base import FilterResult, check_aligned
-from .support import DOCUMENT_WORDS, FIGURE_WORDS, PREFIX, QUERY_WORDS, word_stems
+from .support import DOCUMENT_WORDS, FIGURE_WORDS, PERSON_NEED, PREFIX, QUERY_WORDS, word_stems
 
 FORMS = ("keywords", "question", "request")
 SENTENCE_FORMS = FORMS[1:]  # written as sentences: a question or a request
@@ -60,15 +60,10 @@ def style_forms(styles) -> dict[str, Optional[str]]:
     """Each query style's form (a pack's ``query_styles``), by style id; None for a style with no form."""
     return {s.id: s.form for s in styles}
 
-# A person's need ("I need", "we are looking for"): what a request has and a bare question ("What is the expected
-# revenue of ... in 2025?") lacks. Of 26 labelled requests that end with a question mark and name no need, 6 were
-# good (102 of 253 requests).
-_PERSON_NEED = (r"\b(?:i|we)(?:'m|'d| am| are| need| want| would| must| have to| require| plan| will need)\b"
-                r"|\b(?:need|needs|looking for|trying to)\b")
 # What makes a request ask: a person's need, or a question inside it.
-_NEED = re.compile(_PERSON_NEED + r"|\b(?:help|find|check|confirm|whether)\b|\?"
+_NEED = re.compile(PERSON_NEED + r"|\b(?:help|find|check|confirm|whether)\b|\?"
                    r"|^(?:what|how|which|why|when|where|who|is|are|does|do|did|can|could)\b", re.IGNORECASE)
-_ASKS_AS_A_PERSON = re.compile(_PERSON_NEED, re.IGNORECASE)
+_ASKS_AS_A_PERSON = re.compile(PERSON_NEED, re.IGNORECASE)
 
 
 # The document's first person: "our net income" is the filing talking, not someone searching it.

@@ -48,7 +48,8 @@ check = check_role(QUERY_WRITER, lambda pack: pack.recipes.persona)
 # - any other failure (not its style's form, an ask its fact cannot answer, a unit ("$", "%") its passage never
 #   gives its figure, cut off, looping) ends the slot: a draft about a spare fact after one was good 17 times in 38
 #   over six builds (`nextfact_all_*`), and taking them cost the rate three points. A question that states its
-#   fact's figure (``states_answer``, added later) ends it too; its redrafts were not measured.
+#   fact's figure (``states_answer``, added later) ends it too, as does a question or request about a year its fact
+#   does not state (``asks_other_year``, later still); their redrafts were not measured.
 SAME_FACT_REDRAFT = frozenset({"unsupported_terms", "invented_phrase", "invented_relation", "copied_from_chunk",
                                "mentions_source", "repeated_term"})
 NEXT_FACT_REDRAFT = frozenset({"off_fact", "invented_figure", "invented_period", "unanchored",

@@ -71,16 +71,24 @@ def test_personas_go_to_the_chunks_that_speak_to_their_interests(pack):
     assert again.to_pylist() == plan
 
 
-def test_a_document_that_names_no_one_asks_first_about_a_fact_with_a_figure(pack):
-    """Only a figure can single out an unnamed excerpt (quality.support's unanchored rule), so its slots take the
-    facts that state one first; a named document keeps the salience order."""
-    facts = {"c1": ["Revenue recognition follows the input method.", "Costs rose $8.6 million in 2019."]}
-    unnamed = plan_queries(["c1"], pack, 1, seed=1, facts=facts).to_pylist()
-    assert unnamed[0]["fact"] == "Costs rose $8.6 million in 2019."
-    named = plan_queries(["c1"], pack, 1, seed=1, facts=facts,
-                         documents={"c1": {"document": "Harlow Mills - 10-K 2019", "entity": "Harlow Mills",
-                                           "period": "2019"}}).to_pylist()
-    assert named[0]["fact"] == "Revenue recognition follows the input method."
+def test_every_document_asks_first_about_its_facts_with_a_figure(pack):
+    """Only a figure can single out an unnamed excerpt (quality.support's unanchored rule), and in a named document
+    a sentence without one yields topic searches, so a chunk's slots take the facts that state a figure first, in
+    salience order, and the others only as spares."""
+    facts = {"c1": ["Revenue recognition follows the input method.", "Costs rose $8.6 million in 2019.",
+                    "The Group reviews its policies each year.", "Margins fell 40 basis points to 12.1%."]}
+    named = {"c1": {"document": "Harlow Mills - 10-K 2019", "entity": "Harlow Mills", "period": "2019"}}
+    for documents in (None, named):
+        plan = plan_queries(["c1"], pack, 2, seed=1, facts=facts, documents=documents).to_pylist()
+        by_slot = {r["slot_id"]: r for r in plan}
+        assert by_slot["c1#0"]["fact"] == "Costs rose $8.6 million in 2019."
+        assert by_slot["c1#1"]["fact"] == "Margins fell 40 basis points to 12.1%."
+        assert by_slot["c1#0"]["spare_facts"] == ["Revenue recognition follows the input method."]
+        assert by_slot["c1#1"]["spare_facts"] == ["The Group reviews its policies each year."]
+    # a chunk with no figure keeps its salience order
+    plain = {"c1": ["Revenue recognition follows the input method.", "The Group reviews its policies each year."]}
+    assert plan_queries(["c1"], pack, 1, seed=1, facts=plain, documents=named).to_pylist()[0]["fact"] == \
+        "Revenue recognition follows the input method."
 
 
 def test_matched_personas_stay_spread_over_the_pack(pack):

@@ -208,6 +208,22 @@ def test_a_query_of_figures_only_asks_nothing_of_its_fact():
                                  fiscal, fiscal[7:], "(2019)")[0] == "names_only_document"
 
 
+def test_a_query_of_figures_and_their_units_asks_nothing_a_unit_beside_a_measure_still_ties_it_to_its_fact():
+    vessel = "(2019) The Polar Spirit was off-hire for 35 days in 2019, against 82 days in 2018."
+    f = SupportFilter()
+    for query in ("35 days, 2019", "82 days 35 days 2018", "off-hire 35 days 2019"):
+        assert f.check(query, vessel, vessel[7:], "(2019)") == (
+            ("names_only_document", "it names only its document, its period or figures and their units")
+            if "off-hire" not in query else None), query
+    cut = "(2025) The Council lowered the policy rate by 25 basis points, to 4.25 percent."
+    assert f.check("25 basis points in 2025", cut, cut[7:], "(2025)")[0] == "names_only_document"
+    # beside a measure, "basis points" is what ties "cut" to a fact that says "lowered"
+    title = "Central Bank of Veloria: Policy Statement, 2025"
+    lowered = "The Council lowered the rate by 25 basis points, to 4.25 percent."
+    assert f.check("Central Bank of Veloria 25 basis points cut to 4.25 percent",
+                   f"{title} The Council cut its policy rate. {lowered}", lowered, title) is None
+
+
 def test_a_figure_the_passage_does_not_state_is_invented():
     reason, detail = check("Ardent Media Group discount rate range 12.6% to 15%")
     assert reason == "invented_figure" and "15" in detail
@@ -238,6 +254,11 @@ def test_a_query_that_fits_another_document_of_its_entity_is_ambiguous():
     # without another document of the entity, or when it says nothing of the query's words, it is kept
     assert f.check("Central Bank of Veloria core inflation 2025", passage, fact, title) is None
     assert f.check("Central Bank of Veloria core inflation 2025", passage, fact, title, (unrelated,)) is None
+    # a plural is the same word: "bond holdings" of another statement's "holdings of bonds"
+    bonds = frozenset(word_stems("The Council will keep reducing its holdings of government bonds by 2 billion."))
+    held = f"{title} The Council kept its bond holdings unchanged at 41 billion."
+    assert f.check("Central Bank of Veloria bond holdings 2025", held, "The Council kept its bond holdings "
+                   "unchanged at 41 billion.", title, (bonds,))[0] == "ambiguous_document"
 
 
 def test_a_phrase_its_passage_never_states_is_invented():
@@ -313,6 +334,27 @@ def test_a_question_that_states_a_figure_of_its_fact_is_dropped_a_request_or_sea
     assert check("Ardent Media Group GBP 64 million impairment charge 2025", impairment) is None
     # Without a fact (a recipe that writes from the passage) there is no answer to state.
     assert check("What was Ardent Media Group's GBP 64 million impairment charge in 2025?", "") is None
+
+
+def test_a_question_or_request_about_a_year_its_fact_does_not_state_is_dropped_a_keyword_search_is_not():
+    title = "Management's Discussion and Analysis: Granite Peak Homebuilders, Year Ended December 31"
+    fact = "Our homebuilding debt-to-capital ratio was 19.8%, and we had $1.05 billion of cash."
+    passage = f"{title} SG&A was 9.6% of home sales revenue, against 9.3% in 2024. {fact}"
+    f = SupportFilter()
+    reason, detail = f.check("What was Granite Peak Homebuilders' debt-to-capital ratio in 2024?", passage, fact,
+                             title)
+    assert reason == "asks_other_year" and "2024" in detail
+    assert f.check("I need to know whether Granite Peak Homebuilders' debt-to-capital ratio was 19.8% in 2024.",
+                   passage, fact, title)[0] == "asks_other_year"
+    # a keyword search adds its report's year; a question without a year, or of its fact's year, asks its fact
+    assert f.check("Granite Peak Homebuilders debt-to-capital ratio 2024", passage, fact, title) is None
+    assert f.check("What was Granite Peak Homebuilders' debt-to-capital ratio?", passage, fact, title) is None
+    dated = fact.replace("was 19.8%", "was 19.8% at the end of 2024")
+    assert f.check("What was Granite Peak Homebuilders' debt-to-capital ratio in 2024?", passage + " " + dated,
+                   dated, title) is None
+    # the title's year is the document's own period
+    assert f.check("What was Granite Peak Homebuilders' debt-to-capital ratio in 2024?", passage, fact,
+                   title + ", 2024") is None
 
 
 def test_an_ask_for_a_value_its_fact_does_not_state_is_dropped():

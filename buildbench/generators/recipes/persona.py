@@ -63,8 +63,7 @@ def plan_queries(chunk_ids: list[str], pack: DomainPack, queries_per_chunk: int,
         "entity": ..., "period": ...}.
     facts: chunk id -> its salient sentences, best first; a chunk's n-th slot asks about its n-th fact (the
         last one again when it has fewer), so two queries of a chunk ask different things, and keeps every
-        ``queries_per_chunk``-th fact after those as its spares. In a document that names no entity, the facts
-        that state a figure come first.
+        ``queries_per_chunk``-th fact after those as its spares. The facts that state a figure come first.
     """
     documents, facts = documents or {}, facts or {}
     rng = random.Random(seed)
@@ -82,10 +81,12 @@ def plan_queries(chunk_ids: list[str], pack: DomainPack, queries_per_chunk: int,
     deal = itertools.cycle(grid)
     rows = []
     for chunk_id in sorted(chunk_ids):
-        own = facts.get(chunk_id) or [""]
-        if not documents.get(chunk_id, {}).get("entity"):
-            # A document that names no one can be singled out by a figure only (quality.support, unanchored).
-            own = sorted(own, key=lambda f: not figures(f))
+        # Facts that state a figure first (stable, so salience orders each group). A document that names no one
+        # can be singled out by a figure only (quality.support, unanchored); in a named one, a sentence without a
+        # figure yields topic searches several chunks fit ("Tallis Mutual ransomware coverage 2025"): over the
+        # labelled sample builds of seeds 0-10 its kept queries were good 35 times in 76, and 96 of the bundled
+        # sample's 98 chunks have a fact with a figure to ask instead.
+        own = sorted(facts.get(chunk_id) or [""], key=lambda f: not figures(f))
         for slot in range(queries_per_chunk):
             persona, style, difficulty = next(deal)
             slot_id = f"{chunk_id}#{slot}"
