@@ -60,6 +60,7 @@ def style_forms(styles) -> dict[str, Optional[str]]:
     """Each query style's form (a pack's ``query_styles``), by style id; None for a style with no form."""
     return {s.id: s.form for s in styles}
 
+
 # What makes a request ask: a person's need, or a question inside it.
 _NEED = re.compile(PERSON_NEED + r"|\b(?:help|find|check|confirm|whether)\b|\?"
                    r"|^(?:what|how|which|why|when|where|who|is|are|does|do|did|can|could)\b", re.IGNORECASE)
