@@ -50,7 +50,7 @@ from typing import Optional, Sequence
 
 from ..records import Drop
 from .base import FilterResult, check_aligned
-from .support import DOCUMENT_WORDS, FIGURE_WORDS, PERSON_NEED, PREFIX, QUERY_WORDS, word_stems
+from .support import ASKS_AS_A_PERSON, DOCUMENT_WORDS, FIGURE_WORDS, PERSON_NEED, PREFIX, QUERY_WORDS, word_stems
 
 FORMS = ("keywords", "question", "request")
 SENTENCE_FORMS = FORMS[1:]  # written as sentences: a question or a request
@@ -64,7 +64,6 @@ def style_forms(styles) -> dict[str, Optional[str]]:
 # What makes a request ask: a person's need, or a question inside it.
 _NEED = re.compile(PERSON_NEED + r"|\b(?:help|find|check|confirm|whether)\b|\?"
                    r"|^(?:what|how|which|why|when|where|who|is|are|does|do|did|can|could)\b", re.IGNORECASE)
-_ASKS_AS_A_PERSON = re.compile(PERSON_NEED, re.IGNORECASE)
 
 
 # The document's first person: "our net income" is the filing talking, not someone searching it.
@@ -147,7 +146,7 @@ def form_problem(text: str, form: Optional[str]) -> Optional[tuple[str, str]]:
         return "not_a_question", "a question style query that does not end with a question mark"
     if form == "request" and not _NEED.search(text):
         return "not_a_request", "it states something and asks for nothing (no need, no question)"
-    if form == "request" and text.endswith("?") and not _ASKS_AS_A_PERSON.search(text):
+    if form == "request" and text.endswith("?") and not ASKS_AS_A_PERSON.search(text):
         return "bare_question", "a request style query that is a bare question, with no situation or need"
     return None
 

@@ -300,7 +300,11 @@ def unanswered_ask(query: str, fact: str) -> Optional[tuple[str, str]]:
 # good (102 of 253 requests).
 PERSON_NEED = (r"\b(?:i|we)(?:'m|'d| am| are| need| want| would| must| have to| require| plan| will need)\b"
                r"|\b(?:need|needs|looking for|trying to)\b")
-_SENTENCE_ASK = re.compile(PERSON_NEED + r"|\?\s*$", re.IGNORECASE)
+ASKS_AS_A_PERSON = re.compile(PERSON_NEED, re.IGNORECASE)
+
+
+def _is_question(query: str) -> bool:
+    return query.rstrip().endswith("?")
 
 
 # A question or request asks its fact, the answer it was written for. A year that neither the fact nor its
@@ -311,7 +315,7 @@ _SENTENCE_ASK = re.compile(PERSON_NEED + r"|\?\s*$", re.IGNORECASE)
 def asks_other_year(query: str, fact: str, naming: str = "") -> Optional[tuple[str, str]]:
     """(reason, detail) when ``query`` is a question or request naming a year that neither its ``fact`` nor its
     document's title (``naming``) states; None otherwise."""
-    if not _SENTENCE_ASK.search(query):
+    if not (_is_question(query) or ASKS_AS_A_PERSON.search(query)):
         return None
     other = set(YEAR.findall(query)) - set(YEAR.findall(fact)) - set(YEAR.findall(naming))
     if other:
@@ -329,7 +333,7 @@ def asks_other_year(query: str, fact: str, naming: str = "") -> Optional[tuple[s
 # capital was EUR 18.9 billion"): 7 of 9 good.
 def states_answer(query: str, fact: str) -> Optional[tuple[str, str]]:
     """(reason, detail) when ``query`` is a question that states a figure of its ``fact``; None otherwise."""
-    stated = value_figures(query) & value_figures(fact) if query.rstrip().endswith("?") else set()
+    stated = value_figures(query) & value_figures(fact) if _is_question(query) else set()
     if stated:
         return ("states_answer", f"a question that states {', '.join(sorted(stated))} of its fact: it asks for what "
                 "it says, or garbles the figure into its ask")
@@ -372,9 +376,15 @@ def word_stems(text: str) -> set[str]:
     return {w[:PREFIX] for w in _words(text)}
 
 
+def singular_stems(text: str) -> set[str]:
+    """``word_stems`` with plurals read as their singulars ("bonds" -> "bond"): how ``ambiguous_document`` compares
+    a query with the passages of its entity's other documents."""
+    return {_singular(w[:PREFIX]) for w in _words(text)}
+
+
 class SupportFilter:
     """Drop a query (``refs`` = (passage with its title, fact, words naming the document[, the word stems of each
-    passage of its entity's other documents]) of each query):
+    passage of its entity's other documents (``singular_stems``)]) of each query):
 
     - ``unsupported_terms``: more than ``max_unsupported`` of its content words are not in its passage;
     - ``names_only_document``: it has a fact, and names nothing but its document, its period or figures and their
@@ -468,8 +478,7 @@ class SupportFilter:
                         "figure of its passage, so it fits many documents")
         # Named by its entity only: another document of that entity may answer it as well as its own.
         asked = {_singular(w[:PREFIX]) for w in words}
-        if asked and siblings and not marks and not value_figures(query) and any(
-                asked <= {_singular(t) for t in s} for s in siblings):
+        if asked and siblings and not marks and not value_figures(query) and any(asked <= s for s in siblings):
             return ("ambiguous_document", "a passage of another document of its entity holds all its words, and it "
                     "names no month, quarter or figure that tells its own apart")
         # Last, so that a draft failing a check above keeps its reason (and its redraft): see the docstring.

@@ -13,7 +13,7 @@ import pyarrow as pa
 from ..builders.context import document_context
 from ..config import BuildConfig
 from ..engine.stage import StageContext
-from ..quality.support import word_stems
+from ..quality.support import singular_stems
 
 # The model roles, named by their config field on the domain pack (the query writer's is ``generator``). A role
 # left unset uses the query writer's backend and model.
@@ -91,7 +91,8 @@ def chunk_titles(ctx: StageContext) -> dict[str, str]:
 def support_refs(ctx: StageContext, sources: list[list[str]], facts: list[str]
                  ) -> list[tuple[str, str, str, tuple[frozenset[str], ...]]]:
     """What the support check reads of each query: its passages with their titles, its fact, the titles (the
-    words that name its document), and the word stems of each passage of its entity's other documents."""
+    words that name its document), and the word stems (plurals as singulars) of each passage of its entity's
+    other documents."""
     texts, titles, siblings = chunk_texts(ctx), chunk_titles(ctx), entity_siblings(ctx)
     refs = []
     for chunk_ids, fact in zip(sources, facts):
@@ -102,8 +103,8 @@ def support_refs(ctx: StageContext, sources: list[list[str]], facts: list[str]
 
 
 def entity_siblings(ctx: StageContext) -> dict[str, tuple[frozenset[str], ...]]:
-    """Chunk id -> the word stems of each chunk of the other documents whose title names the same entity (a
-    central bank's minutes and statements of one year), read once per process."""
+    """Chunk id -> the word stems (``singular_stems``) of each chunk of the other documents whose title names the
+    same entity (a central bank's minutes and statements of one year), read once per process."""
     ctx.check_input("chunks")
 
     def load():
@@ -116,7 +117,7 @@ def entity_siblings(ctx: StageContext) -> dict[str, tuple[frozenset[str], ...]]:
         for cid, doc in zip(ids, docs):
             if entity[cid]:
                 named[entity[cid]].append((doc, cid))
-        stems = {c: frozenset(word_stems(texts[c])) for chunks in named.values() for _, c in chunks}
+        stems = {c: frozenset(singular_stems(texts[c])) for chunks in named.values() for _, c in chunks}
         out = {}
         for cid, doc in zip(ids, docs):
             others = [c for d, c in named.get(entity[cid], ()) if d != doc]
