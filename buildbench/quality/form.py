@@ -50,9 +50,11 @@ from typing import Optional, Sequence
 
 from ..records import Drop
 from .base import FilterResult, check_aligned
-from .support import ASKS_AS_A_PERSON, DOCUMENT_WORDS, FIGURE_WORDS, PERSON_NEED, PREFIX, QUERY_WORDS, word_stems
+from .asks import ASKS_AS_A_PERSON, PERSON_NEED
+from .support import DOCUMENT_WORDS, FIGURE_WORDS, PREFIX, QUERY_WORDS, word_stems
 
-FORMS = ("keywords", "question", "request")
+KEYWORDS = "keywords"
+FORMS = (KEYWORDS, "question", "request")
 SENTENCE_FORMS = FORMS[1:]  # written as sentences: a question or a request
 
 
@@ -122,12 +124,12 @@ def form_problem(text: str, form: Optional[str]) -> Optional[tuple[str, str]]:
     if not form:
         return None
     text = text.strip()
-    if form in ("keywords", "question") and _DOCUMENT_VOICE.search(text):
+    if form in (KEYWORDS, "question") and _DOCUMENT_VOICE.search(text):
         return "document_voice", "it speaks as its document does (we, our), not as someone searching it"
     dangling = _dangling(text)
     if dangling:
         return "dangling_reference", f"{dangling!r} points back at its passage, which a searcher does not have"
-    if form == "keywords":
+    if form == KEYWORDS:
         if text.endswith("?"):
             return "not_keywords", "a keyword search written as a question"
         return None

@@ -13,7 +13,8 @@ import pyarrow as pa
 from ..builders.context import document_context
 from ..config import BuildConfig
 from ..engine.stage import StageContext
-from ..quality.support import singular_stems
+from ..quality.form import KEYWORDS, style_forms
+from ..quality.support import singular_stems, topic_stems
 
 # The model roles, named by their config field on the domain pack (the query writer's is ``generator``). A role
 # left unset uses the query writer's backend and model.
@@ -67,25 +68,44 @@ def check_role(role: str, enabled: Callable = lambda pack: True) -> Callable[[Bu
 
 def chunk_texts(ctx: StageContext) -> dict[str, str]:
     """Chunk id -> text, read once per process (the stage must declare ``chunks`` as an input)."""
-
-    ctx.check_input("chunks")  # also when another stage loaded them first
-
-    def load():
-        table = ctx.read("chunks")
-        return dict(zip(table["id"].to_pylist(), table["text"].to_pylist()))
-
-    return ctx.service("chunk_texts", load)
+    return _chunk_column(ctx, "text")
 
 
 def chunk_titles(ctx: StageContext) -> dict[str, str]:
     """Chunk id -> its document's title (which names the entity and period), read once per process."""
-    ctx.check_input("chunks")
+    return _chunk_column(ctx, "title")
+
+
+def chunk_documents(ctx: StageContext) -> dict[str, str]:
+    """Chunk id -> its document's id, read once per process."""
+    return _chunk_column(ctx, "doc_id")
+
+
+def _chunk_column(ctx: StageContext, column: str) -> dict[str, str]:
+    ctx.check_input("chunks")  # also when another stage loaded them first
 
     def load():
-        table = ctx.read("chunks").select(["id", "title"])
-        return dict(zip(table["id"].to_pylist(), table["title"].to_pylist()))
+        table = ctx.read("chunks").select(["id", column])
+        return dict(zip(table["id"].to_pylist(), table[column].to_pylist()))
 
-    return ctx.service("chunk_titles", load)
+    return ctx.service(f"chunks.{column}", load)
+
+
+def search_topics(ctx: StageContext, queries: pa.Table) -> dict[str, frozenset[str]]:
+    """Keyword search id -> the words it asks with, when it names no figure, month or quarter (``topic_stems``; its
+    passages' titles name its document). A question or request asks more than its words: another passage holding
+    them need not answer it ("What is the net proceeds of Kaleva Telecom Holdings S.A. in 2025?" of the notes'
+    equity-offering redemption terms)."""
+    titles, form = chunk_titles(ctx), style_forms(ctx.config.domain.query_styles)
+    out = {}
+    for qid, text, chunk_ids, style in zip(queries["id"].to_pylist(), queries["text"].to_pylist(),
+                                           queries["chunk_ids"].to_pylist(), queries["style"].to_pylist()):
+        if form.get(style) != KEYWORDS:
+            continue
+        topic = topic_stems(text, " ".join(titles.get(c) or "" for c in chunk_ids))
+        if topic:
+            out[qid] = topic
+    return out
 
 
 def support_refs(ctx: StageContext, sources: list[list[str]], facts: list[str]
@@ -108,18 +128,17 @@ def entity_siblings(ctx: StageContext) -> dict[str, tuple[frozenset[str], ...]]:
     ctx.check_input("chunks")
 
     def load():
-        table = ctx.read("chunks").select(["id", "doc_id", "title"])
-        ids, docs, texts = table["id"].to_pylist(), table["doc_id"].to_pylist(), chunk_texts(ctx)
+        documents, titles, texts = chunk_documents(ctx), chunk_titles(ctx), chunk_texts(ctx)
         # One title per document: its entity is read once, not once per chunk.
-        entity_of = {t: document_context("", title=t or "").entity.lower() for t in set(table["title"].to_pylist())}
-        entity = dict(zip(ids, (entity_of[t] for t in table["title"].to_pylist())))
+        entity_of = {t: document_context("", title=t or "").entity.lower() for t in set(titles.values())}
+        entity = {cid: entity_of[t] for cid, t in titles.items()}
         named: dict[str, list[tuple[str, str]]] = defaultdict(list)
-        for cid, doc in zip(ids, docs):
+        for cid, doc in documents.items():
             if entity[cid]:
                 named[entity[cid]].append((doc, cid))
         stems = {c: frozenset(singular_stems(texts[c])) for chunks in named.values() for _, c in chunks}
         out = {}
-        for cid, doc in zip(ids, docs):
+        for cid, doc in documents.items():
             others = [c for d, c in named.get(entity[cid], ()) if d != doc]
             if others:
                 out[cid] = tuple(stems[c] for c in others)

@@ -16,7 +16,7 @@ from ..engine.stage import StageContext
 from ..generators.recipes import ParsedQuery, PersonaQueryRecipe
 from ..records import Drop, Query, to_table
 from ..quality import CopyFilter
-from ..quality.form import form_problem, style_forms
+from ..quality.form import KEYWORDS, form_problem, style_forms
 from ..quality.support import SupportFilter, without_invented_years
 from .common import (
     QUERY_WRITER,
@@ -89,7 +89,7 @@ def run_shard(shard: pa.Table, ctx: StageContext) -> tuple[pa.Table, list[Drop]]
         """A keyword search without the years its passage and title never state: the writer adds its examples'
         year ("net average space growth 1.4% 2025") to facts of documents that name none. The support check
         defines an invented year, so with it off the draft is left as written."""
-        if support is None or not parsed.text or forms.get(slots[i]["style"]) != "keywords":
+        if support is None or not parsed.text or forms.get(slots[i]["style"]) != KEYWORDS:
             return parsed
         passage, _, naming = ref(i)[:3]
         rest = without_invented_years(parsed.text, passage, naming, filters.support.max_unsupported)
@@ -123,7 +123,7 @@ def run_shard(shard: pa.Table, ctx: StageContext) -> tuple[pa.Table, list[Drop]]
                 at[i], tries[i] = at[i] + 1, 0
             elif why[0] in SAME_FACT_WITHOUT_SPARE:
                 tries[i] += 1
-                if forms.get(slots[i]["style"]) == "keywords":
+                if forms.get(slots[i]["style"]) == KEYWORDS:
                     leads[i] = slots[i].get("entity") or ""
             else:
                 continue  # not drafted again: filter_queries drops this draft for the same reason

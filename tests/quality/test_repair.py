@@ -16,6 +16,7 @@ from buildbench.quality.repair import (
     repair,
     weakly_explained,
 )
+from buildbench.quality.support import topic_stems
 
 TEXTS = {
     "p1": "The board raised the quarterly dividend to 42 cents per share, payable on 15 March to holders of record.",
@@ -173,6 +174,42 @@ def test_a_chunk_that_holds_the_cited_fact_word_for_word_joins_the_qrels():
     # without the citation the same candidate is only judged relevant, which makes two: vague
     out = repair(["q1", "q2"], POS, cands, texts, verdicts, cfg=RepairConfig(max_added_positives=1))
     assert "q2" not in out.kept_queries
+
+
+def test_a_close_chunk_of_its_document_that_holds_every_word_of_a_topic_search_joins_the_qrels():
+    """A search naming no figure, month or quarter ("Norrland Power green financing 2025") fits every chunk of its
+    document that holds all its words: one that scores too close to the positive to be a safe negative joins the
+    qrels, judge or not, and does not make it vague. One scored well below stays a negative; a chunk of another
+    document, one missing a word, and a search naming a figure are left to the judge."""
+    title = "Norrland Power AB: Impact Report 2025"
+    texts = {**TEXTS,
+             "g1": "Norrland Power allocated SEK 4.2 billion of green financing to wind farms in 2025.",
+             "g2": "Unallocated proceeds of green financings are held in cash and short-term deposits.",
+             "g3": "Green bonds funded two solar parks and a storage project.",
+             "g4": "The green financing framework excludes fossil-fuel assets.",
+             "o1": "Caldera National Bank arranged green financing for utilities in 2025."}
+    documents = {"g1": "impact", "g2": "impact", "g3": "impact", "g4": "impact", "o1": "caldera"}
+    queries = {"q1": "Norrland Power green financing 2025", "q2": "Norrland Power SEK 4.2 billion green financing"}
+    topics = {q: t for q, text in queries.items() if (t := topic_stems(text, title))}
+    assert topics == {"q1": frozenset({"green", "finan"})}
+    cands = [cand(q, p, 0.7 - r / 10, r, d) for q in queries
+             for r, (p, d) in enumerate([("g2", "too_close"), ("g3", "too_close"), ("o1", "too_close"),
+                                         ("g4", "negative")], 1)]
+    pos = {"q1": ["g1"], "q2": ["g1"]}
+    out = repair(["q1", "q2"], pos, cands, texts, topics=topics, documents=documents)
+    assert sorted(out.qrels) == [("q1", "g1", 1), ("q1", "g2", 1), ("q2", "g1", 1)]
+    assert out.hard_negatives == {"q1": ["g4"], "q2": ["g4"]}
+    added = [e for e in out.audit if e.action == "add_qrel"]
+    assert [(e.query_id, e.passage_id, e.reason) for e in added] == [("q1", "g2", "same_document_topic")]
+    assert "finan, green" in added[0].detail and out.stats["false_negatives.same_document_topic"] == 1
+    # The judge calls g2 and o1 relevant: o1 alone counts towards vague, g2 answers as the positive does.
+    verdicts = [Verdict(q, "g1", POSITIVE, 3) for q in queries] + [Verdict(q, "n2", CONTROL, 0) for q in queries]
+    verdicts += [Verdict("q1", p, CANDIDATE, 3) for p in ("g2", "o1")]
+    out = repair(["q1", "q2"], pos, cands, texts, verdicts, cfg=RepairConfig(max_added_positives=1), topics=topics,
+                 documents=documents)
+    assert "q1" in out.kept_queries and {("q1", "g2", 1), ("q1", "o1", 1)} <= set(out.qrels)
+    reasons = {e.passage_id: e.reason for e in out.audit if e.query_id == "q1" and e.action == "add_qrel"}
+    assert reasons == {"g2": "same_document_topic", "o1": "judged_relevant"}
 
 
 # -- people's labels

@@ -96,7 +96,8 @@ def test_in_a_document_that_names_no_one_every_query_needs_an_anchor():
 
 
 def test_anchors_are_an_entity_word_a_dated_period_or_a_stated_figure():
-    from buildbench.quality.support import anchors, figures
+    from buildbench.quality.numbers import figures
+    from buildbench.quality.support import anchors
 
     assert figures("$16.9 million in 2019, 1,346 stores, Q3 FY19") == {"16.9", "1346"}
     statement = "FOMC policy statement, 1995-07-06"
@@ -113,7 +114,8 @@ def test_anchors_are_an_entity_word_a_dated_period_or_a_stated_figure():
 
 def test_a_number_that_labels_a_standard_or_section_is_no_anchor():
     """"ASC 606", "Level 1" or "Scope 1 and 2" is cited by every report that applies the rule; a value is not."""
-    from buildbench.quality.support import anchors, value_figures
+    from buildbench.quality.numbers import value_figures
+    from buildbench.quality.support import anchors
 
     assert value_figures("Level 1 inputs of $4.2 million, Topic 605 and Topic 606, Scope 1 & 2, Note 19.") == {"4.2"}
     assert value_figures("levels 1, 2 and 3; Tier 1 ratio of 14.2%") == {"14.2"}
@@ -310,7 +312,7 @@ def test_an_ask_its_fact_cannot_answer_is_dropped_last():
 
 
 def test_a_what_would_of_a_fact_without_a_case_or_estimate_is_dropped():
-    from buildbench.quality.support import unanswered_ask
+    from buildbench.quality.asks import unanswered_ask
 
     guidance = "We expect non-GAAP gross margin between 60.5% and 61.5% in the first quarter."
     reason, _ = unanswered_ask("How much would a 60.5% non-GAAP gross margin increase in Q4 2025?", guidance)

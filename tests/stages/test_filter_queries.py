@@ -83,7 +83,7 @@ def test_a_query_another_document_of_its_entity_answers_is_dropped_as_ambiguous(
 
 
 def test_a_question_that_states_its_facts_figure_is_dropped_a_search_that_names_it_is_not(tmp_path, rundir):
-    """A question that states its fact's figure asks for what it says (quality.support.states_answer); a keyword
+    """A question that states its fact's figure asks for what it says (quality.asks.states_answer); a keyword
     search names the same figure to single its passage out."""
     rundir.write("chunks", chunks_table([(f"c{i}", d, t) for i, (d, t) in enumerate(PASSAGES)]))
     fact = "Inflation remains elevated and the Committee is strongly committed to returning it to 2 percent."

@@ -110,7 +110,7 @@ UNDATED = [
 def test_a_keyword_search_keeps_no_year_its_passage_does_not_state(tmp_path, rundir):
     pytest.importorskip("llama_cpp")
     from buildbench.builders.context import YEAR
-    from buildbench.quality.support import figures
+    from buildbench.quality.numbers import figures
 
     cfg = make_cfg(tmp_path)
     rundir.write("chunks", chunks_table(UNDATED))

@@ -131,3 +131,29 @@ def test_a_question_its_positive_explains_weakly_is_dropped_a_keyword_search_is_
     assert result.outputs["final_queries"].num_rows == 4
     notes = {r["query_id"]: r["detail"] for r in result.outputs["audit"].to_pylist() if r["reason"] == "judge_not_trusted"}
     assert set(notes) == {"q1", "q3"} and "weakly_explained" in notes["q1"]
+
+
+def test_a_close_chunk_of_its_document_holding_every_word_of_a_topic_search_joins_the_qrels(tmp_path, rundir):
+    """The keyword search "banks lending standards" names no figure, month or quarter: the next chunk of its
+    positive's document, which holds all its words and scores too close to the positive to be a safe negative,
+    answers it too. A chunk of another document that does is left to the judge (untrusted here), and so is the same
+    chunk for a search that names a quarter, and for a question, which asks more than its words; a chunk of the
+    document scored well below the positive stays a negative."""
+    more = "Most banks expect lending standards to stay tight through year end, with demand weaker."
+    write_inputs(rundir, [], [Candidate(q, p, 0.8 - r / 10, 0.8, r, d, ["bm25"]) for q in ("q1", "q2", "q3")
+                              for r, (p, d) in enumerate([("c1-more", "too_close"), ("c9", "too_close"),
+                                                          ("c1-last", "negative")], 1)],
+                 extra_chunks=[("c1-more", "d2", more), ("c9", "d9", more), ("c1-last", "d2", "Lending standards "
+                                                                               "for banks eased in 2019.")])
+    rundir.write("queries", pa.concat_tables([
+        queries_table([("q1", "banks lending standards", ["c1"]), ("q2", "banks lending standards Q3", ["c1"])]),
+        queries_table([("q3", "Why did banks tighten lending standards?", ["c1"])], style="question")]))
+    result, _ = run_global("repair_qrels", make_cfg(tmp_path / "run"), rundir)
+    out = result.outputs
+    assert sorted(tuple(r.values()) for r in out["qrels"].to_pylist()) == [
+        ("q1", "c1", 1), ("q1", "c1-more", 1), ("q2", "c1", 1), ("q3", "c1", 1)]
+    added = [(r["query_id"], r["reason"], r["passage_id"]) for r in out["audit"].to_pylist()
+             if r["action"] == "add_qrel"]
+    assert added == [("q1", "same_document_topic", "c1-more")]
+    assert {r["query_id"]: r["passage_ids"] for r in out["hard_negatives"].to_pylist()} == {
+        q: ["c1-last"] for q in ("q1", "q2", "q3")}

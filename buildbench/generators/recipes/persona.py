@@ -16,7 +16,8 @@ from typing import Optional
 import pyarrow as pa
 
 from ...domain_pack import DomainPack, GeneratorConfig
-from ...quality.support import QUERY_WORDS, figures, word_stems
+from ...quality.numbers import figures
+from ...quality.support import QUERY_WORDS, word_stems
 from ..base import GenerationRequest, GenerationResult
 from .facts import smoothed_idf
 from .templates import derive_seed, language_name, template
