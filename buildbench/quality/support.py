@@ -65,8 +65,8 @@ written to ask about.
 
 ``invented_unit`` (a "$" its passage never puts before that figure, or a percent it never writes) was read on
 every labelled build (6 good in 18; 0 in 7) and checked on two builds of a seed no rule was read on
-(``value_all_*``). What a query asks of its fact (when, why, a value, a second thing, another year, its own answer)
-is checked last, by ``quality.asks``.
+(``value_all_*``). What a query asks of its fact (when, why, a value, a second thing, another year, its own answer,
+a change the other way) is checked last, by ``quality.asks``.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ from typing import Optional, Sequence
 
 from ..builders.context import YEAR, DocContext, document_context, period_marks
 from ..records import Drop
-from .asks import asks_other_year, states_answer, unanswered_ask
+from .asks import asks_other_year, opposite_direction, states_answer, unanswered_ask
 from .base import FilterResult, check_aligned
 from .numbers import FIGURE, figures, value_figures
 
@@ -278,7 +278,9 @@ class SupportFilter:
       answer that (``unanswered_ask``);
     - ``asks_other_year``: it is a question or request naming a year neither its fact nor its title states
       (``asks_other_year``);
-    - ``states_answer``: it is a question that states a figure of its fact (``states_answer``).
+    - ``states_answer``: it is a question that states a figure of its fact (``states_answer``);
+    - ``opposite_direction``: it states a rise where its fact states only a fall, or the reverse
+      (``opposite_direction``).
     """
 
     name = "support"
@@ -359,4 +361,5 @@ class SupportFilter:
         if units:
             return ("invented_unit", f"it writes {', '.join(sorted(units))}, which its passage does not")
         return unanswered_ask(query, fact or passage) or (
-            (asks_other_year(query, fact, naming) or states_answer(query, fact)) if fact else None)
+            (asks_other_year(query, fact, naming) or states_answer(query, fact) or opposite_direction(query, fact))
+            if fact else None)

@@ -49,7 +49,8 @@ check = check_role(QUERY_WRITER, lambda pack: pack.recipes.persona)
 #   gives its figure, cut off, looping) ends the slot: a draft about a spare fact after one was good 17 times in 38
 #   over six builds (`nextfact_all_*`), and taking them cost the rate three points. A question that states its
 #   fact's figure (``states_answer``, added later) ends it too, as does a question or request about a year its fact
-#   does not state (``asks_other_year``, later still); their redrafts were not measured.
+#   does not state (``asks_other_year``, later still) and one stating a change the other way from its fact's
+#   (``opposite_direction``, last); their redrafts were not measured.
 SAME_FACT_REDRAFT = frozenset({"unsupported_terms", "invented_phrase", "invented_relation", "copied_from_chunk",
                                "mentions_source", "repeated_term"})
 NEXT_FACT_REDRAFT = frozenset({"off_fact", "invented_figure", "invented_period", "unanchored",

@@ -391,3 +391,33 @@ def test_a_figure_written_in_dollars_its_passage_never_writes_so_is_dropped_last
     assert _unit_figures("$1,200 and 12.6 percent, 3 per cent, 4%") == {"$1200", "12.6%", "3%", "4%"}
     # Checked after the others: an invented figure keeps its reason.
     assert check("Ardent Media Group $15% discount rate range")[0] == "invented_figure"
+
+
+def test_a_query_stating_a_change_the_other_way_from_its_fact_is_dropped():
+    """"Expect to increase its net new orders" of orders "down 2%" asks about a change that did not happen."""
+    title = "Management's Discussion and Analysis: Granite Peak Homebuilders, Year Ended December 31, 2025"
+    orders = "Net new orders for 2025 were 10,036 homes, down 2% from the prior year."
+    rates = "Financing incentives reduced buyers' mortgage rates to as low as 4.99% on select homes."
+    buyback = "The board authorized buybacks of up to $750 million."
+    # The passage's other sentences hold the queries' other words, so only the direction can fail them.
+    passage = (f"{title} {orders} {rates} {buyback} We expect land costs to increase, which led to higher prices and "
+               "will fall on buyers.")
+
+    def check(query, fact):
+        return SupportFilter().check(query, passage, fact, title)
+
+    reason, detail = check("What does Granite Peak Homebuilders expect to increase its net new orders for 2025?",
+                           orders)
+    assert reason == "opposite_direction" and "'increase'" in detail and "'down'" in detail
+    assert check("I need to know whether Granite Peak Homebuilders' mortgage rates were higher.",
+                 rates)[0] == "opposite_direction"
+    # The same direction, or a fact that states both ways, or none, passes; so does a query naming both.
+    assert check("How much did Granite Peak Homebuilders' net new orders fall in 2025?", orders) is None
+    assert check("What does Granite Peak Homebuilders expect to increase its net new orders for 2025?",
+                 orders.replace("down 2%", "down 2% after an increase")) is None
+    assert check("How much did Granite Peak Homebuilders' net new orders increase in 2025?",
+                 "Net new orders for 2025 were 10,036 homes.") is None
+    assert check("How much did Granite Peak Homebuilders' net new orders fall after an increase in 2025?",
+                 orders) is None
+    # "Up to" is a bound, not a rise.
+    assert check("How much did Granite Peak Homebuilders reduce its authorized buybacks?", buyback) is None
