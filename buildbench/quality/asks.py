@@ -136,12 +136,11 @@ def states_answer(query: str, fact: str) -> Optional[tuple[str, str]]:
     return None
 
 
-
 # "What does Granite Peak Homebuilders expect to increase its net new orders for 2025?" of "Net new orders ... were
 # 10,036 homes, down 2%": a query that states one direction of change where its fact states only the other asks
-# about a change that did not happen. Of the 7 labelled queries (all builds, seeds 0-14) that did, 6 were wrong
-# (the seventh asks "how much of the increase" in a limit its fact keeps); no keyword search did. "Up to" is a
-# bound, not a rise.
+# about a change that did not happen. Of the 1,025 distinct labelled sample queries that carry their fact (all
+# builds, seeds 0-14), 7 did: 6 were wrong, the seventh asks "how much of the increase" in a limit its fact keeps,
+# and none was a keyword search. "Up to" is a bound, not a rise.
 _UP = re.compile(r"\b(?:increas\w*|ris(?:e|es|en|ing)|rose|gr[eo]w(?:s|n|ing|th)?|higher|up(?!\s+(?:to|front)\b)|"
                  r"improv\w*)\b", re.IGNORECASE)
 _DOWN = re.compile(r"\b(?:decreas\w*|declin\w*|fall(?:s|en|ing)?|fell|lower|down|drop\w*|reduc\w*)\b", re.IGNORECASE)
@@ -150,12 +149,12 @@ _DOWN = re.compile(r"\b(?:decreas\w*|declin\w*|fall(?:s|en|ing)?|fell|lower|down
 def opposite_direction(query: str, fact: str) -> Optional[tuple[str, str]]:
     """(reason, detail) when ``query`` states only a rise (or only a fall) and its ``fact`` states only the other;
     None otherwise."""
-    up, down = _UP.search(query), _DOWN.search(query)
-    said = up if up and not down else down if down and not up else None
-    if said is None:
+    rise, fall = _UP.search(query), _DOWN.search(query)
+    if bool(rise) == bool(fall):  # neither, or both ("fell after an increase"): no one direction to contradict
         return None
-    other = (_DOWN if said is up else _UP).search(fact)
-    if other and not (_UP if said is up else _DOWN).search(fact):
+    said, same, opposite = (rise, _UP, _DOWN) if rise else (fall, _DOWN, _UP)
+    against = opposite.search(fact)
+    if against and not same.search(fact):
         return ("opposite_direction", f"it says {said.group(0).lower()!r}, and its fact states only the other way "
-                f"({other.group(0).lower()!r})")
+                f"({against.group(0).lower()!r})")
     return None
