@@ -91,6 +91,11 @@ def _chunk_column(ctx: StageContext, column: str) -> dict[str, str]:
     return ctx.service(f"chunks.{column}", load)
 
 
+def naming(titles: dict[str, str], chunk_ids: list[str]) -> str:
+    """The words that name a query's document: its passages' titles (entity and period)."""
+    return " ".join(titles.get(c) or "" for c in chunk_ids)
+
+
 def search_topics(ctx: StageContext, queries: pa.Table) -> dict[str, frozenset[str]]:
     """Keyword search id -> the words it asks with, when it names no figure, month or quarter (``topic_stems``; its
     passages' titles name its document). A question or request asks more than its words: another passage holding
@@ -102,7 +107,7 @@ def search_topics(ctx: StageContext, queries: pa.Table) -> dict[str, frozenset[s
                                            queries["chunk_ids"].to_pylist(), queries["style"].to_pylist()):
         if form.get(style) != KEYWORDS:
             continue
-        topic = topic_stems(text, " ".join(titles.get(c) or "" for c in chunk_ids))
+        topic = topic_stems(text, naming(titles, chunk_ids))
         if topic:
             out[qid] = topic
     return out
@@ -116,9 +121,9 @@ def support_refs(ctx: StageContext, sources: list[list[str]], facts: list[str]
     texts, titles, siblings = chunk_texts(ctx), chunk_titles(ctx), entity_siblings(ctx)
     refs = []
     for chunk_ids, fact in zip(sources, facts):
-        naming = " ".join(titles.get(c) or "" for c in chunk_ids)
+        names = naming(titles, chunk_ids)
         others = tuple(s for c in chunk_ids[:1] for s in siblings.get(c, ()))
-        refs.append((f"{naming} {' '.join(texts[c] for c in chunk_ids)}", fact or "", naming, others))
+        refs.append((f"{names} {' '.join(texts[c] for c in chunk_ids)}", fact or "", names, others))
     return refs
 
 
