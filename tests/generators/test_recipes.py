@@ -255,6 +255,33 @@ def test_a_query_budget_draws_from_chunks_with_something_to_ask(pack):
     assert plan_queries(ids, pack, 2, seed=3, salience=salience).equals(plan_queries(ids, pack, 2, seed=3))
 
 
+def test_a_query_budget_asks_an_unnamed_document_about_its_figures_only(pack):
+    """In a document that names no one a query is singled out by a figure only: under a budget, a chunk whose facts
+    state none is not drawn, and a chunk gets a slot per fact stating one (up to queries_per_chunk), with more
+    chunks drawn until the budget is spent. A named document's chunks are drawn as before; with too few chunks
+    that have a figure, any chunk can be."""
+    ids = [f"c{i:02d}" for i in range(20)]
+    figure, another, plain = ("Revenue rose 12% to $4.1 million in 2019.", "Backlog was $2.3 million at year end.",
+                              "The segment sells valves and pumps.")
+    facts = {c: [plain] if i % 2 == 0 else [figure, another] if i % 4 == 1 else [figure, plain]
+             for i, c in enumerate(ids)}
+    unnamed = {c: {"entity": ""} for c in ids}
+    plan = plan_queries(ids, pack, 2, seed=3, max_queries=10, documents=unnamed, facts=facts).to_pylist()
+    assert len(plan) == 10 and all(int(s["chunk_id"][1:]) % 2 for s in plan)
+    assert all(s["fact"] in (figure, another) for s in plan)
+    per_chunk = Counter(s["chunk_id"] for s in plan)
+    assert all(n == 1 for c, n in per_chunk.items() if int(c[1:]) % 4 == 3) and len(per_chunk) > 5
+    assert plan == plan_queries(ids, pack, 2, seed=3, max_queries=10, documents=unnamed, facts=facts).to_pylist()
+    named = {c: {"entity": "Harlow Valve Co."} for c in ids}
+    drawn = plan_queries(ids, pack, 2, seed=3, max_queries=10, documents=named, facts=facts)
+    assert drawn["chunk_id"].to_pylist() == plan_queries(ids, pack, 2, seed=3, max_queries=10)["chunk_id"].to_pylist()
+    wide = set(plan_queries(ids, pack, 1, seed=3, max_queries=14, documents=unnamed, facts=facts)["chunk_id"]
+               .to_pylist())
+    assert len(wide) == 14 and any(int(c[1:]) % 2 == 0 for c in wide)
+    # without a budget every chunk gets its slots
+    assert plan_queries(ids, pack, 2, seed=3, documents=unnamed, facts=facts).num_rows == 40
+
+
 def test_degenerate_outputs_are_no_queries(pack):
     from buildbench.generators.base import GenerationResult
 
