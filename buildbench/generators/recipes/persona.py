@@ -78,13 +78,14 @@ def plan_queries(chunk_ids: list[str], pack: DomainPack, queries_per_chunk: int,
     def named(chunk_id: str) -> bool:
         return bool(documents.get(chunk_id, {}).get("entity"))
 
-    def with_figures(chunk_id: str) -> int:
+    def facts_with_figure(chunk_id: str) -> int:
         return sum(1 for f in facts.get(chunk_id) or () if figures(f))
 
     def slots_of(chunk_id: str) -> int:
         if not budget or named(chunk_id):
             return queries_per_chunk
-        return min(queries_per_chunk, with_figures(chunk_id)) or queries_per_chunk  # none: drawn only as a fallback
+        # A chunk with none is drawn only when too few others are left, and keeps its slots.
+        return min(queries_per_chunk, facts_with_figure(chunk_id)) or queries_per_chunk
 
     if budget:
         keep = -(-max_queries // queries_per_chunk)
@@ -93,7 +94,7 @@ def plan_queries(chunk_ids: list[str], pack: DomainPack, queries_per_chunk: int,
             scores = sorted(salience.get(c, 0.0) for c in pool)
             askable = [c for c in pool if salience.get(c, 0.0) >= scores[len(scores) // 2]]
             pool = askable if len(askable) >= keep else pool
-        anchored = [c for c in pool if named(c) or with_figures(c)]
+        anchored = [c for c in pool if named(c) or facts_with_figure(c)]
         pool = anchored if len(anchored) >= keep else pool
         draw = random.Random(derive_seed(seed, "budget"))
         chunk_ids = draw.sample(pool, keep)
