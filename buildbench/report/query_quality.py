@@ -1,6 +1,7 @@
-"""Query quality of a build, on its final queries: whether they name their document's entity and period, how
-specific they are to their passage under the likelihood judge, what the judge is and how far it is calibrated,
-what the qrels repair dropped and added, and a seeded sample of queries with the fact each asks for.
+"""Query quality of a build, on its final queries: whether they name their document's entity and period, how many
+of each style the plan asked for and the task kept, how specific they are to their passage under the likelihood
+judge, what the judge is and how far it is calibrated, what the qrels repair dropped and added, and a seeded sample
+of queries with the fact each asks for.
 
 ``query_quality(rundir, config)`` computes it (``report.json``'s ``query_quality``); ``card_lines`` writes it as
 the "Query quality" section of the retrieval task's dataset card (``write_card_section``). Query texts, facts and
@@ -108,6 +109,20 @@ def _naming(queries: list[dict], slots: Mapping[str, Slot]) -> dict[str, Any]:
         ent, per, either = ent + e, per + p, either + (e or p)
     return {"planned": planned, "not_planned": len(queries) - planned, "entity": _share(ent, n_ent),
             "period": _share(per, n_per), "either": _share(either, n_either)}
+
+
+# -- styles: what the plan asked for, what survived
+
+
+def _styles(queries: list[dict], slots: Mapping[str, Slot]) -> list[dict[str, Any]]:
+    """Plan slots and final queries per style, most planned first. The plan deals styles evenly; a style whose
+    drafts fail their checks more often ends with fewer queries (on tatqa_dev, questions keep none), so a task's
+    mix of styles is its own and shown as such. A query without a slot (YourBench) counts under its own style."""
+    planned = Counter(s.style for s in slots.values())
+    kept = Counter((slots[q["id"]].style if q["id"] in slots else q.get("style") or "") for q in queries)
+    return [{"style": st, "planned": planned[st], "kept": kept[st],
+             "share_kept": round(kept[st] / planned[st], 4) if planned[st] else None}
+            for st in sorted(planned.keys() | kept.keys(), key=lambda st: (-planned[st], st))]
 
 
 # -- specificity under the likelihood judge
@@ -292,6 +307,7 @@ def query_quality(rundir: RunDir, config: BuildConfig | None, calibration: Path 
     return {
         "queries": len(queries),
         "naming": _naming(queries, slots),
+        "styles": _styles(queries, slots),
         "specificity": spec_dist,
         "positive_pmi": pos_dist,
         "relevance_judge": judge,
@@ -358,6 +374,14 @@ def card_lines(qq: Mapping[str, Any]) -> list[str]:
     for key, name in (("entity", "entity"), ("period", "period (a year or quarter)"), ("either", "entity or period")):
         s = naming.get(key) or {}
         lines.append(f"| {name} | {_pct(s.get('share'))} | {s.get('named', 0)} / {s.get('of', 0)} |")
+    styles = qq.get("styles") or []
+    if styles:
+        lines += ["", "### Styles", "", "| Style | Planned slots | Final queries | Kept |", "|---|---|---|---|"]
+        lines += [f"| {md(s.get('style') or 'none')} | {s.get('planned', 0)} | {s.get('kept', 0)} | "
+                  f"{_pct(s.get('share_kept'))} |" for s in styles]
+        lost = [s for s in styles if s.get("planned") and not s.get("kept")]
+        lines += [""] * bool(lost) + [f"No {md(s.get('style'))} query passed its checks ({s.get('planned')} planned): "
+                                      "the task has none of that style." for s in lost]
     lines += ["", "### Specificity", ""]
     spec, pos = qq.get("specificity") or {}, qq.get("positive_pmi") or {}
     if spec.get("n") or pos.get("n"):

@@ -193,6 +193,15 @@ def query_quality_section(report: Mapping[str, Any]) -> dict[str, Any] | None:
             for key, name in (("entity", "entity"), ("period", "period (year or quarter)"), ("either", "either"))]
     blocks = [{"title": "Queries naming their document",
                "table": _table(["names its document's", "share", "named / known"], rows, numeric=(1, 2))}]
+    styles = qq.get("styles") or []
+    if styles:
+        rows = [(label(s.get("style") or "none"), s.get("planned", 0), s.get("kept", 0),
+                 f"{s['share_kept']:.1%}" if is_number(s.get("share_kept")) else "") for s in styles]
+        block = {"title": "Styles: planned slots and final queries",
+                 "table": _table(["style", "planned", "final", "kept"], rows, numeric=(1, 2, 3))}
+        if any(s.get("planned") and not s.get("kept") for s in styles):
+            block["badge"] = Badge("flag", "a style kept no query")
+        blocks.append(block)
     dists = [(name, qq.get(key) or {}, share) for key, name, share in (
         ("specificity", "specificity", "share_at_or_below_zero"),
         ("positive_pmi", "positive PMI", "share_below_threshold"))]

@@ -296,3 +296,31 @@ def test_which_judge_and_what_of_it_is_shown(tmp_path: Path, config: BuildConfig
     assert unknown["relevance_judge"]["kind"] == "likelihood" and "threshold" not in unknown["relevance_judge"]
     seed_0 = config.model_copy(update={"seed": 0})
     assert unknown["sample"] == query_quality(rundir, seed_0, calibration=absent)["sample"]
+
+
+def test_planned_slots_and_final_queries_by_style(tmp_path: Path, config: BuildConfig):
+    """The plan deals styles evenly; the task keeps what passed its checks. A style that kept no query is said so
+    in the card and flagged in the HTML report."""
+    rundir = write_run(tmp_path / "run")
+    plan = rundir.read("plan").to_pylist()
+    dropped = [dict(plan[0], slot_id=f"x{i}:0", chunk_id=f"x{i}", style="question") for i in range(4)]
+    rundir.write("plan", pa.Table.from_pylist(plan + dropped, schema=PLAN_SCHEMA))
+    qq = query_quality(rundir, config, calibration=tmp_path / "absent.json")
+    assert qq["styles"] == [
+        {"style": "style0", "planned": 6, "kept": 6, "share_kept": 1.0},
+        {"style": "style1", "planned": 5, "kept": 5, "share_kept": 1.0},
+        {"style": "question", "planned": 4, "kept": 0, "share_kept": 0.0},
+        {"style": "", "planned": 0, "kept": len(NOT_PLANNED), "share_kept": None},  # YourBench's, without a slot
+    ]
+    card = "\n".join(card_lines(qq))
+    assert "| question | 4 | 0 | 0.0% |" in card and "| none | 0 | 2 | n/a |" in card
+    assert "No question query passed its checks (4 planned): the task has none of that style." in card
+    assert "No style0" not in card and "No none" not in card
+
+    from buildbench.report.sections import query_quality_section
+
+    block = next(b for b in query_quality_section({"query_quality": qq})["blocks"] if b["title"].startswith("Styles"))
+    assert block["badge"].text == "a style kept no query"
+    qq["styles"] = [s for s in qq["styles"] if s["planned"] != 4]
+    block = next(b for b in query_quality_section({"query_quality": qq})["blocks"] if b["title"].startswith("Styles"))
+    assert "badge" not in block
