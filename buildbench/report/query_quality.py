@@ -125,6 +125,11 @@ def _styles(queries: list[dict], slots: Mapping[str, Slot]) -> list[dict[str, An
             for st in sorted(planned.keys() | kept.keys(), key=lambda st: (-planned[st], st))]
 
 
+def lost_styles(styles: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The styles the plan asked for that kept no query (``_styles``' rows)."""
+    return [s for s in styles if s.get("planned") and not s.get("kept")]
+
+
 # -- specificity under the likelihood judge
 
 
@@ -379,7 +384,7 @@ def card_lines(qq: Mapping[str, Any]) -> list[str]:
         lines += ["", "### Styles", "", "| Style | Planned slots | Final queries | Kept |", "|---|---|---|---|"]
         lines += [f"| {md(s.get('style') or 'none')} | {s.get('planned', 0)} | {s.get('kept', 0)} | "
                   f"{_pct(s.get('share_kept'))} |" for s in styles]
-        lost = [s for s in styles if s.get("planned") and not s.get("kept")]
+        lost = lost_styles(styles)
         lines += [""] * bool(lost) + [f"No {md(s.get('style'))} query passed its checks ({s.get('planned')} planned): "
                                       "the task has none of that style." for s in lost]
     lines += ["", "### Specificity", ""]

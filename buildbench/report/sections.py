@@ -16,7 +16,7 @@ from .. import __version__
 from . import plots as draw
 from .format import duration, get, is_number, label, metric_label, num
 from .human_review import human_review_lines
-from .query_quality import judge_lines
+from .query_quality import judge_lines, lost_styles
 
 EXAMPLE_QUERIES = 8
 
@@ -199,7 +199,7 @@ def query_quality_section(report: Mapping[str, Any]) -> dict[str, Any] | None:
                  f"{s['share_kept']:.1%}" if is_number(s.get("share_kept")) else "") for s in styles]
         block = {"title": "Styles: planned slots and final queries",
                  "table": _table(["style", "planned", "final", "kept"], rows, numeric=(1, 2, 3))}
-        if any(s.get("planned") and not s.get("kept") for s in styles):
+        if lost_styles(styles):
             block["badge"] = Badge("flag", "a style kept no query")
         blocks.append(block)
     dists = [(name, qq.get(key) or {}, share) for key, name, share in (
