@@ -48,7 +48,8 @@ def _add_build(sub) -> argparse.ArgumentParser:
                    help="queries to write per chunk, each with its own persona and style (default 2)")
     g.add_argument("--max-queries", type=int, metavar="N",
                    help="query budget: write queries for a seeded sample of chunks only, drawn from those with a "
-                   "salient fact (the rest of the corpus stays as distractors). Default: every chunk")
+                   "salient fact, and in a document that names no one, one that states a figure (the rest of the "
+                   "corpus stays as distractors). Default: every chunk")
     g.add_argument("--seed", type=int, metavar="S", help="seed for sampling and generation (default 0)")
     g.add_argument("--generator", choices=["auto", "local", "openai", "vllm"],
                    help="LLM backend of the query writer. auto (default): vllm with a CUDA GPU, else openai when "
