@@ -59,7 +59,8 @@ def plan_queries(chunk_ids: list[str], pack: DomainPack, queries_per_chunk: int,
         best fact scores at least the median (when they are enough): a table's lead-in or a paragraph of
         boilerplate has nothing a query could single it out by. Of those, a chunk of a document that names no one
         is drawn only when one of its facts states a figure (again when they are enough), and gets a slot per such
-        fact only (up to ``queries_per_chunk``); more chunks are drawn until the budget is spent.
+        fact only (up to ``queries_per_chunk``); more such chunks are drawn until the budget is spent or they run
+        out (a chunk without one would keep nothing, so the budget is left unspent rather than spent on it).
     texts: chunk id -> its text. When given, each slot goes to a persona whose interests its chunk and fact
         speak to (``match_personas``), not to the next one dealt.
     documents: chunk id -> {"document": the line naming its document (title, entity, period, section),
@@ -98,7 +99,8 @@ def plan_queries(chunk_ids: list[str], pack: DomainPack, queries_per_chunk: int,
         pool = anchored if len(anchored) >= keep else pool
         draw = random.Random(derive_seed(seed, "budget"))
         chunk_ids = draw.sample(pool, keep)
-        # Chunks with fewer slots leave budget over: more are drawn, in a seeded order, until it is spent.
+        # Chunks with fewer slots leave budget over: more are drawn, in a seeded order, until it is spent or the
+        # pool runs out.
         drawn = set(chunk_ids)
         rest = [c for c in pool if c not in drawn]
         draw.shuffle(rest)
