@@ -69,6 +69,24 @@ _LEAD_WORDS = frozenset(
     """.split()
 )
 _CONNECTORS = frozenset({"of", "and", "&", "the", "de", "du", "la", "le", "van", "von", "for"})
+# A word ending a sentence: a lower-case letter before its full stop, and not a dotted suffix ("Inc.", "Co.").
+_SENTENCE_END = re.compile(r"[\w'’-]*[a-zà-ÿ][\w'’-]*\.")
+_LOWER_SUFFIXES_DOTTED = {"inc.", "corp.", "co.", "ltd.", "bros.", "jr.", "sr.", "st.", "no."}
+# A number or a fiscal period ("31", "2019", "FY19", "Q4"), and a month: words of a date.
+_FISCAL_WORD = re.compile(r"\d{1,4}|FY\s*['’]?\d{2,4}|Q[1-4]|H[12]", re.IGNORECASE)
+_PERIOD_WORD = re.compile(rf"{_FISCAL_WORD.pattern}|{'|'.join(MONTHS)}", re.IGNORECASE)
+# Words that start a reference to a document's part, not a name: "ITEM NO. 2", "Note 14", "Part II".
+_PART_WORDS = frozenset({"item", "note", "notes", "part", "section", "schedule", "exhibit", "appendix", "table"})
+_PRONOUNS = frozenset({"our", "we", "its", "their", "this", "these", "those", "his", "her"})
+# Common nouns that, before a generic suffix, make an accounting term: "Working Capital", "Hedging Reserve".
+_TERM_WORDS = frozenset(
+    """
+    working invested share human regulatory economic equity total additional venture tier net risk debt return
+    revaluation hedging translation statutory general legal other retained rabbi paid-in contributed sinking
+    pension mutual index hedge money market growth cost of on and employee benefit full whole wider
+    entire consolidated combined enlarged
+    """.split()
+)
 
 # --- compiled once: these run for every chunk of a corpus -------------------------------------------------------
 _YEAR = r"(?:199\d|20[0-3]\d)"
@@ -217,10 +235,29 @@ def _entity(text: str, title: str, meta: dict[str, Any]) -> str:
 
 
 def _clean_name(name: str) -> str:
-    """Drop sentence-start words and trailing punctuation; "" when only generic words are left."""
+    """Drop sentence-start words, a period and trailing punctuation; "" when only generic words, a date, a
+    document part or an accounting term are left."""
     words = name.replace("\n", " ").split()
-    while words and words[0].lower() in _LEAD_WORDS:
+    # A run of capitalised words may cross a sentence end ("Texas. The Company"): the name is after it.
+    ends = [i for i, w in enumerate(words[:-1])
+            if _SENTENCE_END.fullmatch(w) and w.lower() not in _LOWER_SUFFIXES_DOTTED]
+    words = words[ends[-1] + 1:] if ends else words
+    # A leading fiscal period goes ("FY19 Group"), a month stays ("May Department Stores Co.").
+    while words and (words[0].lower() in _LEAD_WORDS or _FISCAL_WORD.fullmatch(words[0].strip(",."))):
         words.pop(0)
+    # "In February 2016, we granted ...", "At December 31, 2019, ...", "ITEM NO. 2 - RATIFICATION ...": a date or a
+    # document part, not a name.
+    if words and (words[0].lower().strip(".") in _PART_WORDS
+                  or all(_PERIOD_WORD.fullmatch(w.strip(",.")) for w in words)):
+        return ""
+    # "RATIFICATION OF KPMG AS OUR": a pronoun makes a phrase of an upper-case heading, not a name.
+    if any(w.lower() in _PRONOUNS for w in words):
+        return ""
+    # "Working Capital", "Invested Capital", "Hedging Reserve", "Rabbi Trust": an accounting term that ends in a
+    # suffix, not an organisation.
+    if len(words) > 1 and words[-1].lower() in GENERIC_WORDS and all(
+            w.lower() in _TERM_WORDS for w in words[:-1]):
+        return ""
     while words and words[-1].lower() in _CONNECTORS:
         words.pop()
     name = " ".join(words).strip(" ,;:-–—")

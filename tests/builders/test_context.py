@@ -133,6 +133,43 @@ def test_generic_words_are_never_an_entity():
     assert document_context("The Company said Aldmere Bancorp will merge with it.").entity == "Aldmere Bancorp"
 
 
+@pytest.mark.parametrize("text", [
+    # a run of capitalised words across a sentence end
+    "Our new plant opened in Ohio. The Company spent $12.0 million on it in fiscal 2020.",
+    "The fair value hierarchy is set out in Financial Instruments. The Group holds no level 3 assets.",
+    # an accounting term ending in a suffix word, and a fiscal period before one
+    "Working Capital fell by $1.1 million to $8.4 million at the end of 2020.",
+    "The Hedging Reserve rose in 2020 as swap rates fell.",
+    "FY20 Group revenue rose 4% to $310 million.",
+    # a document part, and an upper-case heading with a pronoun
+    "NOTE 7. LEASES We lease offices under operating leases that expire through 2027.",
+    "ITEM NO. 4 – APPROVAL OF OUR 2021 STOCK PLAN",
+])
+def test_dates_sentence_ends_terms_and_headings_are_not_entities(text):
+    """A corpus without titles (annual-report paragraphs) names no one in most paragraphs; what a capitalised run
+    at its start picks up must not become the entity a query is told to name."""
+    assert document_context(text).entity == ""
+
+
+@pytest.mark.parametrize("title", [
+    # a paragraph's opening line read as its title: a date, not a name
+    "In March 2021, we granted 120,000 performance units to officers",
+    "At June 30, 2020, we had three share plans for employees and directors",
+    "ITEM NO. 4 – APPROVAL OF OUR 2021 STOCK PLAN",
+])
+def test_a_date_or_document_part_title_names_no_entity(title):
+    assert document_context("Body text of the document.", title=title).entity == ""
+
+
+@pytest.mark.parametrize("text, entity", [
+    ("May Department Stores Co. reported higher sales in 2020.", "May Department Stores Co."),
+    ("Our new plant opened in Ohio. Ferncliff Paper Co. spent $12.0 million on it.", "Ferncliff Paper Co."),
+    ("FY20 Harlow Retail Group revenue rose 4%.", "Harlow Retail Group"),
+])
+def test_a_name_after_a_date_or_sentence_end_is_still_found(text, entity):
+    assert document_context(text).entity == entity
+
+
 @pytest.mark.parametrize("text, entity", [
     ("Chairman Rowe announced today that the Federal Open Market Committee decided to raise rates.",
      "Federal Open Market Committee"),
