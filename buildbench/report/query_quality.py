@@ -28,6 +28,7 @@ from ..builders.context import GENERIC_WORDS, YEAR
 from ..config import BuildConfig
 from ..engine.rundir import RunDir
 from ..generators.likelihood import read_scored, specificity
+from ..generators.recipes.persona import keyword_only
 from ..generators.recipes.facts import STOP_WORDS
 from ..hub.sanitize import escape_markdown
 from ..quality.repair import CANDIDATE, POSITIVE
@@ -128,6 +129,14 @@ def _styles(queries: list[dict], slots: Mapping[str, Slot]) -> list[dict[str, An
 def lost_styles(styles: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """The styles the plan asked for that kept no query (``_styles``' rows)."""
     return [s for s in styles if s.get("planned") and not s.get("kept")]
+
+
+def keyword_only_line(qq: Mapping[str, Any]) -> str:
+    """Why the plan made some slots keyword searches (``generators.recipes.persona.keyword_only``)."""
+    n, of = qq.get("keyword_only_slots") or 0, sum(s.get("planned", 0) for s in qq.get("styles") or [])
+    return (f"{n} of the {of} planned slots are of documents that name no one and date no quarter or month: the plan "
+            "makes them keyword searches, since a question or request there could single out its passage only by "
+            "stating its answer.")
 
 
 # -- specificity under the likelihood judge
@@ -313,6 +322,7 @@ def query_quality(rundir: RunDir, config: BuildConfig | None, calibration: Path 
         "queries": len(queries),
         "naming": _naming(queries, slots),
         "styles": _styles(queries, slots),
+        "keyword_only_slots": sum(keyword_only(s.entity, s.period) for s in slots.values()),
         "specificity": spec_dist,
         "positive_pmi": pos_dist,
         "relevance_judge": judge,
@@ -387,6 +397,7 @@ def card_lines(qq: Mapping[str, Any]) -> list[str]:
         lost = lost_styles(styles)
         lines += [""] * bool(lost) + [f"No {md(s.get('style'))} query passed its checks ({s.get('planned')} planned): "
                                       "the task has none of that style." for s in lost]
+        lines += ["", keyword_only_line(qq)] if qq.get("keyword_only_slots") else []
     lines += ["", "### Specificity", ""]
     spec, pos = qq.get("specificity") or {}, qq.get("positive_pmi") or {}
     if spec.get("n") or pos.get("n"):

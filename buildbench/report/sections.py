@@ -16,7 +16,7 @@ from .. import __version__
 from . import plots as draw
 from .format import duration, get, is_number, label, metric_label, num
 from .human_review import human_review_lines
-from .query_quality import judge_lines, lost_styles
+from .query_quality import judge_lines, keyword_only_line, lost_styles
 
 EXAMPLE_QUERIES = 8
 
@@ -225,7 +225,8 @@ def query_quality_section(report: Mapping[str, Any]) -> dict[str, Any] | None:
                s.get("positive_text"), _pmi(s.get("specificity"))] for s in qq.get("sample") or []]
     return {
         "note": f"Measured on the {num(qq['queries'])} final queries ({num(naming.get('planned', 0))} planned, "
-                f"{num(naming.get('not_planned', 0))} not planned).",
+                f"{num(naming.get('not_planned', 0))} not planned)."
+                + (f" {keyword_only_line(qq)}" if qq.get("keyword_only_slots") else ""),
         "blocks": blocks,
         "meanings": [d["meaning"] for _, d, _ in dists if d.get("meaning")],
         "sample": _table(["query", "persona", "style", "fact asked for", "positive passage (start)", "specificity"],

@@ -282,6 +282,28 @@ def test_a_query_budget_asks_an_unnamed_document_about_its_figures_only(pack):
     assert plan_queries(ids, pack, 2, seed=3, documents=unnamed, facts=facts).num_rows == 40
 
 
+def test_a_document_that_names_no_one_and_dates_no_quarter_or_month_gets_keyword_searches(pack):
+    """A question or request may not state its answer's figure, so in a document that names no one only a month or
+    quarter of its period can single its passage out: without one, every slot is a keyword search. Named and
+    quarter-dated documents keep the dealt mix, and so does a chunk whose document is not known."""
+    ids = [f"c{i:02d}" for i in range(36)]
+    keyword = next(s.id for s in pack.query_styles if s.form == "keywords")
+    documents = {c: ({"entity": "", "period": "2019"} if i % 3 == 0 else
+                     {"entity": "", "period": "Q4 2019"} if i % 3 == 1 else
+                     {"entity": "Harlow Valve Co.", "period": "2019"}) for i, c in enumerate(ids)}
+    plan = plan_queries(ids, pack, 2, seed=3, documents=documents).to_pylist()
+    styles = {k: Counter(s["style"] for s in plan if int(s["chunk_id"][1:]) % 3 == k) for k in range(3)}
+    assert set(styles[0]) == {keyword} and sum(styles[0].values()) == 24
+    for k in (1, 2):
+        assert set(styles[k]) == {s.id for s in pack.query_styles}, styles[k]
+    # personas and difficulties are dealt as before: only the style of an undated unnamed slot changes
+    dealt = plan_queries(ids, pack, 2, seed=3).to_pylist()
+    key = lambda rows: sorted((r["slot_id"], r["persona"], r["difficulty"]) for r in rows)  # noqa: E731
+    assert key(plan) == key(dealt)
+    assert [r["style"] for r in sorted(dealt, key=lambda r: r["slot_id"]) if int(r["chunk_id"][1:]) % 3] == \
+        [r["style"] for r in sorted(plan, key=lambda r: r["slot_id"]) if int(r["chunk_id"][1:]) % 3]
+
+
 def test_degenerate_outputs_are_no_queries(pack):
     from buildbench.generators.base import GenerationResult
 

@@ -316,11 +316,18 @@ def test_planned_slots_and_final_queries_by_style(tmp_path: Path, config: BuildC
     assert "| question | 4 | 0 | 0.0% |" in card and "| none | 0 | 2 | n/a |" in card
     assert "No question query passed its checks (4 planned): the task has none of that style." in card
     assert "No style0" not in card and "No none" not in card
+    # "loan growth last year": its document names no one and dates no quarter or month, so the plan made it a
+    # keyword search; the card and the HTML note say why ("loans in 2019" is dated April 2019)
+    assert qq["keyword_only_slots"] == 1
+    assert ("1 of the 15 planned slots are of documents that name no one and date no quarter or month: the plan "
+            "makes them keyword searches") in card
 
     from buildbench.report.sections import query_quality_section
 
-    block = next(b for b in query_quality_section({"query_quality": qq})["blocks"] if b["title"].startswith("Styles"))
+    section = query_quality_section({"query_quality": qq})
+    block = next(b for b in section["blocks"] if b["title"].startswith("Styles"))
     assert block["badge"].text == "a style kept no query"
+    assert "1 of the 15 planned slots are of documents that name no one" in section["note"]
     qq["styles"] = [s for s in qq["styles"] if s["planned"] != 4]
     block = next(b for b in query_quality_section({"query_quality": qq})["blocks"] if b["title"].startswith("Styles"))
     assert "badge" not in block
