@@ -5,8 +5,9 @@ about another fact of its chunk (the plan's spares) when its fact was the proble
 misses its style's form (a question that names a word twice aside) or asks what its fact cannot answer (when, why,
 a value, what would be, a second thing) is the slot's last: a redraft of it was more often garbled than not. A
 question that states its fact's figure ends its slot too, like those asks (its redrafts were not measured). A
-keyword search loses any year that neither its passage nor its title states before it is checked: the writer
-copies its examples' year ("2025") onto facts of documents that name none."""
+keyword search loses any year that neither its passage nor its title states before it is checked (the writer
+copies its examples' year, "2025", onto facts of documents that name none), and any multiple sign its passage never
+writes or token said twice in a row ("53.53x", "2018 2018")."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from ..generators.recipes import ParsedQuery, PersonaQueryRecipe
 from ..records import Drop, Query, to_table
 from ..quality import CopyFilter
 from ..quality.form import KEYWORDS, form_problem, style_forms
-from ..quality.support import SupportFilter, without_invented_years
+from ..quality.support import SupportFilter, tidy_search, without_invented_years
 from .common import (
     QUERY_WRITER,
     call_llm,
@@ -86,18 +87,19 @@ def run_shard(shard: pa.Table, ctx: StageContext) -> tuple[pa.Table, list[Drop]]
         return (form_problem(text, forms.get(slots[i]["style"])) or copy.check(text, texts[slots[i]["chunk_id"]])
                 or (support.check(text, *ref(i)) if support else None))
 
-    def keep_stated_years(i: int, parsed: ParsedQuery) -> ParsedQuery:
-        """A keyword search without the years its passage and title never state: the writer adds its examples'
-        year ("net average space growth 1.4% 2025") to facts of documents that name none. The support check
-        defines an invented year, so with it off the draft is left as written."""
+    def tidy_keywords(i: int, parsed: ParsedQuery) -> ParsedQuery:
+        """A keyword search without what no searcher types (``quality.support.tidy_search``: a multiple sign its
+        passage never writes, a token twice in a row), and without the years its passage and title never state:
+        the writer adds its examples' year ("net average space growth 1.4% 2025") to facts of documents that name
+        none. The support check defines an invented year, so with it off the draft is left as written."""
         if support is None or not parsed.text or forms.get(slots[i]["style"]) != KEYWORDS:
             return parsed
         passage, _, naming = ref(i)[:3]
-        rest = without_invented_years(parsed.text, passage, naming, filters.support.max_unsupported)
-        if rest is None:
-            return parsed
-        ctx.stats["years_taken_out"] += 1
-        return ParsedQuery(rest)
+        text = tidy_search(parsed.text, passage)
+        ctx.stats["searches_tidied"] += text != parsed.text
+        rest = without_invented_years(text, passage, naming, filters.support.max_unsupported)
+        ctx.stats["years_taken_out"] += rest is not None
+        return ParsedQuery(rest or text) if (rest or text) != parsed.text else parsed
 
     final, drops = {}, []
     pending, drafts = list(range(len(slots))), max(1, cfg.domain.generator.drafts)
@@ -109,7 +111,7 @@ def run_shard(shard: pa.Table, ctx: StageContext) -> tuple[pa.Table, list[Drop]]
                                          leads[i]) for i in pending]
         retry = []
         for i, req, res in zip(pending, requests, call_llm(ctx, llm, requests)):
-            parsed = final[i] = (req, res, keep_stated_years(i, recipe.parse(res, leads[i])))
+            parsed = final[i] = (req, res, tidy_keywords(i, recipe.parse(res, leads[i])))
             if draft + 1 == drafts:
                 continue
             text = parsed[2].text

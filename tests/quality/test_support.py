@@ -6,6 +6,7 @@ from buildbench.quality.support import (
     invented_years,
     loose_pairs,
     singular_stems,
+    tidy_search,
     without_invented_years,
 )
 
@@ -176,6 +177,26 @@ def test_a_year_neither_the_passage_nor_its_title_states_is_invented():
     assert without_invented_years("Granbury & Pike Specialty coverage 2025", policy + " Coverage begins at once.",
                                   policy, 0.25) is None  # mostly year: drafted again
     assert without_invented_years("net average space growth 1.4%", growth, "", 0.25) is None  # no year to take out
+
+
+def test_a_keyword_search_loses_a_multiple_sign_its_passage_never_writes_and_repeated_tokens():
+    grants = "The weighted average grant date fair value was $31.20 in 2021 and $27.45 in 2020."
+    assert tidy_search("weighted average grant date fair value 31.20x 27.45x", grants) == \
+        "weighted average grant date fair value 31.20 27.45"
+    cash = "Net cash used in investing activities rose by $212.5 million to $480.1 million in 2021."
+    assert tidy_search("cash used in investing activities 212.5 million x 2021 480.1 million", cash) == \
+        "cash used in investing activities 212.5 million 2021 480.1 million"
+    # a covenant written as a multiple keeps its sign; so does a passage that says "times"
+    covenant = "Net debt to EBITDA may not exceed 3.25x, stepping down to 3.0x in 2027."
+    assert tidy_search("net debt to EBITDA covenant 3.25x 2027", covenant) == "net debt to EBITDA covenant 3.25x 2027"
+    assert tidy_search("interest cover 4.1x", "Interest cover was 4.1 times.") == "interest cover 4.1x"
+    # a token twice in a row, and a year glued to a figure
+    benefit = "A deferred tax benefit of $0.6 million in 2021 and $1.9 million in 2020 was recorded."
+    assert tidy_search("deferred tax benefit 2021$0.6 million 2020 2020", benefit) == \
+        "deferred tax benefit 2021 $0.6 million 2020"
+    # words are never touched: a name with an x, a plain search
+    assert tidy_search("Xylo Box x-ray scanners 2021", grants) == "Xylo Box x-ray scanners 2021"
+    assert tidy_search("net average space growth 1.4%", grants) == "net average space growth 1.4%"
 
 
 def test_period_marks_are_canonical():
