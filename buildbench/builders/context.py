@@ -71,12 +71,13 @@ _LEAD_WORDS = frozenset(
 _CONNECTORS = frozenset({"of", "and", "&", "the", "de", "du", "la", "le", "van", "von", "for"})
 # A word ending a sentence: a lower-case letter before its full stop, and not a dotted suffix ("Inc.", "Co.").
 _SENTENCE_END = re.compile(r"[\w'’-]*[a-zà-ÿ][\w'’-]*\.")
-_LOWER_SUFFIXES_DOTTED = {"inc.", "corp.", "co.", "ltd.", "bros.", "jr.", "sr.", "st.", "no."}
+_ABBREVIATIONS = {"inc.", "corp.", "co.", "ltd.", "bros.", "jr.", "sr.", "st.", "no."}
 # A number or a fiscal period ("31", "2019", "FY19", "Q4"), and a month: words of a date.
 _FISCAL_WORD = re.compile(r"\d{1,4}|FY\s*['’]?\d{2,4}|Q[1-4]|H[12]", re.IGNORECASE)
 _PERIOD_WORD = re.compile(rf"{_FISCAL_WORD.pattern}|{'|'.join(MONTHS)}", re.IGNORECASE)
 # Words that start a reference to a document's part, not a name: "ITEM NO. 2", "Note 14", "Part II".
 _PART_WORDS = frozenset({"item", "note", "notes", "part", "section", "schedule", "exhibit", "appendix", "table"})
+# A pronoun in a capitalised run makes it a phrase ("RATIFICATION OF KPMG AS OUR"), not a name.
 _PRONOUNS = frozenset({"our", "we", "its", "their", "this", "these", "those", "his", "her"})
 # Common nouns that, before a generic suffix, make an accounting term: "Working Capital", "Hedging Reserve".
 _TERM_WORDS = frozenset(
@@ -240,7 +241,7 @@ def _clean_name(name: str) -> str:
     words = name.replace("\n", " ").split()
     # A run of capitalised words may cross a sentence end ("Texas. The Company"): the name is after it.
     ends = [i for i, w in enumerate(words[:-1])
-            if _SENTENCE_END.fullmatch(w) and w.lower() not in _LOWER_SUFFIXES_DOTTED]
+            if _SENTENCE_END.fullmatch(w) and w.lower() not in _ABBREVIATIONS]
     words = words[ends[-1] + 1:] if ends else words
     # A leading fiscal period goes ("FY19 Group"), a month stays ("May Department Stores Co.").
     while words and (words[0].lower() in _LEAD_WORDS or _FISCAL_WORD.fullmatch(words[0].strip(",."))):

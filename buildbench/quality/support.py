@@ -191,7 +191,7 @@ _GLUED_YEAR = re.compile(rf"(?<!\d)({YEAR.pattern})(?=[$€£])")
 def tidy_search(query: str, passage: str) -> str:
     """A keyword search without what a small writer adds to it that no searcher types: a multiple sign its passage
     never writes ("weighted average grant date 53.53x 44.02x"), a token said twice in a row ("2018 2018"), a year
-    glued to a figure ("2019$0.4 million"). Its words and figures are left as they are."""
+    glued to a figure ("2019$0.4 million"). Otherwise its words and figures stay as written."""
     tidy = query if _WRITES_MULTIPLE.search(passage) else _MULTIPLE.sub(r"\1", query)
     tidy = _GLUED_YEAR.sub(r"\1 ", tidy)
     tidy = _REPEATED_TOKEN.sub(r"\1", tidy)

@@ -99,7 +99,8 @@ def run_shard(shard: pa.Table, ctx: StageContext) -> tuple[pa.Table, list[Drop]]
         ctx.stats["searches_tidied"] += text != parsed.text
         rest = without_invented_years(text, passage, naming, filters.support.max_unsupported)
         ctx.stats["years_taken_out"] += rest is not None
-        return ParsedQuery(rest or text) if (rest or text) != parsed.text else parsed
+        final = rest or text
+        return parsed if final == parsed.text else ParsedQuery(final)
 
     final, drops = {}, []
     pending, drafts = list(range(len(slots))), max(1, cfg.domain.generator.drafts)

@@ -126,10 +126,11 @@ def plan_queries(chunk_ids: list[str], pack: DomainPack, queries_per_chunk: int,
         # sample's 98 chunks have a fact with a figure to ask instead.
         own = sorted(facts.get(chunk_id) or [""], key=lambda f: not figures(f))
         doc = documents.get(chunk_id)
-        undated = doc is not None and keyword_only(doc.get("entity", ""), doc.get("period", ""))
+        searches_only = bool(keyword) and doc is not None and keyword_only(doc.get("entity", ""),
+                                                                            doc.get("period", ""))
         for slot in range(slots_of(chunk_id)):
             persona, style, difficulty = next(deal)
-            style = keyword if undated and keyword else style
+            style = keyword if searches_only else style
             slot_id = f"{chunk_id}#{slot}"
             rows.append(dict(slot_id=slot_id, chunk_id=chunk_id, persona=persona, style=style,
                              difficulty=difficulty, seed=derive_seed(seed, slot_id),
