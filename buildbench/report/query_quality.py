@@ -28,7 +28,7 @@ from ..builders.context import GENERIC_WORDS, YEAR
 from ..config import BuildConfig
 from ..engine.rundir import RunDir
 from ..generators.likelihood import read_scored, specificity
-from ..generators.recipes.persona import keyword_only
+from ..generators.recipes.persona import keyword_only, keyword_style
 from ..generators.recipes.facts import STOP_WORDS
 from ..hub.sanitize import escape_markdown
 from ..quality.repair import CANDIDATE, POSITIVE
@@ -129,6 +129,13 @@ def _styles(queries: list[dict], slots: Mapping[str, Slot]) -> list[dict[str, An
 def lost_styles(styles: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """The styles the plan asked for that kept no query (``_styles``' rows)."""
     return [s for s in styles if s.get("planned") and not s.get("kept")]
+
+
+def _keyword_only_slots(slots: Mapping[str, Slot], config: BuildConfig | None) -> int:
+    """How many slots the plan made keyword searches (``keyword_only``): only those of the pack's keyword style,
+    since a pack without one keeps its dealt styles. Unknown pack: none is claimed."""
+    keyword = keyword_style(config.domain) if config is not None else None
+    return sum(s.style == keyword and keyword_only(s.entity, s.period) for s in slots.values()) if keyword else 0
 
 
 def keyword_only_line(qq: Mapping[str, Any]) -> str:
@@ -322,7 +329,7 @@ def query_quality(rundir: RunDir, config: BuildConfig | None, calibration: Path 
         "queries": len(queries),
         "naming": _naming(queries, slots),
         "styles": _styles(queries, slots),
-        "keyword_only_slots": sum(keyword_only(s.entity, s.period) for s in slots.values()),
+        "keyword_only_slots": _keyword_only_slots(slots, config),
         "specificity": spec_dist,
         "positive_pmi": pos_dist,
         "relevance_judge": judge,

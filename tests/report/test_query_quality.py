@@ -303,21 +303,25 @@ def test_planned_slots_and_final_queries_by_style(tmp_path: Path, config: BuildC
     in the card and flagged in the HTML report."""
     rundir = write_run(tmp_path / "run")
     plan = rundir.read("plan").to_pylist()
+    # "loan growth last year": its document names no one and dates no quarter or month, so the plan made it a
+    # keyword search ("loans in 2019" is dated April 2019)
+    loans = next(row for row in plan if row["slot_id"] == "c8:0")
+    loans["style"] = "keyword"
     dropped = [dict(plan[0], slot_id=f"x{i}:0", chunk_id=f"x{i}", style="question") for i in range(4)]
     rundir.write("plan", pa.Table.from_pylist(plan + dropped, schema=PLAN_SCHEMA))
     qq = query_quality(rundir, config, calibration=tmp_path / "absent.json")
     assert qq["styles"] == [
-        {"style": "style0", "planned": 6, "kept": 6, "share_kept": 1.0},
+        {"style": "style0", "planned": 5, "kept": 5, "share_kept": 1.0},
         {"style": "style1", "planned": 5, "kept": 5, "share_kept": 1.0},
         {"style": "question", "planned": 4, "kept": 0, "share_kept": 0.0},
+        {"style": "keyword", "planned": 1, "kept": 1, "share_kept": 1.0},
         {"style": "", "planned": 0, "kept": len(NOT_PLANNED), "share_kept": None},  # YourBench's, without a slot
     ]
     card = "\n".join(card_lines(qq))
     assert "| question | 4 | 0 | 0.0% |" in card and "| none | 0 | 2 | n/a |" in card
     assert "No question query passed its checks (4 planned): the task has none of that style." in card
     assert "No style0" not in card and "No none" not in card
-    # "loan growth last year": its document names no one and dates no quarter or month, so the plan made it a
-    # keyword search; the card and the HTML note say why ("loans in 2019" is dated April 2019)
+    # the card and the HTML note say why the plan made the loans slot a keyword search
     assert qq["keyword_only_slots"] == 1
     assert ("1 of the 15 planned slots are of documents that name no one and date no quarter or month: the plan "
             "makes them keyword searches") in card
@@ -331,3 +335,20 @@ def test_planned_slots_and_final_queries_by_style(tmp_path: Path, config: BuildC
     qq["styles"] = [s for s in qq["styles"] if s["planned"] != 4]
     block = next(b for b in query_quality_section({"query_quality": qq})["blocks"] if b["title"].startswith("Styles"))
     assert "badge" not in block
+
+
+def test_no_keyword_searches_claimed_where_the_plan_made_none(tmp_path: Path, config: BuildConfig):
+    """A pack without a keyword style keeps its slots' dealt styles, and a slot of a keyword-only document that
+    kept another style was not made a search: the card claims neither; with the pack unknown it claims none."""
+    rundir = write_run(tmp_path / "run")  # the loans slot kept its dealt style0
+    absent = tmp_path / "absent.json"
+    assert query_quality(rundir, config, calibration=absent)["keyword_only_slots"] == 0
+    plan = rundir.read("plan").to_pylist()
+    next(row for row in plan if row["slot_id"] == "c8:0")["style"] = "keyword"
+    rundir.write("plan", pa.Table.from_pylist(plan, schema=PLAN_SCHEMA))
+    assert query_quality(rundir, config, calibration=absent)["keyword_only_slots"] == 1
+    no_keyword = config.model_copy(update={"domain": config.domain.model_copy(update={
+        "query_styles": [s for s in config.domain.query_styles if s.id != "keyword"]})})
+    qq = query_quality(rundir, no_keyword, calibration=absent)
+    assert qq["keyword_only_slots"] == 0 and query_quality(rundir, None, calibration=absent)["keyword_only_slots"] == 0
+    assert "keyword searches" not in "\n".join(card_lines(qq))

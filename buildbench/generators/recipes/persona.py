@@ -116,7 +116,7 @@ def plan_queries(chunk_ids: list[str], pack: DomainPack, queries_per_chunk: int,
                                   [d.id for d in pack.difficulties]))
     rng.shuffle(grid)
     deal = itertools.cycle(grid)
-    keyword = next((s.id for s in pack.query_styles if s.form == KEYWORDS), None)
+    keyword = keyword_style(pack)
     rows = []
     for chunk_id in sorted(chunk_ids):
         # Facts that state a figure first (stable, so salience orders each group). A document that names no one
@@ -144,6 +144,11 @@ def plan_queries(chunk_ids: list[str], pack: DomainPack, queries_per_chunk: int,
     # Slots that share a few-shot prefix (style, and whether the document names its entity) run back to back.
     rows.sort(key=lambda r: (r["style"], not r["entity"], r["chunk_id"], r["slot_id"]))
     return pa.Table.from_pylist(rows, schema=PLAN_SCHEMA)
+
+
+def keyword_style(pack: DomainPack) -> str | None:
+    """The id of the pack's keyword-search style, or None when it has none (then no slot is made one)."""
+    return next((s.id for s in pack.query_styles if s.form == KEYWORDS), None)
 
 
 def keyword_only(entity: str, period: str) -> bool:
