@@ -136,7 +136,9 @@ def anchors(query: str, passage: str, naming: str, ctx: Optional[DocContext] = N
     """Whether a query singles out its document or fact: by the entity's name, a dated period, or a value its
     passage states (not a label such as "ASC 606"). ``ctx``: the document context read from ``naming``, when the
     caller has it."""
-    if value_figures(query) & figures(passage):
+    # Both sides' values: "net operating loss 382" of "limited under Section 382" names a section, not a figure. Of
+    # the 10 labelled queries (of 1,967) whose figures matched only a label's number in their passage, 2 were good.
+    if value_figures(query) & value_figures(passage):
         return True
     ctx = ctx or (document_context("", title=naming) if naming else None)
     if ctx is None:

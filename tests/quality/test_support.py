@@ -123,6 +123,15 @@ def test_a_number_that_labels_a_standard_or_section_is_no_anchor():
     assert value_figures("a leverage covenant level of 3.5 times") == {"3.5"}  # a decimal is a value
     assert value_figures("AASB 9 and FRS 102 loss allowance of $0.8 million") == {"0.8"}  # national standards too
     title = "(2019)"
+    assert value_figures("adopted ASU 2016-02 in 2019; our 401(k) plan matches 4%") == {"4"}
+    assert value_figures("Note 5 lists 5 stores") == {"5"}  # the label's number is a value where it is one
+    # a search that names a section's number names a rule, not a figure of its passage (tatqa_dev: 8 of the 10
+    # labelled queries anchored so were vague or wrong)
+    section = "(2019) Our use of net operating loss carryforwards is limited under Section 382 of the Code."
+    assert not anchors("net operating loss 382 2019", section, title)
+    assert not anchors("retained earnings 2016-02 2018", "(2018) We adopted ASU 2016-02 on January 1.", title)
+    assert not anchors("deferred compensation plan 401(k)s", "(2019) A plan above the 401(k) limits.", title)
+    assert anchors("Note 5 stores 5", "(2019) Note 5 lists 5 stores.", title)
     passage = (title + " Level 2 inputs are observable inputs other than Level 1 prices. Level 2 assets were $12.4 "
                "million at year end.")
     assert not anchors("observable inputs other than Level 1 prices", passage, title)
