@@ -133,15 +133,16 @@ def figures(text: str) -> set[str]:
     return {n for n in out if not YEAR.fullmatch(n)}
 
 
-# A whole number that labels a standard, section or tier ("ASC 606", "AASB 9", "Level 1", "Scope 1 and 2", "Note
-# 19", "ASU 2016-02", a "401(k)" plan) names a rule many reports cite, not a value of this one ("leverage covenant
-# level 3.5 times" states one). Of 23 labelled tatqa_dev queries whose only figures shared with their passage were
-# such labels ("Topic 605 and Topic 606" boilerplate, "observable inputs other than Level 1 prices"), 4 were good,
-# against 189 of 273 with a value.
+# A whole number that labels a standard, section, tier or page ("ASC 606", "AASB 9", "Level 1", "Scope 1 and 2",
+# "Note 19", "ASU 2016-02", a "401(k)" plan, "page 112") names a rule many reports cite, not a value of this one
+# ("leverage covenant level 3.5 times" states one). Of 23 labelled tatqa_dev queries whose only figures shared with
+# their passage were such labels ("Topic 605 and Topic 606" boilerplate, "observable inputs other than Level 1
+# prices"), 4 were good, against 189 of 273 with a value.
 _LABEL = r"\d+(?:-\d+)?"
 _LABELLED_NUMBER = re.compile(
     r"\b(?:levels?|topics?|asc|asu|scopes?|notes?|sections?|items?|tiers?|phases?|stages?|class|series|parts?|"
-    r"articles?|rules?|ias|ifrs|sfas|fas|aasb|frs|hkfrs|sfrs|schedules?|exhibits?|form|chapters?|steps?|pillars?)\s+"
+    r"articles?|rules?|ias|ifrs|sfas|fas|aasb|frs|hkfrs|sfrs|schedules?|exhibits?|form|chapters?|steps?|pillars?|"
+    r"pages?)\s+"
     rf"({_LABEL}(?:\s*(?:,|and|&|or|to)\s*{_LABEL})*)(?![\d.,]*\d)|\b\d+\(k\)", re.IGNORECASE)
 
 

@@ -132,6 +132,7 @@ def test_a_number_that_labels_a_standard_or_section_is_no_anchor():
     assert not anchors("retained earnings 2016-02 2018", "(2018) We adopted ASU 2016-02 on January 1.", title)
     assert not anchors("deferred compensation plan 401(k)s", "(2019) A plan above the 401(k) limits.", title)
     assert anchors("Note 5 stores 5", "(2019) Note 5 lists 5 stores.", title)
+    assert not anchors("112 results reconciliation", "(2019) See the reconciliation on page 112.", title)
     passage = (title + " Level 2 inputs are observable inputs other than Level 1 prices. Level 2 assets were $12.4 "
                "million at year end.")
     assert not anchors("observable inputs other than Level 1 prices", passage, title)
