@@ -134,10 +134,10 @@ def figures(text: str) -> set[str]:
 
 
 # A whole number that labels a standard, section, tier or page ("ASC 606", "AASB 9", "Level 1", "Scope 1 and 2",
-# "Note 19", "ASU 2016-02", a "401(k)" plan, "page 112") names a rule many reports cite, not a value of this one
-# ("leverage covenant level 3.5 times" states one). Of 23 labelled tatqa_dev queries whose only figures shared with
-# their passage were such labels ("Topic 605 and Topic 606" boilerplate, "observable inputs other than Level 1
-# prices"), 4 were good, against 189 of 273 with a value.
+# "Note 19", "ASU 2016-02", a "401(k)" plan, "page 112") names a rule many reports cite or a place in the report,
+# not a value of it ("leverage covenant level 3.5 times" states one). Of 23 labelled tatqa_dev queries whose only
+# figures shared with their passage were such labels ("Topic 605 and Topic 606" boilerplate, "observable inputs
+# other than Level 1 prices"), 4 were good, against 189 of 273 with a value.
 _LABEL = r"\d+(?:-\d+)?"
 _LABELLED_NUMBER = re.compile(
     r"\b(?:levels?|topics?|asc|asu|scopes?|notes?|sections?|items?|tiers?|phases?|stages?|class|series|parts?|"
@@ -147,6 +147,6 @@ _LABELLED_NUMBER = re.compile(
 
 
 def value_figures(text: str) -> set[str]:
-    """The figures of ``text`` that are values, not labels of a standard or section: "Level 1 inputs of $4.2
+    """The figures of ``text`` that are values, not labels of a standard, section or page: "Level 1 inputs of $4.2
     million" -> {"4.2"}. A number a label takes is no value there only: "Note 5 ... 5 stores" -> {"5"}."""
     return figures(_LABELLED_NUMBER.sub(" ", text))

@@ -134,8 +134,8 @@ UNIT_WORDS = frozenset("day days week weeks month months years hour hours basis 
 
 def anchors(query: str, passage: str, naming: str, ctx: Optional[DocContext] = None) -> bool:
     """Whether a query singles out its document or fact: by the entity's name, a dated period, or a value its
-    passage states (not a label such as "ASC 606"). ``ctx``: the document context read from ``naming``, when the
-    caller has it."""
+    passage states (a label such as "ASC 606" or "page 112" is no value on either side). ``ctx``: the document
+    context read from ``naming``, when the caller has it."""
     # Both sides' values: "net operating loss 382" of "limited under Section 382" names a section, not a figure. Of
     # the 10 labelled queries (of 1,967) whose figures matched only a label's number in their passage, 2 were good.
     if value_figures(query) & value_figures(passage):

@@ -114,7 +114,8 @@ def test_anchors_are_an_entity_word_a_dated_period_or_a_stated_figure():
 
 
 def test_a_number_that_labels_a_standard_or_section_is_no_anchor():
-    """"ASC 606", "Level 1" or "Scope 1 and 2" is cited by every report that applies the rule; a value is not."""
+    """"ASC 606", "Level 1" or "Scope 1 and 2" is cited by every report that applies the rule, and "page 112" is a
+    place in one; a value is neither."""
     from buildbench.quality.numbers import value_figures
     from buildbench.quality.support import anchors
 
