@@ -296,7 +296,8 @@ class SupportFilter:
     - ``invented_unit``: it writes a figure in dollars or as a percent that its passage never writes so;
     - ``asks_two_things``, ``asks_when``, ``asks_why``, ``asks_value``, ``asks_hypothetical``: it asks a second
       thing, or when, why, what a value is or what would be, and its fact (its passage, when it has none) does not
-      answer that (``unanswered_ask``);
+      answer that (``unanswered_ask``); ``asks_comparison``: it is a question or request that asks how two things
+      compare, other than a thing with an earlier period of itself;
     - ``asks_other_year``: it is a question or request naming a year neither its fact nor its title states
       (``asks_other_year``);
     - ``states_answer``: it is a question that states a figure of its fact (``states_answer``);

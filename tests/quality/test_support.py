@@ -354,6 +354,28 @@ def test_a_what_would_of_a_fact_without_a_case_or_estimate_is_dropped():
     assert unanswered_ask("I would like the 2026 non-GAAP gross margin guidance.", guidance) is None
 
 
+def test_a_question_or_request_that_compares_two_things_is_dropped_one_against_its_earlier_period_is_not():
+    from buildbench.quality.asks import unanswered_ask
+
+    trucking = ("Average revenue per loaded mile fell 3.2%, and the average number of tractors in service decreased "
+                "2.9%.")
+    reason, detail = unanswered_ask("I need to know whether Northwind Logistics' 2025 average revenue per loaded mile "
+                                    "is higher than the average number of tractors in service.", trucking)
+    assert reason == "asks_comparison" and "'higher than'" in detail
+    assert unanswered_ask("What is the difference between Coyote Flats and Tidewater Energy Partners?",
+                          "Coyote Flats came in $12 million under its $410 million budget.")[0] == "asks_comparison"
+    # a thing against an earlier period of itself is what a searcher compares
+    revenue = "Home sales revenue increased 6% to $5.27 billion, compared with $4.97 billion in 2024."
+    assert unanswered_ask("I need to know whether Granite Peak Homebuilders' 2025 sales revenue was higher or lower "
+                          "than the 2024 revenue.", revenue) is None
+    margin = "Non-GAAP gross margin was 61.8%, down 90 basis points from the prior quarter."
+    assert unanswered_ask("Was Crestline Semiconductor's Q4 2025 gross margin lower than the prior quarter?",
+                          margin) is None
+    # a keyword search is no comparison ask ("more than 90 days past due" is a bucket of its passage)
+    assert unanswered_ask("Ironclad receivables higher than 90 days past invoice date 2025",
+                          "Receivables more than 90 days past invoice date were 4% of the total.") is None
+
+
 def test_a_question_that_states_a_figure_of_its_fact_is_dropped_a_request_or_search_is_not():
     impairment = "During 2025 the Group recognised an impairment charge of GBP 64 million against this goodwill."
     reason, detail = check("What was Ardent Media Group's GBP 64 million impairment charge in 2025?", impairment)
