@@ -103,8 +103,7 @@ def unanswered_ask(query: str, fact: str) -> Optional[tuple[str, str]]:
     if _ASKS_WOULD.search(query) and not _CONDITION.search(fact):
         return ("asks_hypothetical", "it asks what would be, and its fact states no case, estimate or condition")
     compared = _ASKS_COMPARISON.search(query)
-    if (compared and (_is_question(query) or ASKS_AS_A_PERSON.search(query))
-            and not _EARLIER_PERIOD.search(query, compared.start())):
+    if compared and _in_words(query) and not _EARLIER_PERIOD.search(query, compared.start()):
         return ("asks_comparison", f"it asks how two things compare ({compared.group(0).lower()!r}), not one thing "
                 "with an earlier period of itself")
     return None
@@ -122,6 +121,11 @@ def _is_question(query: str) -> bool:
     return query.rstrip().endswith("?")
 
 
+def _in_words(query: str) -> bool:
+    """Whether ``query`` is a question or a request, not a keyword search."""
+    return _is_question(query) or bool(ASKS_AS_A_PERSON.search(query))
+
+
 # A question or request asks its fact, the answer it was written for. A year that neither the fact nor its
 # document's title states points it at a period its passage only compares with ("How much debt-to-capital ratio did
 # Granite Peak Homebuilders have in 2024?" of a year-end 2025 ratio; "... A- rating ... will be affirmed in 2024" of
@@ -130,7 +134,7 @@ def _is_question(query: str) -> bool:
 def asks_other_year(query: str, fact: str, naming: str = "") -> Optional[tuple[str, str]]:
     """(reason, detail) when ``query`` is a question or request naming a year that neither its ``fact`` nor its
     document's title (``naming``) states; None otherwise."""
-    if not (_is_question(query) or ASKS_AS_A_PERSON.search(query)):
+    if not _in_words(query):
         return None
     other = set(YEAR.findall(query)) - set(YEAR.findall(fact)) - set(YEAR.findall(naming))
     if other:

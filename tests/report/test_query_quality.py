@@ -298,15 +298,18 @@ def test_which_judge_and_what_of_it_is_shown(tmp_path: Path, config: BuildConfig
     assert unknown["sample"] == query_quality(rundir, seed_0, calibration=absent)["sample"]
 
 
+def loans_as_search(plan: list[dict]) -> list[dict]:
+    """``plan`` with the slot of "loan growth last year" made a keyword search, as the plan makes it: its document
+    names no one and dates no quarter or month ("loans in 2019" is dated April 2019)."""
+    next(row for row in plan if row["slot_id"] == "c8:0")["style"] = "keyword"
+    return plan
+
+
 def test_planned_slots_and_final_queries_by_style(tmp_path: Path, config: BuildConfig):
     """The plan deals styles evenly; the task keeps what passed its checks. A style that kept no query is said so
     in the card and flagged in the HTML report."""
     rundir = write_run(tmp_path / "run")
-    plan = rundir.read("plan").to_pylist()
-    # "loan growth last year": its document names no one and dates no quarter or month, so the plan made it a
-    # keyword search ("loans in 2019" is dated April 2019)
-    loans = next(row for row in plan if row["slot_id"] == "c8:0")
-    loans["style"] = "keyword"
+    plan = loans_as_search(rundir.read("plan").to_pylist())
     dropped = [dict(plan[0], slot_id=f"x{i}:0", chunk_id=f"x{i}", style="question") for i in range(4)]
     rundir.write("plan", pa.Table.from_pylist(plan + dropped, schema=PLAN_SCHEMA))
     qq = query_quality(rundir, config, calibration=tmp_path / "absent.json")
@@ -343,9 +346,7 @@ def test_no_keyword_searches_claimed_where_the_plan_made_none(tmp_path: Path, co
     rundir = write_run(tmp_path / "run")  # the loans slot kept its dealt style0
     absent = tmp_path / "absent.json"
     assert query_quality(rundir, config, calibration=absent)["keyword_only_slots"] == 0
-    plan = rundir.read("plan").to_pylist()
-    next(row for row in plan if row["slot_id"] == "c8:0")["style"] = "keyword"
-    rundir.write("plan", pa.Table.from_pylist(plan, schema=PLAN_SCHEMA))
+    rundir.write("plan", pa.Table.from_pylist(loans_as_search(rundir.read("plan").to_pylist()), schema=PLAN_SCHEMA))
     assert query_quality(rundir, config, calibration=absent)["keyword_only_slots"] == 1
     no_keyword = config.model_copy(update={"domain": config.domain.model_copy(update={
         "query_styles": [s for s in config.domain.query_styles if s.id != "keyword"]})})
