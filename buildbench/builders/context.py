@@ -110,6 +110,32 @@ _FISCAL_YEAR = re.compile(rf"\b(?:fiscal(?:\s+year)?\s+|FY\s*['’]?)(?P<y>{_YEA
 # part of a date, not a figure a passage states.
 DATE_NUMBERS = re.compile(rf"\b{_MONTH_NAME}\s+\d{{1,2}}\b|\b\d{{1,2}}(?:st|nd|rd|th)?\s+{_MONTH_NAME}"
                           rf"|(?<=\b{_YEAR})/\d{{2}}\b")
+# A day of a month with the day (or days: "9–10 April") captured.
+_DAY_MONTH = re.compile(rf"\b(?P<d>{_DAYS})(?:st|nd|rd|th)?\s+(?P<m>{_MONTH_NAME})"
+                        rf"|\b(?P<m2>{_MONTH_NAME})\s+(?P<d2>{_DAYS})(?:st|nd|rd|th)?\b")
+_YEAR_NEXT = re.compile(rf",?\s+({_YEAR})\b")
+# How far after a day a passage's year may stand and still date it: "December 31, 2025 and 2024", "30 June and 31
+# December 2025".
+_DATE_YEARS_CHARS = 30
+
+
+def dated_days(text: str, strict: bool = False) -> set[tuple[int, str, str]]:
+    """The days ``text`` dates, as (day, month's first three letters, year): "1 December 2025" and "December 1,
+    2025" -> (1, "dec", "2025"). A passage's day takes every year in the next few words ("December 31, 2025 and
+    2024"); with ``strict`` (a query's), only the year right after it."""
+    out = set()
+    for m in _DAY_MONTH.finditer(text):
+        days = [int(d) for d in re.findall(r"\d+", m.group("d") or m.group("d2"))]
+        month = (m.group("m") or m.group("m2"))[:3].lower()
+        if strict:
+            after = _YEAR_NEXT.match(text, m.end())
+            years = [after.group(1)] if after else []
+        else:
+            years = YEAR.findall(text[m.end():m.end() + _DATE_YEARS_CHARS])
+        out |= {(d, month, y) for d in days for y in years}
+    return out
+
+
 # Month names stay case-sensitive: "may 2025" in running text is rarely a month.
 _MONTH_YEAR = re.compile(rf"\b{_DATE}\b")
 # A bare year, but not inside an id ("TM-CY-2025-04", "2025A"), an amount, or a maturity ("due 2031").

@@ -166,6 +166,24 @@ def test_a_quarter_or_month_the_passage_never_states_is_invented():
                                  "", TITLE) is None
 
 
+def test_a_day_the_passage_dates_in_another_year_is_invented():
+    ruling = ("Central Bank of Veloria: Financial Stability Report, November 2025 The Committee raised the buffer rate "
+              "in 2025. Banks must comply with the new rate from 1 December 2026.")
+    fact = "Banks must comply with the new rate from 1 December 2026."
+    # Both years are in the passage, so only the day tells the invented date.
+    reason, detail = SupportFilter().check("Central Bank of Veloria buffer rate 1 December 2025", ruling, fact,
+                                           "Central Bank of Veloria: Financial Stability Report, November 2025")
+    assert (reason, detail) == ("invented_period", "it names 1 Dec 2025, a day neither its passage nor its title "
+                                "dates so")
+    assert SupportFilter().check("Central Bank of Veloria buffer rate December 1, 2026", ruling, fact,
+                                 "Central Bank of Veloria: Financial Stability Report, November 2025") is None
+    # A passage's day carries every year of its date ("December 31, 2025 and 2024") and a span of days is each day.
+    assert SupportFilter().check("Ardent Media Group discount rate range December 31, 2024",
+                                 PASSAGE + " As of December 31, 2025 and 2024, the range held.", "", TITLE) is None
+    assert SupportFilter().check("Ardent Media Group discount rate range 9 April 2025",
+                                 PASSAGE + " Meeting of 9–10 April 2025.", "", TITLE) is None
+
+
 def test_a_year_neither_the_passage_nor_its_title_states_is_invented():
     # One invented word in five: the share of unsupported words let it pass; a wrong year is wrong whatever else.
     reason, detail = check("Ardent Media Group discount rate specialists range 2024")
