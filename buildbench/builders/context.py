@@ -120,13 +120,13 @@ _DATE_YEARS_CHARS = 30
 
 
 def dated_days(text: str, strict: bool = False) -> set[tuple[int, str, str]]:
-    """The days ``text`` dates, as (day, month's first three letters, year): "1 December 2025" and "December 1,
-    2025" -> (1, "dec", "2025"). A passage's day takes every year in the next few words ("December 31, 2025 and
-    2024"); with ``strict`` (a query's), only the year right after it."""
+    """The days ``text`` dates, as (day, month, year): "1 December 2025", "Dec. 1, 2025" -> (1, "December",
+    "2025"). A passage's day takes every year in the next few words ("December 31, 2025 and 2024"); with ``strict``
+    (a query's), only the year right after it."""
     out = set()
     for m in _DAY_MONTH.finditer(text):
         days = [int(d) for d in re.findall(r"\d+", m.group("d") or m.group("d2"))]
-        month = (m.group("m") or m.group("m2"))[:3].lower()
+        month = _MONTH_BY_PREFIX[(m.group("m") or m.group("m2"))[:3].lower()]
         if strict:
             after = _YEAR_NEXT.match(text, m.end())
             years = [after.group(1)] if after else []

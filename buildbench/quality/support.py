@@ -348,7 +348,7 @@ class SupportFilter:
         # 2025" of "must comply with the new rate from 1 December 2026".
         days = dated_days(query, strict=True) - dated_days(f"{passage} {naming}")
         if days:
-            named = ", ".join(f"{d} {m.title()} {y}" for d, m, y in sorted(days))
+            named = ", ".join(f"{d} {m} {y}" for d, m, y in sorted(days))
             return ("invented_period", f"it names {named}, a day neither its passage nor its title dates so")
         made_up = stated - figures(passage)
         if made_up:

@@ -266,10 +266,10 @@ def languages_section(report: Mapping[str, Any]) -> dict[str, Any] | None:
         counts = langs.get(kind)
         if isinstance(counts, Mapping):
             rows = [(k, v) for k, v in sorted(counts.items(), key=lambda kv: -kv[1])]
-            for key, label in (("mixed", "mixed-language"), ("undetermined", "undetermined (too short or unsure; kept)")):
+            for key, name in (("mixed", "mixed-language"), ("undetermined", "undetermined (too short or unsure; kept)")):
                 value = langs.get(f"{kind}_{key}")
                 if value is not None:
-                    rows.append((label, value))
+                    rows.append((name, value))
             blocks.append({"title": kind, "table": _table(["language", kind], rows, numeric=(1,))})
     return {"blocks": blocks} if blocks else None
 

@@ -316,10 +316,11 @@ def test_sample_finance_corpus_entities_and_periods():
 
 
 def test_dated_days_reads_each_day_with_its_year():
-    assert dated_days("rate 1 December 2025", strict=True) == {(1, "dec", "2025")}
-    assert dated_days("on Sept. 30, 2025", strict=True) == {(30, "sep", "2025")}
+    assert dated_days("rate 1 December 2025", strict=True) == {(1, "December", "2025")}
+    assert dated_days("on Sept. 30, 2025", strict=True) == {(30, "September", "2025")}
     # A query's day without a year right after it dates nothing; a passage's takes the years of its date.
     assert dated_days("December 31 balances of 2025", strict=True) == set()
-    assert dated_days("As of December 31, 2019 and 2018, we had") == {(31, "dec", "2019"), (31, "dec", "2018")}
-    assert dated_days("at 30 June and 31 December 2025") == {(30, "jun", "2025"), (31, "dec", "2025")}
-    assert dated_days("Meeting, 9–10 April 2025") == {(9, "apr", "2025"), (10, "apr", "2025")}
+    assert dated_days("As of December 31, 2019 and 2018, we had") == {(31, "December", "2019"),
+                                                                      (31, "December", "2018")}
+    assert dated_days("at 30 June and 31 December 2025") == {(30, "June", "2025"), (31, "December", "2025")}
+    assert dated_days("Meeting, 9–10 April 2025") == {(9, "April", "2025"), (10, "April", "2025")}

@@ -173,7 +173,7 @@ def test_a_day_the_passage_dates_in_another_year_is_invented():
     # Both years are in the passage, so only the day tells the invented date.
     reason, detail = SupportFilter().check("Central Bank of Veloria buffer rate 1 December 2025", ruling, fact,
                                            "Central Bank of Veloria: Financial Stability Report, November 2025")
-    assert (reason, detail) == ("invented_period", "it names 1 Dec 2025, a day neither its passage nor its title "
+    assert (reason, detail) == ("invented_period", "it names 1 December 2025, a day neither its passage nor its title "
                                 "dates so")
     assert SupportFilter().check("Central Bank of Veloria buffer rate December 1, 2026", ruling, fact,
                                  "Central Bank of Veloria: Financial Stability Report, November 2025") is None
