@@ -113,7 +113,7 @@ DATE_NUMBERS = re.compile(rf"\b{_MONTH_NAME}\s+\d{{1,2}}\b|\b\d{{1,2}}(?:st|nd|r
 # A day of a month with the day (or days: "9–10 April") captured.
 _DAY_MONTH = re.compile(rf"\b(?P<d>{_DAYS})(?:st|nd|rd|th)?\s+(?P<m>{_MONTH_NAME})"
                         rf"|\b(?P<m2>{_MONTH_NAME})\s+(?P<d2>{_DAYS})(?:st|nd|rd|th)?\b")
-_YEAR_NEXT = re.compile(rf",?\s+({_YEAR})\b")
+_YEAR_NEXT = re.compile(rf",?\s+({YEAR.pattern})")
 # How far after a day a passage's year may stand and still date it: "December 31, 2025 and 2024", "30 June and 31
 # December 2025".
 _DATE_YEARS_CHARS = 30

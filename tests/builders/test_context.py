@@ -318,6 +318,8 @@ def test_sample_finance_corpus_entities_and_periods():
 def test_dated_days_reads_each_day_with_its_year():
     assert dated_days("rate 1 December 2025", strict=True) == {(1, "December", "2025")}
     assert dated_days("on Sept. 30, 2025", strict=True) == {(30, "September", "2025")}
+    # Any year YEAR reads, on either side: a maturity's "May 15, 2041" is checked as a report's day is.
+    assert dated_days("notes due May 15, 2041", strict=True) == {(15, "May", "2041")}
     # A query's day without a year right after it dates nothing; a passage's takes the years of its date.
     assert dated_days("December 31 balances of 2025", strict=True) == set()
     assert dated_days("As of December 31, 2019 and 2018, we had") == {(31, "December", "2019"),
