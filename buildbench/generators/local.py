@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import ctypes
 import importlib.util
 import logging
 import os
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -77,8 +75,7 @@ def resolve_model(name: str) -> tuple[Path, bool]:
 class LocalBackend:
     name = "local"
 
-    def __init__(self, model: str = "gemma3-270m", n_ctx: int = 2048, threads: int | None = None,
-                 max_prefix_states: int = 16):
+    def __init__(self, model: str = "gemma3-270m", n_ctx: int = 2048, threads: int | None = None):
         llama_cpp = load_llama_cpp("The local generator")
         # llama.cpp's C log goes through this logger; at its default level it prints context-setup notes.
         logging.getLogger("llama-cpp-python").setLevel(logging.DEBUG if log.isEnabledFor(logging.DEBUG)
@@ -88,10 +85,6 @@ class LocalBackend:
         self._grammars: dict[str, object] = {}
         self._prefix: str | None = None
         self._prefix_tokens = 0
-        # Prefixes read so far, as llama.cpp's state right after reading each alone (most recent last).
-        self._prefix_states: OrderedDict[str, tuple[list[int], bytes]] = OrderedDict()
-        self.max_prefix_states = max_prefix_states
-        self.prefixes_read = 0
         self._llama_cpp = llama_cpp
         self.llm = llama_cpp.Llama(
             model_path=str(self.path),
@@ -120,10 +113,8 @@ class LocalBackend:
 
         llama.cpp reuses whatever prefix the previous prompt left in the KV cache, and logits differ in the
         last bits depending on where that reuse stopped, which changes sampled text. So every call starts
-        either from an empty cache or from its shared prefix alone: the prefix is evaluated on its own once,
-        llama.cpp's state is saved then (about 16 MB for Gemma 3 270M's 900-token prefix; the last
-        ``max_prefix_states`` are kept) and restored whenever the calls switch to it, and the cache is cut back
-        to the prefix's tokens before each call. A switch back costs a copy, not a 3-second read.
+        either from an empty cache or from its shared prefix alone, evaluated on its own once and then kept:
+        the cache is cut back to the prefix's tokens before each call.
         """
         if not (req.prompt and req.prefix_chars):
             self._prefix = None
@@ -132,33 +123,11 @@ class LocalBackend:
         prefix = req.prompt[: req.prefix_chars]
         if prefix != self._prefix:
             self.llm.reset()
-            if prefix not in self._prefix_states:
-                tokens = self.llm.tokenize(prefix.encode("utf-8"), add_bos=True, special=False)
-                self.llm.eval(tokens)
-                self.prefixes_read += 1
-                self._prefix_states[prefix] = (list(tokens), self._state())
-                while len(self._prefix_states) > max(self.max_prefix_states, 1):
-                    self._prefix_states.popitem(last=False)
-            self._prefix_states.move_to_end(prefix)
-            tokens, state = self._prefix_states[prefix]
-            # Restored even right after the read: calls after a restored state may differ in the last bits from
-            # calls after a fresh read, so every call starts from a restored one.
-            self._restore(tokens, state)
+            tokens = self.llm.tokenize(prefix.encode("utf-8"), add_bos=True, special=False)
+            self.llm.eval(tokens)
             self._prefix, self._prefix_tokens = prefix, len(tokens)
         # llama-cpp-python matches the next prompt against input_ids[:n_tokens] only.
         self.llm.n_tokens = self._prefix_tokens
-
-    def _state(self) -> bytes:
-        lib, ctx = self._llama_cpp, self.llm.ctx
-        size = lib.llama_state_get_size(ctx)
-        buf = (ctypes.c_uint8 * size)()
-        return bytes(buf[: lib.llama_state_get_data(ctx, buf, size)])
-
-    def _restore(self, tokens: list[int], state: bytes) -> None:
-        buf = (ctypes.c_uint8 * len(state)).from_buffer_copy(state)
-        if self._llama_cpp.llama_state_set_data(self.llm.ctx, buf, len(state)) != len(state):
-            raise GenerationError("llama.cpp could not restore a prompt prefix's state")
-        self.llm.input_ids[: len(tokens)] = tokens
 
     def _one(self, req: GenerationRequest) -> GenerationResult:
         params = dict(

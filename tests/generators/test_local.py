@@ -54,25 +54,6 @@ def test_output_does_not_depend_on_call_order(backend, requests_):
     assert forward == backward == one_by_one
 
 
-def test_each_prefix_is_read_once_and_a_kept_one_changes_no_output(backend, requests_):
-    from buildbench.generators.local import LocalBackend
-
-    _, reqs = requests_
-    prefixes = {r.prompt[: r.prefix_chars] for r in reqs}
-    assert len(prefixes) >= 2, "the plan's styles give the calls several prefixes"
-    # Alternate between prefixes so that every call switches.
-    by_prefix = [[r for r in reqs if r.prompt[: r.prefix_chars] == p] for p in sorted(prefixes)]
-    alternating = [r for group in zip(*by_prefix) for r in group]
-    fresh = LocalBackend("gemma3-270m")
-    texts = [r.text for r in fresh.generate(alternating)]
-    assert fresh.prefixes_read == len(by_prefix)
-    # Keeping one prefix only, every switch reads again; the outputs are the same.
-    forgetful = LocalBackend("gemma3-270m", max_prefix_states=1)
-    assert [r.text for r in forgetful.generate(alternating)] == texts
-    assert forgetful.prefixes_read == len(alternating)
-    assert [backend.generate([r])[0].text for r in alternating] == texts
-
-
 def test_seed_changes_the_sample(backend, requests_):
     import dataclasses
 
