@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -75,7 +76,8 @@ def resolve_model(name: str) -> tuple[Path, bool]:
 class LocalBackend:
     name = "local"
 
-    def __init__(self, model: str = "gemma3-270m", n_ctx: int = 2048, threads: int | None = None):
+    def __init__(self, model: str = "gemma3-270m", n_ctx: int = 2048, threads: int | None = None,
+                 prefix_contexts: int = 8):
         llama_cpp = load_llama_cpp("The local generator")
         # llama.cpp's C log goes through this logger; at its default level it prints context-setup notes.
         logging.getLogger("llama-cpp-python").setLevel(logging.DEBUG if log.isEnabledFor(logging.DEBUG)
@@ -93,6 +95,12 @@ class LocalBackend:
             seed=0,
             verbose=False,
         )
+        # Prompts without a shared prefix run in the model's own context; each prefix has a context of its own
+        # (most recent last, at most ``prefix_contexts``), so switching back to a prefix costs no read.
+        self._own_ctx = self.llm._ctx
+        self._prefix_ctx: OrderedDict[str, tuple[object, list[int]]] = OrderedDict()
+        self.prefix_contexts = max(1, prefix_contexts)
+        self.prefixes_read = 0
 
     @property
     def model_id(self) -> str:
@@ -115,19 +123,45 @@ class LocalBackend:
         last bits depending on where that reuse stopped, which changes sampled text. So every call starts
         either from an empty cache or from its shared prefix alone, evaluated on its own once and then kept:
         the cache is cut back to the prefix's tokens before each call.
+
+        A prefix (the writer's instructions and examples, about 900 tokens and 3 s on 2 cores) is kept in a
+        llama.cpp context of its own, about 40 MB with Gemma 3 270M, so the calls may switch between prefixes
+        without reading one again. A saved and restored state (``llama_state_*``) is not a substitute: with
+        Gemma 3's sliding-window cache, logits after a restored prefix longer than the window differ from
+        those after a read by up to 0.8 (benchmarks/README.md).
         """
         if not (req.prompt and req.prefix_chars):
             self._prefix = None
+            self.llm._ctx = self._own_ctx
             self.llm.reset()
             return
         prefix = req.prompt[: req.prefix_chars]
         if prefix != self._prefix:
-            self.llm.reset()
-            tokens = self.llm.tokenize(prefix.encode("utf-8"), add_bos=True, special=False)
-            self.llm.eval(tokens)
+            self._prefix = None  # until the switch is done: a failed read leaves no prefix claimed
+            if prefix in self._prefix_ctx:
+                self._prefix_ctx.move_to_end(prefix)
+                self.llm._ctx, tokens = self._prefix_ctx[prefix]
+                self.llm.input_ids[: len(tokens)] = tokens
+            else:
+                self.llm._ctx = self._context_for_prefix()
+                self.llm.reset()
+                tokens = self.llm.tokenize(prefix.encode("utf-8"), add_bos=True, special=False)
+                self.llm.eval(tokens)
+                self.prefixes_read += 1
+                self._prefix_ctx[prefix] = (self.llm._ctx, tokens)
             self._prefix, self._prefix_tokens = prefix, len(tokens)
         # llama-cpp-python matches the next prompt against input_ids[:n_tokens] only.
         self.llm.n_tokens = self._prefix_tokens
+
+    def _context_for_prefix(self):
+        """A context to read a new prefix into: the least recently used prefix's once there are enough."""
+        if len(self._prefix_ctx) >= self.prefix_contexts:
+            return self._prefix_ctx.popitem(last=False)[1][0]
+        from llama_cpp import _internals
+
+        ctx = _internals.LlamaContext(model=self.llm._model, params=self.llm.context_params, verbose=False)
+        self.llm._stack.callback(ctx.close)  # freed with the model's own context
+        return ctx
 
     def _one(self, req: GenerationRequest) -> GenerationResult:
         params = dict(

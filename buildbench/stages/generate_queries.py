@@ -105,8 +105,8 @@ def run_shard(shard: pa.Table, ctx: StageContext) -> tuple[pa.Table, list[Drop]]
     final, drops = {}, []
     pending, drafts = list(range(len(slots))), max(1, cfg.domain.generator.drafts)
     for draft in range(drafts):
-        # Slots whose prompts share a prefix (style, named entity, examples' rotation) run back to back: each
-        # switch makes llama.cpp read the prefix again (about 5 s for six examples on 2 cores).
+        # Slots whose prompts share a prefix (style, named entity, examples' rotation) run back to back: a switch
+        # to a prefix the backend no longer keeps makes llama.cpp read it again (about 3 s on 2 cores).
         pending.sort(key=lambda i: (tries[i], i))
         requests = [recipe.build_request(dict(slots[i], fact=facts[i][at[i]]), texts[slots[i]["chunk_id"]], tries[i],
                                          leads[i]) for i in pending]

@@ -54,6 +54,32 @@ def test_output_does_not_depend_on_call_order(backend, requests_):
     assert forward == backward == one_by_one
 
 
+def test_a_prefix_kept_in_its_own_context_changes_no_output(backend, requests_):
+    import dataclasses
+
+    from buildbench.generators.local import LocalBackend
+
+    _, reqs = requests_
+    prefixes = sorted({r.prompt[: r.prefix_chars] for r in reqs})
+    assert len(prefixes) >= 2, "the plan's styles give the calls several prefixes"
+    # Every call switches prefix.
+    by_prefix = [[r for r in reqs if r.prompt[: r.prefix_chars] == p] for p in prefixes]
+    alternating = [r for group in zip(*by_prefix) for r in group]
+    kept = LocalBackend("gemma3-270m")
+    texts = [r.text for r in kept.generate(alternating)]
+    assert kept.prefixes_read == len(prefixes)
+    # Longer than Gemma 3's 512-token sliding window, where a restored llama.cpp state differs from a read.
+    assert kept._prefix_tokens > 512
+    # With one context, every switch reads the prefix again; the outputs are the same, and the same as each
+    # prompt read whole from an empty cache.
+    forgetful = LocalBackend("gemma3-270m", prefix_contexts=1)
+    assert [r.text for r in forgetful.generate(alternating)] == texts
+    assert forgetful.prefixes_read == len(alternating)
+    whole = [backend.generate([dataclasses.replace(r, prefix_chars=0)])[0].text for r in alternating]
+    assert whole == texts
+    assert sum(len(t) > 5 for t in texts) >= len(texts) - 1  # real queries, not empty outputs
+
+
 def test_seed_changes_the_sample(backend, requests_):
     import dataclasses
 
