@@ -4,7 +4,7 @@ A map stage writes one output shard per input shard; a shard on disk is complete
 killed run resumes at the first missing shard. Where a map stage's shards run is the executor's business
 (``engine.executor``: this process, or a Ray cluster); global stages run in this process, handing their
 data-parallel pieces to the executor's ``parallel()`` (``engine.parallel``). A stage whose
-config keys and input hashes are unchanged since it finished is skipped outright.
+config keys, input hashes and code (``code_hash``) are unchanged since it finished is skipped outright.
 
 A stage whose LLM calls failed for a reason a later run may get past (the stage counts them in
 ``RETRYABLE_FAILURES``) is not finished: its outputs are used by this run, but it is recorded as
@@ -14,11 +14,14 @@ cache serves every call that succeeded.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import logging
 import time
 from collections import Counter
 from importlib import metadata
+from pathlib import Path
 from typing import Callable, Iterable, Optional, Sequence
 
 import pyarrow.parquet as pq
@@ -49,6 +52,22 @@ def package_versions() -> dict[str, Optional[str]]:
         except metadata.PackageNotFoundError:
             out[name] = None
     return out
+
+
+@functools.lru_cache(maxsize=1)
+def code_hash() -> str:
+    """What made a stage's outputs: a hash of buildbench's own files (code, prompt templates, domain packs and
+    the sample corpus). A stage finished by other code runs again, so an upgrade or an edit never leaves a run
+    with stale outputs; the LLM call cache still serves every call whose prompt did not change."""
+    return tree_hash(Path(__file__).resolve().parents[1])
+
+
+def tree_hash(root: Path) -> str:
+    """The files under ``root`` (their paths and bytes; compiled caches left out), as 16 hex digits."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
 
 
 # The counter a stage raises for calls that failed but may succeed on a rerun (the LLM stages' track_llm).
@@ -102,6 +121,7 @@ class Runner:
 
     def _signature(self, st: Stage) -> dict:
         sig = {
+            "code_hash": code_hash(),
             "config_hash": self.config.stage_hash(list(st.config_keys)),
             "input_hashes": {name: self.rundir.dataset_hash(name) for name in st.inputs},
         }
@@ -115,6 +135,7 @@ class Runner:
             config=redact_secrets(json.loads(self.config.model_dump_json(by_alias=True))),
             config_hash=self.config.config_hash(),
             versions=package_versions(),
+            code_hash=code_hash(),
         )
         self.rundir.save_manifest(self.manifest)
         if self.on_commit is not None:

@@ -87,6 +87,42 @@ def test_changed_config_key_reruns_only_that_stage(tmp_path):
     assert "source" not in calls and len(calls) == 4
 
 
+def test_other_code_reruns_every_stage(tmp_path, monkeypatch):
+    from buildbench.engine import runner as runner_module
+
+    calls = []
+    _, manifest = run(tmp_path, calls)
+    assert manifest["stages"]["square"]["code_hash"] == manifest["code_hash"] == runner_module.code_hash()
+    # An upgrade or an edit of buildbench: nothing finished by the old code is taken as up to date.
+    monkeypatch.setattr(runner_module, "code_hash", lambda: "other")
+    calls.clear()
+    runner, manifest = run(tmp_path, calls)
+    assert calls[0] == "source" and len(calls) == 5
+    assert not runner.this_run["square"].get("skipped")
+    assert manifest["stages"]["source"]["code_hash"] == "other"
+    calls.clear()
+    run(tmp_path, calls)
+    assert calls == []
+
+
+def test_tree_hash_reads_every_file_but_compiled_caches(tmp_path):
+    from buildbench.engine.runner import code_hash, tree_hash
+
+    (tmp_path / "pkg" / "templates").mkdir(parents=True)
+    (tmp_path / "pkg" / "stage.py").write_text("X = 1\n")
+    (tmp_path / "pkg" / "templates" / "prompt.j2").write_text("Query:")
+    first = tree_hash(tmp_path / "pkg")
+    (tmp_path / "pkg" / "__pycache__").mkdir()
+    (tmp_path / "pkg" / "__pycache__" / "stage.cpython-311.pyc").write_bytes(b"\x00")
+    assert tree_hash(tmp_path / "pkg") == first
+    (tmp_path / "pkg" / "templates" / "prompt.j2").write_text("Query: ")  # a prompt edit changes outputs too
+    assert tree_hash(tmp_path / "pkg") != first
+    (tmp_path / "pkg" / "templates" / "prompt.j2").write_text("Query:")
+    (tmp_path / "pkg" / "templates" / "prompt.j2").rename(tmp_path / "pkg" / "templates" / "other.j2")
+    assert tree_hash(tmp_path / "pkg") != first
+    assert len(code_hash()) == 16 and code_hash() is code_hash()  # buildbench's own, computed once
+
+
 def test_crash_resumes_at_first_missing_shard(tmp_path):
     calls = []
     with pytest.raises(RuntimeError):
