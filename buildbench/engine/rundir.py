@@ -204,6 +204,15 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def files_hash(paths: Iterable[Path], root: Path) -> str:
+    """A set of files, by their paths under ``root`` and their contents, as 16 hex digits."""
+    h = hashlib.sha256()
+    for path in paths:
+        h.update(path.relative_to(root).as_posix().encode())
+        h.update(file_sha256(path).encode())
+    return h.hexdigest()[:16]
+
+
 class RunDir:
     """A run folder, created and marked when needed (``claim_run_dir``); ``inputs`` are the build's --docs
     specs, refused when they lie inside the folder's managed areas. ``claim=False`` only names the folder's
@@ -299,11 +308,7 @@ class RunDir:
         atomic_write_text(self.dataset_dir(name) / "_SUCCESS", "")
 
     def dataset_hash(self, name: str) -> str:
-        h = hashlib.sha256()
-        for path in self.shards(name):
-            h.update(path.name.encode())
-            h.update(file_sha256(path).encode())
-        return h.hexdigest()[:16]
+        return files_hash(self.shards(name), self.dataset_dir(name))
 
     def file_hash(self, relative: str) -> Optional[str]:
         """The content hash of a file inside the run folder (labels/labels.jsonl), or None when it is absent."""

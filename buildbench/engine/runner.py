@@ -15,7 +15,6 @@ cache serves every call that succeeded.
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import logging
 import time
@@ -33,7 +32,7 @@ from ..errors import ConfigError
 from ..quality.chain import FilterStats, merge_filter_stats
 from ..records import Drop, to_table
 from .executor import Executor, LocalExecutor, ShardOutcome, ShardTask, filters_path, stats_path
-from .rundir import RunDir
+from .rundir import RunDir, files_hash
 from .stage import Stage, StageContext, StageResult, drops_dataset
 
 log = logging.getLogger("buildbench.engine")
@@ -64,10 +63,7 @@ def code_hash() -> str:
 
 def tree_hash(root: Path) -> str:
     """The files under ``root`` (their paths and bytes; compiled caches left out), as 16 hex digits."""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
-        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()[:16]
+    return files_hash(sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts), root)
 
 
 # The counter a stage raises for calls that failed but may succeed on a rerun (the LLM stages' track_llm).

@@ -86,7 +86,6 @@ class LocalBackend:
         self.path, self.chat = resolve_model(model)
         self._grammars: dict[str, object] = {}
         self._prefix: str | None = None
-        self._prefix_tokens = 0
         self._llama_cpp = llama_cpp
         self.llm = llama_cpp.Llama(
             model_path=str(self.path),
@@ -141,7 +140,7 @@ class LocalBackend:
             if prefix in self._prefix_ctx:
                 self._prefix_ctx.move_to_end(prefix)
                 self.llm._ctx, tokens = self._prefix_ctx[prefix]
-                self.llm.input_ids[: len(tokens)] = tokens
+                self.llm.input_ids[: len(tokens)] = tokens  # input_ids is the Llama object's, not the context's
             else:
                 self.llm._ctx = self._context_for_prefix()
                 self.llm.reset()
@@ -149,9 +148,9 @@ class LocalBackend:
                 self.llm.eval(tokens)
                 self.prefixes_read += 1
                 self._prefix_ctx[prefix] = (self.llm._ctx, tokens)
-            self._prefix, self._prefix_tokens = prefix, len(tokens)
+            self._prefix = prefix
         # llama-cpp-python matches the next prompt against input_ids[:n_tokens] only.
-        self.llm.n_tokens = self._prefix_tokens
+        self.llm.n_tokens = len(self._prefix_ctx[prefix][1])
 
     def _context_for_prefix(self):
         """A context to read a new prefix into: the least recently used prefix's once there are enough."""
