@@ -18,12 +18,14 @@ from ..builders.context import DATE_NUMBERS, YEAR
 # Markdown link targets and bare URLs: their digits are addresses, not facts of the text.
 _URL = re.compile(r"\]\([^)\s]*\)|\bhttps?://\S+|\bwww\.\S+", re.IGNORECASE)
 _VULGAR = re.compile("[\u00bc-\u00be\u2150-\u215e]")  # ¼ ½ ¾ ⅓ ... as single characters
+# The words that scale a figure ("$1.2 billion"), as a regex alternation.
+SCALE_WORDS = "thousand|million|billion|trillion|bn|mn|tn"
 _NUMBER = re.compile(
     r"(?<![\d./])"  # not the tail of a number or date already read, nor a footnote mark ("rates.1")
     r"(?:(?P<fnum>\d+)\s?[/\u2044]\s?(?P<fden>\d+)"  # 1/4
     r"|(?P<int>\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?P<dec>\.\d+)?"  # 25, 1,200, 2.5
     r"(?:[-\s](?P<num>\d+)[/\u2044](?P<den>\d+))?)"  # mixed fraction: 2-3/4, 4 1/4
-    r"(?:\s?(?P<scale>thousand|million|billion|trillion|bn|mn|tn)\b|(?P<suffix>[kmb])\b)?",  # $1.2 billion, $30B
+    rf"(?:\s?(?P<scale>{SCALE_WORDS})\b|(?P<suffix>[kmb])\b)?",  # $1.2 billion, $30B
     re.IGNORECASE,
 )
 _SCALE = {

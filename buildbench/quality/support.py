@@ -81,7 +81,7 @@ from ..builders.context import YEAR, DocContext, dated_days, document_context, p
 from ..records import Drop
 from .asks import asks_other_year, opposite_direction, states_answer, unanswered_ask
 from .base import FilterResult, check_aligned
-from .numbers import FIGURE, figures, value_figures
+from .numbers import FIGURE, SCALE_WORDS, figures, value_figures
 
 _WORD = re.compile(r"[^\W_][\w'’\-.%$]*")
 PREFIX = 5
@@ -201,6 +201,49 @@ def tidy_search(query: str, passage: str) -> str:
     tidy = _GLUED_YEAR.sub(r"\1 ", tidy)
     tidy = _REPEATED_TOKEN.sub(r"\1", tidy)
     return " ".join(tidy.split()).strip(" ,;:-")
+
+
+# A figure as a searcher types it: its currency, digits, scale and unit ("EUR 600 million", "$6.2 billion", "60%",
+# "1.5 times", "72 hours"; the units of UNIT_WORDS, percents and money). A bare count ("2,300 owner-operators")
+# has no unit here and is not added.
+_CURRENCY = r"(?:US\$|\$|€|£|¥|\b(?:EUR|USD|GBP|SEK|NOK|DKK|CHF|JPY|CAD|AUD|HKD|CNY|RMB|INR)\s?)"
+_SCALE = rf"(?:{SCALE_WORDS})\b"
+_UNIT = (r"(?:%|percent(?:age points?)?\b|per cent\b|basis points?\b|bps\b|x\b|year\b|crowns\b|pence\b|cents\b|"
+         + "|".join(rf"{w}\b" for w in sorted(UNIT_WORDS - {"basis"}, key=len, reverse=True)) + ")")
+_WRITTEN_FIGURE = re.compile(
+    rf"(?P<cur>{_CURRENCY})?(?<![\w.,])(?P<num>\d[\d,]*(?:\.\d+)?)(?P<scale>\s?{_SCALE})?(?P<unit>\s?{_UNIT})?",
+    re.IGNORECASE)
+# A search's closing period, which the figure goes before ("inventory 60% 2025", "turnover 78% in fiscal 2025"),
+# unless the year is part of a term ("notes due 2029", "guidance through 2027"): the figure then goes last.
+_CLOSING_PERIOD = re.compile(rf"(?:\s+(?:in|for|of))?(?:\s+(?:fiscal|FY|Q[1-4]|H[12]))?\s+{YEAR.pattern}$",
+                             re.IGNORECASE)
+_TERM_YEAR = re.compile(r"\b(?:due|through|until|till|to|from|since|by|before|after|maturing)$", re.IGNORECASE)
+
+
+def with_fact_figure(query: str, fact: str) -> str:
+    """A keyword search that states no figure, given its fact's one figure with its unit: "Ironclad Industrial
+    Distribution Co. inventory 2025" of "The inventory component may not exceed 60% of the Borrowing Base" ->
+    "... inventory 60% 2025". Answer-first, the fact's figure is what the search is for; without it, "inventory
+    2025" fits every passage of the agreement that names inventory. A fact with several figures is left alone (which
+    one the search's words are about is the writer's binding, not ours), as is a fact whose figure has no unit and
+    a search that states a figure."""
+    if value_figures(query):
+        return query
+    wanted = value_figures(fact)
+    if len(wanted) != 1:
+        return query
+    (value,) = wanted
+    written = next((m for m in _WRITTEN_FIGURE.finditer(fact)
+                    if m.group("num").replace(",", "").rstrip(".") == value
+                    and (m.group("cur") or m.group("scale") or m.group("unit"))), None)
+    if written is None:
+        return query
+    figure = " ".join(written.group(0).split())
+    closing = _CLOSING_PERIOD.search(query)
+    if closing and _TERM_YEAR.search(query[:closing.start()]):
+        closing = None
+    at = closing.start() if closing else len(query.rstrip(" ,;:-"))
+    return f"{query[:at].rstrip(' ,;:-')} {figure}{query[at:]}"
 
 
 def content_words(query: str, naming: str = "") -> list[str]:

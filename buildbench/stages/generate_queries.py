@@ -7,7 +7,8 @@ a value, what would be, a second thing) is the slot's last: a redraft of it was 
 question that states its fact's figure ends its slot too, like those asks (its redrafts were not measured). A
 keyword search loses any year that neither its passage nor its title states before it is checked (the writer
 copies its examples' year, "2025", onto facts of documents that name none), and any multiple sign its passage never
-writes or token said twice in a row ("53.53x", "2018 2018")."""
+writes or token said twice in a row ("53.53x", "2018 2018"). A search that passes every check but states no figure
+gains its fact's one figure, once drafting is over ("inventory 2025" -> "inventory 60% 2025")."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from ..generators.recipes import ParsedQuery, PersonaQueryRecipe
 from ..records import Drop, Query, to_table
 from ..quality import CopyFilter
 from ..quality.form import KEYWORDS, form_problem, style_forms
-from ..quality.support import SupportFilter, tidy_search, without_invented_years
+from ..quality.support import SupportFilter, tidy_search, with_fact_figure, without_invented_years
 from .common import (
     QUERY_WRITER,
     call_llm,
@@ -77,6 +78,7 @@ def run_shard(shard: pa.Table, ctx: StageContext) -> tuple[pa.Table, list[Drop]]
     facts = [[s.get("fact") or "", *(s.get("spare_facts") or ())] for s in slots]
     at, tries, leads = [0] * len(slots), [0] * len(slots), [""] * len(slots)
     refs: dict[tuple[int, int], tuple] = {}
+    passed: set[int] = set()  # slots whose draft passed every check (so were not drafted again)
 
     def ref(i: int) -> tuple:
         if (i, at[i]) not in refs:
@@ -120,6 +122,7 @@ def run_shard(shard: pa.Table, ctx: StageContext) -> tuple[pa.Table, list[Drop]]
                 continue  # the backend's failure, not the draft's: left to its retries and to a rerun
             why = (parsed[2].drop_reason, parsed[2].detail) if text is None else problem(i, text)
             if not why:
+                passed.add(i)
                 continue
             if why[0] in SAME_FACT_REDRAFT:
                 tries[i] += 1
@@ -139,6 +142,17 @@ def run_shard(shard: pa.Table, ctx: StageContext) -> tuple[pa.Table, list[Drop]]
         if not pending:
             break
     ctx.stats["spare_facts_asked"] += sum(a > 0 for a in at)
+    # A passing search that names no figure gains its fact's one figure: "inventory 2025" fits every passage of
+    # the agreement that names inventory, "inventory 60% 2025" the cap. Only after drafting, and only where both
+    # forms pass, so that no draft's fate changes (a search naming only its document would pass with a figure).
+    for i, (req, res, parsed) in final.items():
+        if support is None or not parsed.text or forms.get(slots[i]["style"]) != KEYWORDS:
+            continue
+        text = with_fact_figure(parsed.text, facts[i][at[i]])
+        # A last draft was never checked; any other final draft was, and passed.
+        if text != parsed.text and (i in passed or not problem(i, parsed.text)) and not problem(i, text):
+            final[i] = (req, res, ParsedQuery(text))
+            ctx.stats["figures_added"] += 1
     queries = []
     for i, slot in enumerate(slots):
         req, res, parsed = final[i]

@@ -7,6 +7,7 @@ from buildbench.quality.support import (
     loose_pairs,
     singular_stems,
     tidy_search,
+    with_fact_figure,
     without_invented_years,
 )
 
@@ -226,6 +227,39 @@ def test_a_keyword_search_loses_a_multiple_sign_its_passage_never_writes_and_rep
     # words are never touched: a name with an x, a plain search
     assert tidy_search("Xylo Box x-ray scanners 2021", grants) == "Xylo Box x-ray scanners 2021"
     assert tidy_search("net average space growth 1.4%", grants) == "net average space growth 1.4%"
+
+
+def test_a_keyword_search_without_a_figure_gains_its_facts_one_figure_with_its_unit():
+    cap = "The inventory component may not exceed 60% of the Borrowing Base."
+    assert with_fact_figure("Ironclad Industrial inventory 2025", cap) == "Ironclad Industrial inventory 60% 2025"
+    assert with_fact_figure("Ironclad Industrial inventory", cap) == "Ironclad Industrial inventory 60%"
+    # before the closing period, whatever leads it; currency, scale and unit as the fact writes them
+    turnover = "Annualized driver turnover in our truckload segment was 78% in fiscal 2025."
+    assert with_fact_figure("Northwind driver turnover in fiscal 2025", turnover) == \
+        "Northwind driver turnover 78% in fiscal 2025"
+    buyback = "The Group announced a EUR 600 million share buyback, to run from November 2025 to March 2026."
+    assert with_fact_figure("Ostmark share buyback 2025", buyback) == "Ostmark share buyback EUR 600 million 2025"
+    assert with_fact_figure("Veloria bond portfolio 2025", "The monthly run-off stays at 4 billion crowns.") == \
+        "Veloria bond portfolio 4 billion crowns 2025"
+    assert with_fact_figure("Crestline gross leverage", "We want gross leverage under 1.5 times by mid-2026.") == \
+        "Crestline gross leverage 1.5 times"
+    assert with_fact_figure("Meridian credit card 2025", "The card program generated $214 million in 2025.") == \
+        "Meridian credit card $214 million 2025"
+    # a year that is part of a term is no closing period
+    notes = "Our convertible senior notes due 2029, in aggregate principal of $1.75 billion, may be settled in cash."
+    assert with_fact_figure("Crestline convertible senior notes due 2029", notes) == \
+        "Crestline convertible senior notes due 2029 $1.75 billion"
+    # left alone: a search that states a figure, a fact with none or with several (whose binding is the
+    # writer's), a bare count with no unit, and a date's day
+    assert with_fact_figure("Ironclad inventory cap 60 percent", cap) == "Ironclad inventory cap 60 percent"
+    assert with_fact_figure("Veloria balance sheet 2025", "The Council reviewed its balance sheet policy.") == \
+        "Veloria balance sheet 2025"
+    liquidity = "HQLA were $112 billion, and unused borrowing capacity added $41 billion."
+    assert with_fact_figure("Caldera HQLA 2025", liquidity) == "Caldera HQLA 2025"
+    suit = "A class action alleges that we misclassified approximately 2,300 owner-operators."
+    assert with_fact_figure("Northwind class action 2025", suit) == "Northwind class action 2025"
+    assert with_fact_figure("Veloria policy decision 2025", "On 12 February 2025 the Council held its rate.") == \
+        "Veloria policy decision 2025"
 
 
 def test_period_marks_are_canonical():

@@ -98,6 +98,17 @@ def test_a_failing_draft_is_written_again_about_another_fact_and_logged(tmp_path
     assert again["text"].to_pylist() == queries["text"].to_pylist()
 
 
+def keyword_plan(rows, seed: int, named: bool = False) -> pa.Table:
+    """Three keyword slots, one per persona, of each (chunk, document, fact) row. A named document's title gives
+    its entity (before " - ") and the period 2025; otherwise the slot names none."""
+    return pa.Table.from_pylist(
+        [dict(slot_id=f"{c}#{k}", chunk_id=c, persona=persona, style="keyword", difficulty="easy", seed=seed + k,
+              document=doc if named else "", entity=doc.split(" - ")[0] if named else "",
+              period="2025" if named else "", fact=text, spare_facts=[])
+         for c, doc, text in rows for k, persona in enumerate(("credit_analyst", "auditor", "economist"))],
+        schema=PLAN_SCHEMA)
+
+
 # Facts of documents that name no year: the writer's examples are dated 2025 and 2026, and it copies their year.
 UNDATED = [
     ("u1", "d3", "Revenue from the cloud hosting segment was $48.3 million, earned from three customers that each "
@@ -114,11 +125,7 @@ def test_a_keyword_search_keeps_no_year_its_passage_does_not_state(tmp_path, run
 
     cfg = make_cfg(tmp_path)
     rundir.write("chunks", chunks_table(UNDATED))
-    plan = pa.Table.from_pylist(
-        [dict(slot_id=f"{c}#{k}", chunk_id=c, persona=persona, style="keyword", difficulty="easy", seed=11 + k,
-              document="", entity="", period="", fact=text, spare_facts=[])
-         for c, _, text in UNDATED for k, persona in enumerate(("credit_analyst", "auditor", "economist"))],
-        schema=PLAN_SCHEMA)
+    plan = keyword_plan(UNDATED, seed=11)
     ctx = context("generate_queries", cfg, rundir)
     queries, _ = stage("generate_queries").fn(plan, ctx)
     # Gemma ended 4 of these 6 searches with "2025". One that says enough without the year keeps its words, still
@@ -143,3 +150,41 @@ def test_a_keyword_search_keeps_no_year_its_passage_does_not_state(tmp_path, run
     assert off_ctx.stats["years_taken_out"] == 0
     assert sum(bool(YEAR.search(t)) for t in as_written["text"].to_pylist()) > sum(
         bool(YEAR.search(t)) for t in queries["text"].to_pylist())
+
+
+# Facts with one figure each, of named documents: a search of them that passes its checks names the figure,
+# whether the writer wrote it or left it out; one that fails them is left as written, for filter_queries to drop.
+ONE_FIGURE = [
+    ("f1", "Ironclad Industrial Distribution Co. - Borrowing Base Terms (2025)",
+     "The inventory component may not exceed 60% of the Borrowing Base."),
+    ("f2", "Granbury & Pike Specialty Insurance - Policy Wording (2025)",
+     "A time deductible of 72 hours applies to each occurrence."),
+    ("f3", "Tallis Mutual Insurance Company - Business Interruption (2025)",
+     "The Period of Restoration ends on the earlier of the date the systems are restored or 120 days after it began."),
+    ("f4", "Ardent Media Group plc - Key Audit Matter (2025)",
+     "We compared the prior-year forecast with actual results: digital subscription revenue was 23% below it."),
+]
+
+
+def test_a_passing_keyword_search_of_a_one_figure_fact_states_its_figure(tmp_path, rundir):
+    pytest.importorskip("llama_cpp")
+    from buildbench.quality.form import form_problem, style_forms
+    from buildbench.quality.numbers import value_figures
+
+    cfg = make_cfg(tmp_path)
+    rundir.write("chunks", chunks_table(ONE_FIGURE))
+    plan = keyword_plan(ONE_FIGURE, seed=31, named=True)
+    ctx = context("generate_queries", cfg, rundir)
+    queries, _ = stage("generate_queries").fn(plan, ctx)
+    passage = dict((c, t) for c, _, t in ONE_FIGURE)
+    checker = SupportFilter(cfg.domain.filters.support.max_unsupported)
+    form = style_forms(cfg.domain.query_styles).get("keyword")
+    passing = 0
+    for text, (chunk,) in zip(queries["text"].to_pylist(), queries["chunk_ids"].to_pylist()):
+        ref = support_refs(ctx, [[chunk]], [passage[chunk]])[0]
+        if form_problem(text, form) or CopyFilter().check(text, passage[chunk]) or checker.check(text, *ref):
+            continue
+        passing += 1
+        assert value_figures(passage[chunk]) <= value_figures(text), text
+    # Gemma left the figure out of 10 of these 12 searches ("Ironclad Industrial Distribution Co. inventory 2025").
+    assert passing >= 8 and ctx.stats["figures_added"] >= 6
