@@ -207,11 +207,11 @@ def tidy_search(query: str, passage: str) -> str:
 # "1.5 times", "72 hours"; the units of UNIT_WORDS, percents and money). A bare count ("2,300 owner-operators")
 # has no unit here and is not added.
 _CURRENCY = r"(?:US\$|\$|€|£|¥|\b(?:EUR|USD|GBP|SEK|NOK|DKK|CHF|JPY|CAD|AUD|HKD|CNY|RMB|INR)\s?)"
-_SCALE = rf"(?:{SCALE_WORDS})\b"
 _UNIT = (r"(?:%|percent(?:age points?)?\b|per cent\b|basis points?\b|bps\b|x\b|year\b|crowns\b|pence\b|cents\b|"
-         + "|".join(rf"{w}\b" for w in sorted(UNIT_WORDS - {"basis"}, key=len, reverse=True)) + ")")
+         + "|".join(rf"{w}\b" for w in sorted(UNIT_WORDS - {"basis"}, key=lambda w: (-len(w), w))) + ")")
 _WRITTEN_FIGURE = re.compile(
-    rf"(?P<cur>{_CURRENCY})?(?<![\w.,])(?P<num>\d[\d,]*(?:\.\d+)?)(?P<scale>\s?{_SCALE})?(?P<unit>\s?{_UNIT})?",
+    rf"(?P<cur>{_CURRENCY})?(?<![\w.,])(?P<num>\d[\d,]*(?:\.\d+)?)"
+    rf"(?P<scale>\s?(?:{SCALE_WORDS})\b)?(?P<unit>\s?{_UNIT})?",
     re.IGNORECASE)
 # A search's closing period, which the figure goes before ("inventory 60% 2025", "turnover 78% in fiscal 2025"),
 # unless the year is part of a term ("notes due 2029", "guidance through 2027"): the figure then goes last.
