@@ -246,6 +246,41 @@ def with_fact_figure(query: str, fact: str) -> str:
     return f"{query[:at].rstrip(' ,;:-')} {figure}{query[at:]}"
 
 
+# One spelling per currency, scale and unit, so that "US$0.765" and "$0.765", "14.6 percent" and "14.6%", "4.5x" and
+# "4.5 times" are one figure.
+_SAME_CURRENCY = {"US$": "$", "USD": "$", "€": "EUR", "£": "GBP", "¥": "JPY"}
+_SAME_SCALE = {"bn": "billion", "mn": "million", "tn": "trillion"}
+_SAME_UNIT = {"percent": "%", "per cent": "%", "x": "times", "bps": "basis points", "basis point": "basis points"}
+
+
+def written_figures(text: str) -> frozenset[str]:
+    """The figures ``text`` writes with a currency, scale or unit, one spelling each ("$0.765", "4.5 times",
+    "EUR 600 million", "14.6%"); bare numbers are left out: a count or a year says what it counts nowhere."""
+    out = set()
+    for m in _WRITTEN_FIGURE.finditer(text):
+        cur, scale, unit = ((m.group(g) or "").strip() for g in ("cur", "scale", "unit"))
+        if not (cur or scale or unit):
+            continue
+        cur = _SAME_CURRENCY.get(cur.upper(), _SAME_CURRENCY.get(cur, cur.upper()))
+        scale = _SAME_SCALE.get(scale.lower(), scale.lower())
+        unit = _SAME_UNIT.get(unit.lower(), unit.lower())
+        number = m.group("num").replace(",", "").rstrip(".")
+        amount = f"{cur}{number}" if cur == "$" else " ".join(filter(None, (cur, number)))
+        out.add(" ".join(filter(None, (amount, scale, unit))).replace(" %", "%"))
+    return frozenset(out)
+
+
+def figure_search(query: str, naming: str = "") -> tuple[frozenset[str], frozenset[str]]:
+    """A search's written figures (``written_figures``) and the words it asks with (``singular_stems``; not its
+    document's name, periods or figures), when it writes a figure and asks with at least one word; empty otherwise.
+    Another passage of its entity that writes the same figures and holds those words answers it as its own does
+    ("Tidewater Energy Partners $0.765 per unit": the call and the risk factors both give the distribution; in qrels
+    repair, ``same_entity_figure``)."""
+    figures = written_figures(query)
+    asking = frozenset(_singular(w[:PREFIX]) for w in _asking(content_words(query, naming)))
+    return (figures, asking) if figures and asking else (frozenset(), frozenset())
+
+
 def content_words(query: str, naming: str = "") -> list[str]:
     """The words of ``query`` that ask something: not question, document, scale or relation words (a relation
     asks how things bear on each other), not numbers, and not the words of its document's title (``naming``),

@@ -10,11 +10,11 @@ from typing import Callable
 
 import pyarrow as pa
 
-from ..builders.context import document_context
+from ..builders.context import document_context, entity_key
 from ..config import BuildConfig
 from ..engine.stage import StageContext
 from ..quality.form import KEYWORDS, style_forms
-from ..quality.support import singular_stems, topic_stems
+from ..quality.support import figure_search, singular_stems, topic_stems
 
 # The model roles, named by their config field on the domain pack (the query writer's is ``generator``). A role
 # left unset uses the query writer's backend and model.
@@ -111,6 +111,33 @@ def search_topics(ctx: StageContext, queries: pa.Table) -> dict[str, frozenset[s
         if topic:
             out[qid] = topic
     return out
+
+
+def search_figures(ctx: StageContext, queries: pa.Table) -> dict[str, tuple[frozenset[str], frozenset[str]]]:
+    """Keyword search id -> the figures it writes and the words it asks with (``figure_search``), when it writes a
+    figure; questions and requests are left out for the reason ``search_topics`` gives."""
+    titles, form = chunk_titles(ctx), style_forms(ctx.config.domain.query_styles)
+    out = {}
+    for qid, text, chunk_ids, style in zip(queries["id"].to_pylist(), queries["text"].to_pylist(),
+                                           queries["chunk_ids"].to_pylist(), queries["style"].to_pylist()):
+        if form.get(style) == KEYWORDS:
+            figures, asking = figure_search(text, naming(titles, chunk_ids))
+            if figures:
+                out[qid] = (figures, asking)
+    return out
+
+
+def chunk_entities(ctx: StageContext) -> dict[str, str]:
+    """Chunk id -> the entity its document's title names, as all that entity's documents share it (``entity_key``;
+    "" for none), read once per process."""
+    ctx.check_input("chunks")
+
+    def load():
+        titles = chunk_titles(ctx)
+        key = {t: entity_key(document_context("", title=t or "").entity) for t in set(titles.values())}
+        return {cid: key[t] for cid, t in titles.items()}
+
+    return ctx.service("chunks.entity", load)
 
 
 def support_refs(ctx: StageContext, sources: list[list[str]], facts: list[str]

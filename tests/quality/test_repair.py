@@ -16,7 +16,7 @@ from buildbench.quality.repair import (
     repair,
     weakly_explained,
 )
-from buildbench.quality.support import topic_stems
+from buildbench.quality.support import figure_search, topic_stems
 
 TEXTS = {
     "p1": "The board raised the quarterly dividend to 42 cents per share, payable on 15 March to holders of record.",
@@ -210,6 +210,37 @@ def test_a_close_chunk_of_its_document_that_holds_every_word_of_a_topic_search_j
     assert "q1" in out.kept_queries and {("q1", "g2", 1), ("q1", "o1", 1)} <= set(out.qrels)
     reasons = {e.passage_id: e.reason for e in out.audit if e.query_id == "q1" and e.action == "add_qrel"}
     assert reasons == {"g2": "same_document_topic", "o1": "judged_relevant"}
+
+
+def test_a_passage_of_its_entity_writing_a_searchs_figure_with_every_word_it_asks_joins_the_qrels():
+    """A search that writes a figure ("Tidewater Energy Partners $0.765 per unit") is answered by every passage of
+    its entity that gives the same figure with its words, whatever the passage scored: the risk factors repeat the
+    call's distribution. A passage of another entity with the figure, one of the entity missing a word, and one with
+    another figure are left alone; so is a question, which asks more than its words."""
+    texts = {**TEXTS,
+             "call": "Miriam Castellanos, CFO: We are keeping the distribution at $0.765 per unit.",
+             "risks": "We paid quarterly distributions of US$0.765 per common unit throughout 2025.",
+             "risks2": "Distribution coverage was 1.42 times; we paid $0.765 each quarter.",
+             "risks3": "We may reduce the distribution of $0.70 per unit if volumes fall.",
+             "other": "Harbor Midstream pays $0.765 per unit each quarter."}
+    entities = {"call": "tidewater energy partners", "risks": "tidewater energy partners",
+                "risks2": "tidewater energy partners", "risks3": "tidewater energy partners",
+                "other": "harbor midstream"}
+    title = "Tidewater Energy Partners - Fourth Quarter 2025 Earnings Call"
+    figures = {"q1": figure_search("Tidewater Energy Partners $0.765 per unit", title)}
+    cands = [cand("q1", p, 0.9 - r / 10, r, d) for r, (p, d) in enumerate(
+        [("risks", "negative"), ("risks2", "too_close"), ("risks3", "too_close"), ("other", "negative")], 1)]
+    out = repair(["q1"], {"q1": ["call"]}, cands, texts, figures=figures, entities=entities)
+    assert sorted(out.qrels) == [("q1", "call", 1), ("q1", "risks", 1)]
+    assert out.hard_negatives == {"q1": ["other"]}
+    added = [e for e in out.audit if e.action == "add_qrel"]
+    assert [(e.passage_id, e.reason) for e in added] == [("risks", "same_entity_figure")]
+    assert "($0.765" not in added[0].detail and "tidewater energy partners" in added[0].detail
+    assert "$0.765" in added[0].detail and "(unit)" in added[0].detail
+    assert out.stats["false_negatives.same_entity_figure"] == 1
+    # without entities (or for a query with no figures) nothing is added
+    out = repair(["q1"], {"q1": ["call"]}, cands, texts, figures=figures)
+    assert sorted(out.qrels) == [("q1", "call", 1)]
 
 
 # -- people's labels

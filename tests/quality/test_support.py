@@ -2,6 +2,8 @@
 paraphrase-free queries about the fact pass. Texts are our own writing."""
 
 from buildbench.quality.support import (
+    figure_search,
+    written_figures,
     SupportFilter,
     invented_years,
     loose_pairs,
@@ -260,6 +262,29 @@ def test_a_keyword_search_without_a_figure_gains_its_facts_one_figure_with_its_u
     assert with_fact_figure("Northwind class action 2025", suit) == "Northwind class action 2025"
     assert with_fact_figure("Veloria policy decision 2025", "On 12 February 2025 the Council held its rate.") == \
         "Veloria policy decision 2025"
+
+
+def test_a_figure_is_read_with_its_currency_scale_and_unit_in_one_spelling():
+    assert written_figures("We paid distributions of $0.765 per common unit; US$0.765 in the call.") == {"$0.765"}
+    assert written_figures("CET1 was 14.6 percent, or 14.6%, up 50 basis points (50 bps).") == {
+        "14.6%", "50 basis points"}
+    assert written_figures("a limit of 4.5x or 4.5 times gross income") == {"4.5 times"}
+    assert written_figures("EUR 600 million, €600 million, $1.2bn and SEK 4.0 billion") == {
+        "EUR 600 million", "$1.2 billion", "SEK 4.0 billion"}
+    # a bare count or year says what it counts nowhere
+    assert written_figures("2,300 owner-operators in 2025") == frozenset()
+
+
+def test_a_search_that_writes_a_figure_is_read_as_its_figures_and_asking_words():
+    title = "Tidewater Energy Partners - Fourth Quarter 2025 Earnings Call"
+    assert figure_search("Tidewater Energy Partners $0.765 per unit 2025", title) == (
+        frozenset({"$0.765"}), frozenset({"unit"}))
+    assert figure_search("Central Bank of Veloria 4.5 times gross income 2025", "Central Bank of Veloria") == (
+        frozenset({"4.5 times"}), frozenset({"incom", "gross", "time"}))
+    # no figure, or nothing but the document and a figure: nothing to match another passage on
+    empty = (frozenset(), frozenset())
+    assert figure_search("Tidewater Energy Partners distribution 2025", title) == empty
+    assert figure_search("Tidewater Energy Partners $0.765", title) == empty
 
 
 def test_period_marks_are_canonical():

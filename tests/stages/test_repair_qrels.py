@@ -10,7 +10,7 @@ import pyarrow as pa
 from buildbench.generators.likelihood import LIKELIHOOD_SCHEMA
 from buildbench.generators.recipes import JUDGEMENT_SCHEMA, QUERY_CHECK_SCHEMA
 from buildbench.quality.mining import Candidate, candidates_table
-from buildbench.records import Document, empty_table
+from buildbench.records import Chunk, Document, empty_table, to_table
 from buildbench.stages.repair_qrels import judge_trusted
 
 from .conftest import PASSAGES, chunks_table, make_cfg, queries_table, run_global
@@ -157,3 +157,31 @@ def test_a_close_chunk_of_its_document_holding_every_word_of_a_topic_search_join
     assert added == [("q1", "same_document_topic", "c1-more")]
     assert {r["query_id"]: r["passage_ids"] for r in out["hard_negatives"].to_pylist()} == {
         q: ["c1-last"] for q in ("q1", "q2", "q3")}
+
+
+def test_a_passage_of_the_positives_entity_giving_a_searchs_figure_joins_the_qrels(tmp_path, rundir):
+    """The call and the risk factors of one partnership (one titled with its legal form, one without) both give the
+    $0.765 distribution: the search for it has both as positives; the question asking it, and a search for it whose
+    figure another entity's passage writes, do not gain passages outside the entity."""
+    write_inputs(rundir, [], [Candidate(q, p, 0.5, 0.8, r, "negative", ["bm25"]) for q in ("q1", "q2")
+                              for r, p in enumerate(["t-risks", "h-other"], 1)])
+    rundir.write("chunks", to_table([
+        Chunk(id="t-call", doc_id="d-call", position=0, text="We are keeping the distribution at $0.765 per unit.",
+              title="Tidewater Energy Partners - Fourth Quarter 2025 Earnings Call"),
+        Chunk(id="t-risks", doc_id="d-risks", position=0, title="Tidewater Energy Partners, L.P. - Risk Factors",
+              text="We paid quarterly distributions of $0.765 per common unit throughout 2025."),
+        Chunk(id="h-other", doc_id="d-h", position=0, title="Harbor Midstream LP - Results",
+              text="Harbor pays $0.765 per unit each quarter.")], Chunk))
+    rundir.write("queries", pa.concat_tables([
+        queries_table([("q1", "Tidewater Energy Partners $0.765 per unit", ["t-call"])]),
+        queries_table([("q2", "What is Tidewater's distribution of $0.765 per unit?", ["t-call"])],
+                      style="question")]))
+    result, _ = run_global("repair_qrels", make_cfg(tmp_path / "run"), rundir)
+    out = result.outputs
+    assert sorted(tuple(r.values()) for r in out["qrels"].to_pylist()) == [
+        ("q1", "t-call", 1), ("q1", "t-risks", 1), ("q2", "t-call", 1)]
+    added = [(r["query_id"], r["reason"], r["passage_id"]) for r in out["audit"].to_pylist()
+             if r["action"] == "add_qrel"]
+    assert added == [("q1", "same_entity_figure", "t-risks")]
+    assert {r["query_id"]: r["passage_ids"] for r in out["hard_negatives"].to_pylist()} == {
+        "q1": ["h-other"], "q2": ["t-risks", "h-other"]}
