@@ -7,6 +7,7 @@ import pytest
 from buildbench.config import load_domain_pack
 from buildbench.generators.base import GenerationRequest, GenerationResult
 from buildbench.generators.recipes import PersonaQueryRecipe, clean_query, derive_seed, plan_queries
+from buildbench.generators.recipes.persona import keyword_style
 
 
 @pytest.fixture(scope="module")
@@ -83,8 +84,11 @@ def test_every_document_asks_first_about_its_facts_with_a_figure(pack):
         by_slot = {r["slot_id"]: r for r in plan}
         assert by_slot["c1#0"]["fact"] == "Costs rose $8.6 million in 2019."
         assert by_slot["c1#1"]["fact"] == "Margins fell 40 basis points to 12.1%."
-        assert by_slot["c1#0"]["spare_facts"] == ["Revenue recognition follows the input method."]
-        assert by_slot["c1#1"]["spare_facts"] == ["The Group reviews its policies each year."]
+        # a keyword slot drops spares without a figure (below)
+        for slot, spare in (("c1#0", "Revenue recognition follows the input method."),
+                            ("c1#1", "The Group reviews its policies each year.")):
+            row = by_slot[slot]
+            assert row["spare_facts"] == ([] if row["style"] == keyword_style(pack) else [spare])
     # a chunk with no figure keeps its salience order
     plain = {"c1": ["Revenue recognition follows the input method.", "The Group reviews its policies each year."]}
     assert plan_queries(["c1"], pack, 1, seed=1, facts=plain, documents=named).to_pylist()[0]["fact"] == \
@@ -184,6 +188,28 @@ def test_each_slot_keeps_its_own_spare_facts(pack):
     assert [(r["fact"], r["spare_facts"]) for r in c1] == [
         (facts["c1"][0], [facts["c1"][2], facts["c1"][4]]), (facts["c1"][1], [facts["c1"][3], facts["c1"][5]])]
     assert {r["spare_facts"] == [] for r in plan if r["chunk_id"] == "c2"} == {True}
+
+
+def test_a_keyword_search_is_never_redrafted_about_a_spare_without_a_figure(pack):
+    """A search of a sentence that states no figure names a topic several passages share ("deposit base"): a keyword
+    slot keeps only the spares that state one, and ends when they run out; a question or request keeps them all."""
+    facts = {"c1": ["Uninsured deposits were $4.9 billion, or 33% of deposits.", "Borrowing capacity was $6.2 billion.",
+                    "Our deposit base includes a significant share of uninsured balances.",
+                    "Rapid withdrawals could force us to sell securities.", "Unrealized losses were $412 million.",
+                    "Office loans were $1.06 billion."]}
+    docs = {"c1": {"document": "Risk Factors: Ashgrove Regional Bancorp", "entity": "Ashgrove Regional Bancorp",
+                   "period": "2025"}}
+    keyword = keyword_style(pack)
+    seen = set()
+    for seed in range(12):
+        for r in plan_queries(["c1"], pack, 2, seed=seed, documents=docs, facts=facts).to_pylist():
+            # the facts with a figure first: $4.9, $6.2, $412, $1.06, then "deposit base", "withdrawals"
+            own = [facts["c1"][i] for i in (0, 1, 4, 5, 2, 3)]
+            spares = own[2 + int(r["slot_id"][-1])::2]
+            want = [f for f in spares if "$" in f] if r["style"] == keyword else spares
+            assert r["spare_facts"] == want, r
+            seen.add(r["style"] == keyword)
+    assert seen == {True, False}
 
 @pytest.mark.parametrize("raw,clean", [
     (" What is the leverage covenant?\nPersona: x", "What is the leverage covenant?"),

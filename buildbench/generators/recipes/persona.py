@@ -69,7 +69,8 @@ def plan_queries(chunk_ids: list[str], pack: DomainPack, queries_per_chunk: int,
         "entity": ..., "period": ...}.
     facts: chunk id -> its salient sentences, best first; a chunk's n-th slot asks about its n-th fact (the
         last one again when it has fewer), so two queries of a chunk ask different things, and keeps every
-        ``queries_per_chunk``-th fact after those as its spares. The facts that state a figure come first.
+        ``queries_per_chunk``-th fact after those as its spares (a keyword search's, only those that state a
+        figure). The facts that state a figure come first.
     """
     documents, facts = documents or {}, facts or {}
     rng = random.Random(seed)
@@ -132,10 +133,15 @@ def plan_queries(chunk_ids: list[str], pack: DomainPack, queries_per_chunk: int,
             persona, style, difficulty = next(deal)
             style = keyword if searches_only else style
             slot_id = f"{chunk_id}#{slot}"
+            spares = own[queries_per_chunk + slot::queries_per_chunk]
+            if style == keyword:
+                # A search redrafted about a spare sentence without a figure names a topic ("Ashgrove Regional
+                # Bancorp deposit base"): over six labelled sample builds of one code, such searches were good 5
+                # times in 12, against 61 in 68 for spares with a figure. The slot ends rather than ask one.
+                spares = [f for f in spares if figures(f)]
             rows.append(dict(slot_id=slot_id, chunk_id=chunk_id, persona=persona, style=style,
                              difficulty=difficulty, seed=derive_seed(seed, slot_id),
-                             fact=own[min(slot, len(own) - 1)],
-                             spare_facts=own[queries_per_chunk + slot::queries_per_chunk],
+                             fact=own[min(slot, len(own) - 1)], spare_facts=spares,
                              **{k: documents.get(chunk_id, {}).get(k, "") for k in ("document", "entity", "period")}))
     if max_queries is not None:
         rows = rows[:max_queries]
