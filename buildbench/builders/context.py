@@ -147,10 +147,6 @@ _ISO_IN_TEXT = re.compile(rf"(?<![\w-])(?P<y>{_YEAR})-(?P<m>0[1-9]|1[0-2])-(?:0[
 _SUFFIX_DOTTED = r"(?:Inc\.|Corp\.|Co\.|Ltd\.|L\.L\.C\.|L\.P\.|N\.V\.|S\.A\.)"
 _SUFFIX_PLAIN = (r"(?:Incorporated|Inc|Corporation|Corp|Company|plc|PLC|Ltd|Limited|LLC|LLP|LP|AG|SE|AB|ASA|GmbH|"
                  r"Group|Holdings|Bank|Bancorp|Bancshares|Fund|Trust|Partners|Capital|Insurance|Reserve|Authority)")
-# A name's closing legal form, which documents of one entity write or leave out ("Tidewater Energy Partners, L.P."
-# and "Tidewater Energy Partners"); "Group", "Bank" or "Fund" are part of the name and stay.
-_LEGAL_FORM = re.compile(r",?\s+(?:Inc\.?|Corp\.?|Co\.?|Ltd\.?|L\.L\.C\.|L\.P\.|N\.V\.|S\.A\.|Incorporated|Corporation|Company|"
-                         r"plc|PLC|Limited|LLC|LLP|LP|AG|SE|AB|ASA|GmbH)$")
 _MORE_SUFFIX = rf"(?!,?\s+(?:{_SUFFIX_DOTTED}|{_SUFFIX_PLAIN}(?![\w-])))"  # "Holdings S.A.", "Group plc" go on
 _CAP_WORD = r"[A-Z][\w'’.&-]*"
 # A run of capitalised words ending in a corporate or institutional suffix, not followed by more of the name
@@ -249,15 +245,6 @@ def _human_title(text: str, title: str) -> str:
     if not title or _STEM_OR_ID.match(title):
         return ""
     return title
-
-
-def entity_key(name: str) -> str:
-    """An entity's name as all its documents share it: lower case, without a closing legal form, so "Tidewater Energy
-    Partners, L.P." and "Tidewater Energy Partners" are one entity; "" for no name."""
-    key = " ".join(name.split())
-    while _LEGAL_FORM.search(key):
-        key = _LEGAL_FORM.sub("", key)
-    return key.lower()
 
 
 # --- entity -----------------------------------------------------------------------------------------------------

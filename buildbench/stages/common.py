@@ -4,13 +4,14 @@ the plan check of a role, chunk and passage texts, the embedding cache, and each
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import Counter, defaultdict
 from contextlib import contextmanager
 from typing import Callable
 
 import pyarrow as pa
 
-from ..builders.context import document_context, entity_key
+from ..builders.context import document_context
 from ..config import BuildConfig
 from ..engine.stage import StageContext
 from ..quality.form import KEYWORDS, style_forms
@@ -125,6 +126,21 @@ def search_figures(ctx: StageContext, queries: pa.Table) -> dict[str, tuple[froz
             if figures:
                 out[qid] = (figures, asking)
     return out
+
+
+# A name's closing legal form, which one entity's documents write or leave out ("Tidewater Energy Partners, L.P."
+# and "Tidewater Energy Partners"); "Group", "Bank" or "Fund" are part of the name and stay.
+_LEGAL_FORM = re.compile(r",?\s+(?:(?:Inc|Corp|Co|Ltd)\.?|L\.L\.C\.|L\.P\.|N\.V\.|S\.A\.|Incorporated|Corporation|Company|plc|"
+                         r"PLC|Limited|LLC|LLP|LP|AG|SE|AB|ASA|GmbH)$")
+
+
+def entity_key(name: str) -> str:
+    """An entity's name (``document_context``) as all its documents share it: lower case, without a closing legal
+    form; "" for no name."""
+    key = " ".join(name.split())
+    while _LEGAL_FORM.search(key):
+        key = _LEGAL_FORM.sub("", key)
+    return key.lower()
 
 
 def chunk_entities(ctx: StageContext) -> dict[str, str]:

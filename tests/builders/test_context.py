@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from buildbench.builders.context import DocContext, dated_days, document_context, entity_key, section_of
+from buildbench.builders.context import DocContext, dated_days, document_context, section_of
 
 from .conftest import read
 
@@ -48,18 +48,6 @@ def test_first_line_heading_is_the_title_and_names_entity_and_period():
         entity="Ironwood Industrial Supply Co.",
         period="August 2025",
     )
-
-
-def test_an_entitys_documents_share_its_key_whether_or_not_they_write_its_legal_form():
-    call = document_context("", title="Tidewater Energy Partners - Fourth Quarter 2025 Earnings Call").entity
-    risks = document_context("", title="Tidewater Energy Partners, L.P. - Risk Factors Related to Our Business").entity
-    assert (call, risks) == ("Tidewater Energy Partners", "Tidewater Energy Partners, L.P.")
-    assert entity_key(call) == entity_key(risks) == "tidewater energy partners"
-    assert entity_key("Copperline Industrial Holdings Inc.") == entity_key("Copperline Industrial Holdings")
-    assert entity_key("Kaleva Telecom Holdings S.A.") == "kaleva telecom holdings"
-    # part of the name, not a legal form: two entities stay two
-    assert entity_key("Ostmark Bank Group") != entity_key("Ostmark Bank")
-    assert entity_key("Central Bank of  Veloria") == "central bank of veloria" and entity_key("") == ""
 
 
 def test_markdown_minutes_heading():

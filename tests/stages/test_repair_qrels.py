@@ -7,10 +7,12 @@ import json
 
 import pyarrow as pa
 
+from buildbench.builders.context import document_context
 from buildbench.generators.likelihood import LIKELIHOOD_SCHEMA
 from buildbench.generators.recipes import JUDGEMENT_SCHEMA, QUERY_CHECK_SCHEMA
 from buildbench.quality.mining import Candidate, candidates_table
 from buildbench.records import Chunk, Document, empty_table, to_table
+from buildbench.stages.common import entity_key
 from buildbench.stages.repair_qrels import judge_trusted
 
 from .conftest import PASSAGES, chunks_table, make_cfg, queries_table, run_global
@@ -185,3 +187,15 @@ def test_a_passage_of_the_positives_entity_giving_a_searchs_figure_joins_the_qre
     assert added == [("q1", "same_entity_figure", "t-risks")]
     assert {r["query_id"]: r["passage_ids"] for r in out["hard_negatives"].to_pylist()} == {
         "q1": ["h-other"], "q2": ["t-risks", "h-other"]}
+
+
+def test_an_entitys_documents_share_its_key_whether_or_not_they_write_its_legal_form():
+    call = document_context("", title="Tidewater Energy Partners - Fourth Quarter 2025 Earnings Call").entity
+    risks = document_context("", title="Tidewater Energy Partners, L.P. - Risk Factors Related to Our Business").entity
+    assert (call, risks) == ("Tidewater Energy Partners", "Tidewater Energy Partners, L.P.")
+    assert entity_key(call) == entity_key(risks) == "tidewater energy partners"
+    assert entity_key("Copperline Industrial Holdings Inc.") == entity_key("Copperline Industrial Holdings")
+    assert entity_key("Kaleva Telecom Holdings S.A.") == "kaleva telecom holdings"
+    # part of the name, not a legal form: two entities stay two
+    assert entity_key("Ostmark Bank Group") != entity_key("Ostmark Bank")
+    assert entity_key("Central Bank of  Veloria") == "central bank of veloria" and entity_key("") == ""
