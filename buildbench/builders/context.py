@@ -145,7 +145,9 @@ _ISO_DATE = re.compile(rf"^\s*(?P<y>{_YEAR})-(?P<m>\d{{1,2}})(?:-\d{{1,2}})?")
 _ISO_IN_TEXT = re.compile(rf"(?<![\w-])(?P<y>{_YEAR})-(?P<m>0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])(?![\w-])")
 
 _SUFFIX_DOTTED = r"(?:Inc\.|Corp\.|Co\.|Ltd\.|L\.L\.C\.|L\.P\.|N\.V\.|S\.A\.)"
-_SUFFIX_PLAIN = (r"(?:Incorporated|Inc|Corporation|Corp|Company|plc|PLC|Ltd|Limited|LLC|LLP|LP|AG|SE|AB|ASA|GmbH|"
+_LEGAL_PLAIN = r"Incorporated|Inc|Corporation|Corp|Company|plc|PLC|Ltd|Limited|LLC|LLP|LP|AG|SE|AB|ASA|GmbH"
+LEGAL_FORM = rf"(?:{_SUFFIX_DOTTED}|{_LEGAL_PLAIN})"  # what one entity's documents write or leave out after its name
+_SUFFIX_PLAIN = (rf"(?:{_LEGAL_PLAIN}|"
                  r"Group|Holdings|Bank|Bancorp|Bancshares|Fund|Trust|Partners|Capital|Insurance|Reserve|Authority)")
 _MORE_SUFFIX = rf"(?!,?\s+(?:{_SUFFIX_DOTTED}|{_SUFFIX_PLAIN}(?![\w-])))"  # "Holdings S.A.", "Group plc" go on
 _CAP_WORD = r"[A-Z][\w'’.&-]*"
