@@ -19,7 +19,8 @@ labelled build (1 good in 32) and checked on two builds of a seed no rule was re
 benchmarks/README.md has the tables). A "since" of time ("since 2017") is no cause, ``asks_hypothetical`` drops a
 "what would" of a fact that states no case or estimate (0 good in 6), and ``asks_comparison`` a question or request
 that compares two things other than a thing with its earlier period (2 good in 21). Then ``asks_other_year`` and
-``states_answer`` (see each), and last ``opposite_direction``.
+``states_answer`` (see each), and last ``opposite_direction``. ``names_speaker`` is a wording check that
+``quality.support`` runs with its own (a redraft asks about the same fact).
 """
 
 from __future__ import annotations
@@ -180,4 +181,38 @@ def opposite_direction(query: str, fact: str) -> Optional[tuple[str, str]]:
     if against and not same.search(fact):
         return ("opposite_direction", f"it says {said.group(0).lower()!r}, and its fact states only the other way "
                 f"({against.group(0).lower()!r})")
+    return None
+
+
+# A turn of a transcript opens with its speaker ("Analyst, Larkspur Equity: You are lowering full-year EPS guidance
+# to ...", "Jonas Wirtanen, Chief Financial Officer: Adjusted EBITDA was ..."): who speaks, not what the turn is about.
+# The writer takes the speaker for the subject: "What is the analyst's full-year EPS guidance for Meridian ...?" (the
+# guidance is Meridian's, read back), "What was the adjusted EBITDA for Jonas Wirtanen's Q2 2025?". Of the labelled
+# queries of every build whose fact is such a turn, the 9 questions and requests naming its speaker were all wrong
+# (one, "What is the analyst's 2026 EBITDA guidance for Tidewater ...", read again: it had been called good), and so
+# were the 3 keyword searches naming an analyst's firm ("Copperfield Research 3.4%"). Keyword searches naming a
+# company's own speaker ("Miriam Castellanos $410 million Coyote Flats budget") were good 3 times in 5, and are left
+# alone.
+_TURN = re.compile(r"^\s*([A-Z][\w.'’-]*(?: [A-Z][\w.'’-]*){0,3}),\s*([^:\n]{2,60}):\s")
+# A company speaker's label names a title ("Miriam Castellanos, Chief Financial Officer:"); "Dallas, Texas: ..." is
+# no turn.
+_TITLE = re.compile(r"\b(?:Chief|Officer|CEO|CFO|COO|CRO|President|Chair\w*|Director|Treasurer|Head|Vice|Manager|"
+                    r"Governor|Partner|Relations|Secretary|Controller|Operator)\b")
+
+
+def names_speaker(query: str, fact: str) -> Optional[tuple[str, str]]:
+    """(reason, detail) when ``query`` names the speaker of the transcript turn its ``fact`` opens: an analyst or
+    the analyst's firm in any query, a company's speaker in a question or request; None otherwise."""
+    turn = _TURN.match(fact)
+    if not turn:
+        return None
+    name, role = turn.group(1), turn.group(2).strip()
+    analyst = name.lower() == "analyst"
+    if not (analyst or _TITLE.search(role) and _in_words(query)):
+        return None
+    # An analyst's label is "Analyst, <firm>"; a company speaker's "<name>, <title>", named in full or by surname.
+    said = [name, role] if analyst else [name, name.split()[-1]] if " " in name else [name]
+    for who in said:
+        if re.search(rf"\b{re.escape(who)}\b", query, re.IGNORECASE):
+            return ("names_speaker", f"it names {who!r}, who speaks its fact, as if the fact were about them")
     return None

@@ -79,7 +79,7 @@ from typing import Optional, Sequence
 
 from ..builders.context import YEAR, DocContext, dated_days, document_context, period_marks
 from ..records import Drop
-from .asks import asks_other_year, opposite_direction, states_answer, unanswered_ask
+from .asks import asks_other_year, names_speaker, opposite_direction, states_answer, unanswered_ask
 from .base import FilterResult, check_aligned
 from .numbers import FIGURE, SCALE_WORDS, figures, value_figures
 
@@ -371,6 +371,8 @@ class SupportFilter:
     - ``invented_relation``: it asks how one thing bears on another, and its passage states no relation;
     - ``invented_phrase``: more than ``max_loose_pairs`` pairs of its neighbouring content words never stand near
       each other in its passage;
+    - ``names_speaker``: it names the speaker of the transcript turn its fact opens, as the turn's subject
+      (``names_speaker``);
     - ``unanchored``: its fact states a figure, or its document names no one, and it names neither the entity, nor a
       dated period, nor a figure;
     - ``ambiguous_document``: a passage of another document of its entity holds all its asking words (a plural
@@ -450,6 +452,9 @@ class SupportFilter:
         loose = loose_pairs(query, passage, naming)
         if len(loose) > self.max_loose_pairs:
             return ("invented_phrase", f"its passage never puts together {', '.join(repr(p) for p in loose[:4])}")
+        speaker = names_speaker(query, fact) if fact else None
+        if speaker:
+            return speaker
         if fact:
             about = word_stems(fact)
             if not any(w[:PREFIX] in about for w in words):
