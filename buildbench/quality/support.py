@@ -79,12 +79,12 @@ from typing import Optional, Sequence
 
 from ..builders.context import YEAR, DocContext, dated_days, document_context, period_marks
 from ..records import Drop
-from .asks import asks_other_year, names_speaker, opposite_direction, states_answer, unanswered_ask
+from .asks import (asks_other_year, asks_whole_year, names_speaker, opposite_direction, presumes_negated,
+                   states_answer, unanswered_ask)
 from .base import FilterResult, check_aligned
 from .numbers import FIGURE, SCALE_WORDS, figures, value_figures
+from .words import PREFIX, word_stems, words as _words
 
-_WORD = re.compile(r"[^\W_][\w'’\-.%$]*")
-PREFIX = 5
 # Words any query may use without the passage holding them: question and request words, and the generic
 # nouns a searcher adds ("impact", "information"). Kept short: each one is a word the check cannot see.
 QUERY_WORDS = frozenset("""
@@ -318,18 +318,9 @@ def loose_pairs(query: str, passage: str, naming: str = "", window: int = 3) -> 
     return out
 
 
-def _words(text: str) -> list[str]:
-    return [w.strip(".'’-").lower() for w in _WORD.findall(text) if len(w.strip(".'’-")) > 2]
-
-
 def _singular(stem: str) -> str:
     """A word stem without a plural "s", so "bond" and "bonds" are one word ("class" keeps its "ss")."""
     return stem[:-1] if len(stem) > 3 and stem.endswith("s") and not stem.endswith("ss") else stem
-
-
-def word_stems(text: str) -> set[str]:
-    """A text's words of three letters or more, each cut to its first five letters ("borrowings" -> "borro")."""
-    return {w[:PREFIX] for w in _words(text)}
 
 
 def topic_stems(query: str, naming: str = "") -> frozenset[str]:
@@ -386,7 +377,11 @@ class SupportFilter:
       (``asks_other_year``);
     - ``states_answer``: it is a question that states a figure of its fact (``states_answer``);
     - ``opposite_direction``: it states a rise where its fact states only a fall, or the reverse
-      (``opposite_direction``).
+      (``opposite_direction``);
+    - ``asks_whole_year``: it is a question or request naming only the year of a document that reports a quarter,
+      half or nine months, of a fact that does not speak of the whole year (``asks_whole_year``);
+    - ``presumes_negated``: it is a question or request that asks of a thing its fact names only under a negation
+      (``presumes_negated``).
     """
 
     name = "support"
@@ -476,5 +471,6 @@ class SupportFilter:
         if units:
             return ("invented_unit", f"it writes {', '.join(sorted(units))}, which its passage does not")
         return unanswered_ask(query, fact or passage) or (
-            (asks_other_year(query, fact, naming) or states_answer(query, fact) or opposite_direction(query, fact))
+            (asks_other_year(query, fact, naming) or states_answer(query, fact) or opposite_direction(query, fact)
+             or asks_whole_year(query, fact, ctx.period if ctx else "") or presumes_negated(query, fact))
             if fact else None)

@@ -583,3 +583,45 @@ def test_a_query_that_takes_its_turns_speaker_for_the_subject_is_drafted_again()
     # A wording failure: the slot is drafted again about the same fact.
     from buildbench.stages.generate_queries import SAME_FACT_REDRAFT
     assert "names_speaker" in SAME_FACT_REDRAFT
+
+
+def test_a_question_about_a_quarterly_documents_year_as_a_whole_is_dropped():
+    """A fourth-quarter call gives the quarter's revenue: "total revenue ... in fiscal 2025" asks for the year's."""
+    title = "Harwell Foods Q4 Fiscal 2025 Earnings Call: Prepared Remarks"
+    quarter = "Total revenue was $1.31 billion, up 9%, and frozen foods reached $412 million."
+    year = "For the full year, total revenue was $4.9 billion."
+    passage = f"{title} {quarter} {year}"
+
+    def check(query, fact):
+        return SupportFilter().check(query, passage, fact, title)
+
+    reason, detail = check("What is the total revenue for Harwell Foods in fiscal 2025?", quarter)
+    assert reason == "asks_whole_year" and "Q4 fiscal 2025" in detail
+    assert check("I need to know Harwell Foods' total revenue for 2025.", quarter)[0] == "asks_whole_year"
+    # Naming the quarter, or a fact about the whole year, or a keyword search, passes.
+    assert check("What was Harwell Foods' total revenue in the fourth quarter of fiscal 2025?", quarter) is None
+    assert check("What is the total revenue for Harwell Foods in fiscal 2025?", year) is None
+    assert check("Harwell Foods total revenue $1.31 billion 2025", quarter) is None
+    # A document of a whole year is no part of one.
+    annual = "Harwell Foods Annual Report Fiscal 2025: Results"
+    assert SupportFilter().check("What is the total revenue for Harwell Foods in fiscal 2025?",
+                                 f"{annual} {quarter}", quarter, annual) is None
+
+
+def test_a_question_presuming_what_its_fact_denies_is_dropped():
+    """"What is the state's liability fund ...?" of a state that has no dedicated liability fund."""
+    title = "Credit Rating Rationale: Harwell Power Corp. Downgraded to BBB, December 2025"
+    fact = ("Harwell Power invested $640 million in undergrounding since 2022, but the state has no dedicated liability "
+            "fund, leaving the utility exposed to wildfire claims.")
+    passage = f"{title} {fact}"
+
+    def check(query):
+        return SupportFilter().check(query, passage, fact, title)
+
+    reason, detail = check("What is the state's liability fund for Harwell Power Corp.?")
+    assert reason == "presumes_negated" and "'liability'" in detail
+    # Asking whether, or saying the negation, asks fairly; a word the fact also states plainly is no presumption.
+    assert check("Does the state have a liability fund for Harwell Power Corp.'s wildfire claims?") is None
+    assert check("I need to know whether the state has a dedicated liability fund for Harwell Power Corp.") is None
+    assert check("What does Harwell Power Corp. lack for its wildfire claims, with no state liability fund?") is None
+    assert check("How much has Harwell Power Corp. invested in undergrounding since 2022?") is None
