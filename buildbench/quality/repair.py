@@ -228,10 +228,13 @@ def repair(
             stems[pid] = singular_stems(texts[pid])
         return topic <= stems[pid]
 
-    def holds_figures(pid: str, wanted: tuple[frozenset[str], frozenset[str]]) -> bool:
+    def writes(pid: str, wanted: frozenset[str]) -> bool:
         if pid not in written:
             written[pid] = written_figures(texts[pid])
-        return wanted[0] <= written[pid] and holds_topic(pid, wanted[1])
+        return wanted <= written[pid]
+
+    def holds_figures(pid: str, wanted: tuple[frozenset[str], frozenset[str]]) -> bool:
+        return writes(pid, wanted[0]) and holds_topic(pid, wanted[1])
 
     cal = calibrate(verdicts, cfg, human)
     act = cfg.enabled and cal.trusted
@@ -263,8 +266,13 @@ def repair(
                 or _same_topic(c, own, topics.get(q), documents, holds_topic)
                 or _same_figure(c, kin, figures.get(q), entities, holds_figures)
                 for c in by_query.get(q, []) if c.decision != SYNTHETIC} if cfg.enabled else {}
+        # A search that writes a figure ("... 250 million cubic feet per day capacity") is not answered by a
+        # passage that does not, whatever the judge says: it read the risk factors' 420 million cubic feet per day
+        # of expiring commitments as relevant to a search for a plant's 250 million (seed 27).
+        wanted = figures[q][0] if q in figures else frozenset()
+        other_figure = {c.passage_id for c in by_query.get(q, []) if wanted and not writes(c.passage_id, wanted)}
         if drop is None and cfg.enabled:
-            drop = _vague(q, by_query.get(q, []), label, cfg, same)
+            drop = _vague(q, by_query.get(q, []), label, cfg, same, other_figure)
         if person is not None:
             overrides = f"; overrides the build's {drop[0]} ({drop[1]})" if drop is not None else ""
             audit.append(AuditEntry(q, "keep_query", f"human_{person.label}", pos[0] if pos else "",
@@ -307,6 +315,12 @@ def repair(
                 qrels.append((q, c.passage_id, 1))
                 audit.append(AuditEntry(q, "add_qrel", answers[0], c.passage_id, answers[1]))
                 stats[f"false_negatives.{answers[0]}"] += 1
+                continue
+            if judged_relevant and act and c.passage_id in other_figure:
+                audit.append(AuditEntry(q, "exclude_candidate", "judged_relevant_other_figure", c.passage_id,
+                                        f"judge label {verdict}, but it does not write "
+                                        f"{', '.join(sorted(figures[q][0]))}, which the search names"))
+                stats["excluded.judged_relevant_other_figure"] += 1
                 continue
             if judged_relevant and act:
                 qrels.append((q, c.passage_id, 1))
@@ -362,13 +376,14 @@ def _drop_reason(q: str, pos: list[str], label: Mapping, fit: Optional[Answerabi
 
 
 def _vague(q: str, candidates: Sequence[Candidate], label: Mapping, cfg: RepairConfig,
-           same: Mapping[str, Optional[tuple[str, str]]]) -> Optional[tuple[str, str]]:
+           same: Mapping[str, Optional[tuple[str, str]]], other_figure: frozenset[str] | set[str] = frozenset()
+           ) -> Optional[tuple[str, str]]:
     """A query that more pooled passages answer than a repair may add is vague: its qrels would be a guess.
     Copies of the positive, or of the fact it cites (``same``), do not count: a repeated paragraph answers the
-    same query."""
+    same query; nor do passages that do not write the figure a search names (``other_figure``)."""
     relevant = [c.passage_id for c in candidates
                 if c.decision != SYNTHETIC and label.get((q, c.passage_id), -1) >= cfg.relevant_label
-                and same.get(c.passage_id) is None]
+                and same.get(c.passage_id) is None and c.passage_id not in other_figure]
     if len(relevant) > cfg.max_added_positives:
         return "vague", (f"{len(relevant)} pooled passages judged relevant besides its positive "
                          f"(more than {cfg.max_added_positives}): {', '.join(relevant[:5])}")

@@ -309,3 +309,27 @@ def test_a_weakly_explained_question_or_request_is_dropped_unless_people_keep_it
     assert res.kept_queries == ["q1", "q2"]
     keep = next(e for e in res.audit if e.query_id == "q2" and e.action == "keep_query")
     assert "overrides the build's weakly_explained" in keep.detail
+
+
+def test_a_passage_the_judge_calls_relevant_that_does_not_write_the_searchs_figure_stays_out():
+    """The judge reads words: "Tidewater Energy Partners 250 million cubic feet per day capacity" is not answered
+    by the risk factors' 420 million cubic feet per day of expiring commitments, whatever the judge says: neither a
+    qrel nor a safe negative, and no sign that the search is vague. A passage writing the figure joins."""
+    texts = {**TEXTS,
+             "call": "Coyote Flats adds 250 million cubic feet per day of processing capacity.",
+             "risks": "Commitments covering approximately 420 million cubic feet per day expire by December 2027.",
+             "plant": "The plant's 250 million cubic feet per day of capacity was 60% utilized by year end."}
+    title = "Tidewater Energy Partners - Fourth Quarter 2025 Earnings Call"
+    figures = {"q1": figure_search("Tidewater Energy Partners 250 million cubic feet per day capacity", title)}
+    verdicts = good_judge_verdicts() + [Verdict("q1", "risks", CANDIDATE, 2), Verdict("q1", "plant", CANDIDATE, 2)]
+    cands = [cand("q1", "risks", 0.85, 1, "too_close"), cand("q1", "plant", 0.7, 2, "negative")]
+    out = repair(["q1"], {"q1": ["call"]}, cands, texts, verdicts, figures=figures)
+    assert sorted(out.qrels) == [("q1", "call", 1), ("q1", "plant", 1)]
+    assert out.hard_negatives == {"q1": []}
+    left = [(e.passage_id, e.action, e.reason) for e in out.audit if e.passage_id == "risks"]
+    assert left == [("risks", "exclude_candidate", "judged_relevant_other_figure")]
+    assert out.stats["excluded.judged_relevant_other_figure"] == 1
+    # Without the search's figures (a question, or a search naming none) the judge's verdicts stand: two passages
+    # judged relevant besides the positive are more than a repair may add, and the query leaves as vague.
+    out = repair(["q1"], {"q1": ["call"]}, cands, texts, verdicts)
+    assert out.qrels == [] and out.stats["queries_dropped.vague"] == 1

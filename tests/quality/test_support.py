@@ -90,7 +90,8 @@ def test_a_query_must_single_out_a_fact_with_a_figure():
 def test_in_a_document_that_names_no_one_every_query_needs_an_anchor():
     """Whatever its fact: an excerpt that names no company is singled out by a figure or a date, or not at all."""
     f = SupportFilter(max_unsupported=0.25)
-    fact = "Net interest income increased mainly because average loan balances grew and deposit costs stayed flat."
+    fact = ("Net interest income increased by $16.9 million mainly because average loan balances grew and deposit "
+            "costs stayed flat.")
     why = f.check("why net interest income increased loan balances", UNNAMED, fact, UNNAMED_TITLE)
     assert why[0] == "unanchored" and "names no one" in why[1]
     assert f.check("net interest income up $16.9 million loan balances", UNNAMED, fact, UNNAMED_TITLE) is None
@@ -144,7 +145,8 @@ def test_a_number_that_labels_a_standard_or_section_is_no_anchor():
     fact = "Level 2 inputs are observable inputs other than Level 1 prices."
     f = SupportFilter(max_unsupported=0.25)
     assert f.check("observable inputs other than Level 1 prices", passage, fact, title)[0] == "unanchored"
-    assert f.check("Level 2 observable inputs $12.4 million", passage, fact, title) is None
+    assert f.check("Level 2 assets $12.4 million", passage, "Level 2 assets were $12.4 million at year end.",
+                   title) is None
 
 
 def test_a_relation_the_passage_never_states_is_invented():
@@ -459,9 +461,10 @@ def test_a_question_that_states_a_figure_of_its_fact_is_dropped_a_request_or_sea
     impairment = "During 2025 the Group recognised an impairment charge of GBP 64 million against this goodwill."
     reason, detail = check("What was Ardent Media Group's GBP 64 million impairment charge in 2025?", impairment)
     assert reason == "states_answer" and "64" in detail
-    # The fact's figure, not any figure: the range stands in the passage, not in this fact.
+    # The fact's figure, not any figure: the range stands in the passage, not in this fact, so the question binds
+    # another sentence's figure to the impairment (``other_fact_figure``), which it does not state as an answer.
     assert check("What impairment charge did Ardent Media Group recognise against the 12.6% discount rate?",
-                 impairment) is None
+                 impairment)[0] == "other_fact_figure"
     assert check("What impairment charge did Ardent Media Group recognise in 2025?", impairment) is None
     # A request names its figure to check it; a keyword search names it to single its passage out.
     assert check("I need to know whether Ardent Media Group's 2025 impairment charge was GBP 64 million.",
@@ -625,3 +628,23 @@ def test_a_question_presuming_what_its_fact_denies_is_dropped():
     assert check("I need to know whether the state has a dedicated liability fund for Harwell Power Corp.") is None
     assert check("What does Harwell Power Corp. lack for its wildfire claims, with no state liability fund?") is None
     assert check("How much has Harwell Power Corp. invested in undergrounding since 2022?") is None
+
+
+def test_a_figure_its_passage_gives_but_its_fact_does_not_is_another_sentences():
+    """Answer-first: "$400 million free cash flow" binds the buyback's figure to the fact's free cash flow."""
+    title = "Harwell Foods Fourth Quarter Fiscal 2025 Earnings Call: Prepared Remarks"
+    fact = "Free cash flow for the year was $301 million, a 19% margin."
+    passage = f"{title} {fact} The board authorized a new $400 million share repurchase program."
+
+    def check(query, fact=fact):
+        return SupportFilter().check(query, passage, fact, title)
+
+    reason, detail = check("Harwell Foods $400 million free cash flow 2025")
+    assert reason == "other_fact_figure" and "400" in detail
+    assert check("Harwell Foods $301 million free cash flow 2025") is None
+    assert check("Harwell Foods free cash flow margin 19% 2025") is None
+    # A figure its passage does not give at all is invented, as before; a slot with no fact is not held to one.
+    assert check("Harwell Foods $350 million free cash flow 2025")[0] == "invented_figure"
+    assert check("Harwell Foods $400 million share repurchase program", fact="") is None
+    from buildbench.stages.generate_queries import SAME_FACT_REDRAFT
+    assert "other_fact_figure" in SAME_FACT_REDRAFT
