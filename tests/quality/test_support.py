@@ -25,6 +25,11 @@ def check(query, fact=FACT):
     return SupportFilter(max_unsupported=0.25).check(query, PASSAGE, fact, TITLE)
 
 
+def checker(passage, title, fact=""):
+    """The support check of queries over one passage and title; ``fact`` is each query's fact unless it names one."""
+    return lambda query, fact=fact: SupportFilter().check(query, passage, fact, title)
+
+
 def test_supported_queries_about_the_fact_pass():
     assert check("Ardent Media Group discount rate range 2025") is None
     assert check("What discount rate range did the auditors of Ardent Media Group check?") is None
@@ -538,9 +543,7 @@ def test_a_query_stating_a_change_the_other_way_from_its_fact_is_dropped():
     # The passage's other sentences hold the queries' other words, so only the direction can fail them.
     passage = (f"{title} {orders} {rates} {buyback} We expect land costs to increase, which led to higher prices and "
                "will fall on buyers.")
-
-    def check(query, fact):
-        return SupportFilter().check(query, passage, fact, title)
+    check = checker(passage, title)
 
     reason, detail = check("What does Granite Peak Homebuilders expect to increase its net new orders for 2025?",
                            orders)
@@ -567,9 +570,7 @@ def test_a_query_that_takes_its_turns_speaker_for_the_subject_is_drafted_again()
     cfo = "Dana Okafor, Chief Financial Officer: Adjusted EBITDA was $212 million in the third quarter."
     place = "Dallas, Texas: the distribution centre opened in the third quarter."
     passage = f"{title} {analyst} {cfo} {place}"
-
-    def check(query, fact):
-        return SupportFilter().check(query, passage, fact, title)
+    check = checker(passage, title)
 
     reason, detail = check("What is the analyst's full-year EPS guidance for Harwell Foods?", analyst)
     assert reason == "names_speaker" and "'Analyst'" in detail
@@ -594,9 +595,7 @@ def test_a_question_about_a_quarterly_documents_year_as_a_whole_is_dropped():
     quarter = "Total revenue was $1.31 billion, up 9%, and frozen foods reached $412 million."
     year = "For the full year, total revenue was $4.9 billion."
     passage = f"{title} {quarter} {year}"
-
-    def check(query, fact):
-        return SupportFilter().check(query, passage, fact, title)
+    check = checker(passage, title)
 
     reason, detail = check("What is the total revenue for Harwell Foods in fiscal 2025?", quarter)
     assert reason == "asks_whole_year" and "Q4 fiscal 2025" in detail
@@ -617,9 +616,7 @@ def test_a_question_presuming_what_its_fact_denies_is_dropped():
     fact = ("Harwell Power invested $640 million in undergrounding since 2022, but the state has no dedicated liability "
             "fund, leaving the utility exposed to wildfire claims.")
     passage = f"{title} {fact}"
-
-    def check(query):
-        return SupportFilter().check(query, passage, fact, title)
+    check = checker(passage, title, fact)
 
     reason, detail = check("What is the state's liability fund for Harwell Power Corp.?")
     assert reason == "presumes_negated" and "'liability'" in detail
@@ -635,9 +632,7 @@ def test_a_figure_its_passage_gives_but_its_fact_does_not_is_another_sentences()
     title = "Harwell Foods Fourth Quarter Fiscal 2025 Earnings Call: Prepared Remarks"
     fact = "Free cash flow for the year was $301 million, a 19% margin."
     passage = f"{title} {fact} The board authorized a new $400 million share repurchase program."
-
-    def check(query, fact=fact):
-        return SupportFilter().check(query, passage, fact, title)
+    check = checker(passage, title, fact)
 
     reason, detail = check("Harwell Foods $400 million free cash flow 2025")
     assert reason == "other_fact_figure" and "400" in detail
