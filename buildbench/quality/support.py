@@ -359,7 +359,6 @@ class SupportFilter:
     - ``invented_period``: it names a year, quarter, half or month that neither its passage nor its title states,
       or a day they date in another year;
     - ``invented_figure``: it states a number (not a year) that its passage does not;
-    - ``other_fact_figure``: it states a figure of its passage that its fact does not;
     - ``invented_relation``: it asks how one thing bears on another, and its passage states no relation;
     - ``invented_phrase``: more than ``max_loose_pairs`` pairs of its neighbouring content words never stand near
       each other in its passage;
@@ -370,6 +369,7 @@ class SupportFilter:
     - ``ambiguous_document``: a passage of another document of its entity holds all its asking words (a plural
       counts as its singular), and it names no month, quarter or figure of its own passage;
     - ``invented_unit``: it writes a figure in dollars or as a percent that its passage never writes so;
+    - ``other_fact_figure``: it states a figure of its passage that its fact does not;
     - ``asks_two_things``, ``asks_when``, ``asks_why``, ``asks_value``, ``asks_hypothetical``: it asks a second
       thing, or when, why, what a value is or what would be, and its fact (its passage, when it has none) does not
       answer that (``unanswered_ask``); ``asks_comparison``: it is a question or request that asks how two things
