@@ -238,6 +238,14 @@ def test_a_passage_of_its_entity_writing_a_searchs_figure_with_every_word_it_ask
     assert "($0.765" not in added[0].detail and "tidewater energy partners" in added[0].detail
     assert "$0.765" in added[0].detail and "(unit)" in added[0].detail
     assert out.stats["false_negatives.same_entity_figure"] == 1
+    # The figure and the words in one sentence: 4.6 percent unemployment and inflation two sentences on is no answer.
+    texts["risks4"] = "Services inflation moderated. The unemployment rate rose to 4.6% in the fourth quarter."
+    texts["call2"] = "Services inflation of 4.6% remained too high."
+    entities.update(risks4="tidewater energy partners", call2="tidewater energy partners")
+    infl = {"q1": figure_search("Tidewater Energy Partners 4.6% inflation", title)}
+    out = repair(["q1"], {"q1": ["call2"]}, [cand("q1", "risks4", 0.8, 1, "too_close")], texts, figures=infl,
+                 entities=entities)
+    assert sorted(out.qrels) == [("q1", "call2", 1)]
     # without entities (or for a query with no figures) nothing is added
     out = repair(["q1"], {"q1": ["call"]}, cands, texts, figures=figures)
     assert sorted(out.qrels) == [("q1", "call", 1)]
