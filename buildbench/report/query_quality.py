@@ -118,12 +118,19 @@ def _naming(queries: list[dict], slots: Mapping[str, Slot]) -> dict[str, Any]:
 def _styles(queries: list[dict], slots: Mapping[str, Slot]) -> list[dict[str, Any]]:
     """Plan slots and final queries per style, most planned first. The plan deals styles evenly; a style whose
     drafts fail their checks more often ends with fewer queries (on tatqa_dev, questions keep none), so a task's
-    mix of styles is its own and shown as such. A query without a slot (YourBench) counts under its own style."""
+    mix of styles is its own and shown as such. A question or request slot that kept no query of its style was
+    written again as a keyword search (stages.generate_queries): ``restyled`` under its planned style, ``final``
+    under the style it ended as. A query without a slot (YourBench) counts under its own style."""
     planned = Counter(s.style for s in slots.values())
-    kept = Counter((slots[q["id"]].style if q["id"] in slots else q.get("style") or "") for q in queries)
-    return [{"style": st, "planned": planned[st], "kept": kept[st],
+    kept, restyled, final = Counter(), Counter(), Counter()
+    for q in queries:
+        own = q.get("style") or ""
+        plan = slots[q["id"]].style if q["id"] in slots else own
+        final[own] += 1
+        (kept if plan == own else restyled)[plan] += 1
+    return [{"style": st, "planned": planned[st], "kept": kept[st], "restyled": restyled[st], "final": final[st],
              "share_kept": round(kept[st] / planned[st], 4) if planned[st] else None}
-            for st in sorted(planned.keys() | kept.keys(), key=lambda st: (-planned[st], st))]
+            for st in sorted(planned.keys() | final.keys(), key=lambda st: (-planned[st], st))]
 
 
 def lost_styles(styles: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
@@ -398,9 +405,15 @@ def card_lines(qq: Mapping[str, Any]) -> list[str]:
         lines.append(f"| {name} | {_pct(s.get('share'))} | {s.get('named', 0)} / {s.get('of', 0)} |")
     styles = qq.get("styles") or []
     if styles:
-        lines += ["", "### Styles", "", "| Style | Planned slots | Final queries | Kept |", "|---|---|---|---|"]
+        lines += ["", "### Styles", "",
+                  "| Style | Planned slots | Kept in its style | Kept | Written as keyword searches | Final queries |",
+                  "|---|---|---|---|---|---|"]
         lines += [f"| {md(s.get('style') or 'none')} | {s.get('planned', 0)} | {s.get('kept', 0)} | "
-                  f"{_pct(s.get('share_kept'))} |" for s in styles]
+                  f"{_pct(s.get('share_kept'))} | {s.get('restyled', 0)} | {s.get('final', s.get('kept', 0))} |"
+                  for s in styles]
+        if any(s.get("restyled") for s in styles):
+            lines += ["", "A slot of another style whose drafts all failed their checks was written again as a keyword "
+                          "search about a fact of its passage that states a figure."]
         lost = lost_styles(styles)
         lines += [""] * bool(lost) + [f"No {md(s.get('style'))} query passed its checks ({s.get('planned')} planned): "
                                       "the task has none of that style." for s in lost]

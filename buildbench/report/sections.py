@@ -196,9 +196,11 @@ def query_quality_section(report: Mapping[str, Any]) -> dict[str, Any] | None:
     styles = qq.get("styles") or []
     if styles:
         rows = [(label(s.get("style") or "none"), s.get("planned", 0), s.get("kept", 0),
-                 f"{s['share_kept']:.1%}" if is_number(s.get("share_kept")) else "") for s in styles]
+                 f"{s['share_kept']:.1%}" if is_number(s.get("share_kept")) else "", s.get("restyled", 0),
+                 s.get("final", s.get("kept", 0))) for s in styles]
         block = {"title": "Styles: planned slots and final queries",
-                 "table": _table(["style", "planned", "final", "kept"], rows, numeric=(1, 2, 3))}
+                 "table": _table(["style", "planned", "kept in its style", "kept", "written as keyword searches",
+                                  "final"], rows, numeric=(1, 2, 3, 4, 5))}
         if lost_styles(styles):
             block["badge"] = Badge("flag", "a style kept no query")
         blocks.append(block)

@@ -8,7 +8,9 @@ question that states its fact's figure ends its slot too, like those asks (its r
 keyword search loses any year that neither its passage nor its title states before it is checked (the writer
 copies its examples' year, "2025", onto facts of documents that name none), and any multiple sign its passage never
 writes or token said twice in a row ("53.53x", "2018 2018"). A search that passes every check but states no figure
-gains its fact's one figure, once drafting is over ("inventory 2025" -> "inventory 60% 2025")."""
+gains its fact's one figure, once drafting is over ("inventory 2025" -> "inventory 60% 2025"). A question or
+request slot that ends without a passing draft is written again, the same way, as a keyword search about a fact
+of its chunk that states a figure (logged as ``restyled``)."""
 
 from __future__ import annotations
 
@@ -16,9 +18,11 @@ import pyarrow as pa
 
 from ..engine.stage import StageContext
 from ..generators.recipes import ParsedQuery, PersonaQueryRecipe
+from ..generators.recipes.persona import keyword_style
 from ..records import Drop, Query, to_table
 from ..quality import CopyFilter
 from ..quality.form import KEYWORDS, form_problem, style_forms
+from ..quality.numbers import figures
 from ..quality.support import SupportFilter, tidy_search, with_fact_figure, without_invented_years
 from .common import (
     QUERY_WRITER,
@@ -76,20 +80,29 @@ def run_shard(shard: pa.Table, ctx: StageContext) -> tuple[pa.Table, list[Drop]]
     support = (SupportFilter(filters.support.max_unsupported, max_loose_pairs=filters.support.max_loose_pairs)
                if filters.support.enabled else None)
     forms = style_forms(cfg.domain.query_styles)
+    keyword = keyword_style(cfg.domain)
     # Each slot's facts: its own, then its spares (SAME_FACT_REDRAFT and NEXT_FACT_REDRAFT say when each is asked).
     facts = [[s.get("fact") or "", *(s.get("spare_facts") or ())] for s in slots]
     at, tries, leads = [0] * len(slots), [0] * len(slots), [""] * len(slots)
-    refs: dict[tuple[int, int], tuple] = {}
+    refs: dict[tuple[int, str], tuple] = {}
     passed: set[int] = set()  # slots whose draft passed every check (so were not drafted again)
 
     def ref(i: int) -> tuple:
-        if (i, at[i]) not in refs:
-            refs[i, at[i]] = support_refs(ctx, [[slots[i]["chunk_id"]]], [facts[i][at[i]]])[0]
-        return refs[i, at[i]]
+        if (i, facts[i][at[i]]) not in refs:
+            refs[i, facts[i][at[i]]] = support_refs(ctx, [[slots[i]["chunk_id"]]], [facts[i][at[i]]])[0]
+        return refs[i, facts[i][at[i]]]
 
     def problem(i: int, text: str):
         return (form_problem(text, forms.get(slots[i]["style"])) or copy.check(text, texts[slots[i]["chunk_id"]])
                 or (support.check(text, *ref(i)) if support else None))
+
+    def failed(i: int):
+        """(reason, detail) of slot ``i``'s final draft when it wrote no query or fails a check; None when it passes
+        or when the backend failed (left to a rerun)."""
+        parsed = final[i][2]
+        if parsed.text is None:
+            return None if parsed.drop_reason == "llm_error" else (parsed.drop_reason, parsed.detail)
+        return problem(i, parsed.text)
 
     def tidy_keywords(i: int, parsed: ParsedQuery) -> ParsedQuery:
         """A keyword search without what no searcher types (``quality.support.tidy_search``: a multiple sign its
@@ -107,42 +120,68 @@ def run_shard(shard: pa.Table, ctx: StageContext) -> tuple[pa.Table, list[Drop]]
         return parsed if final == parsed.text else ParsedQuery(final)
 
     final, drops = {}, []
-    pending, drafts = list(range(len(slots))), max(1, cfg.domain.generator.drafts)
-    for draft in range(drafts):
-        # Slots whose prompts share a prefix (style, named entity, examples' rotation) run back to back: a switch
-        # to a prefix the backend no longer keeps makes llama.cpp read it again (about 3 s on 2 cores).
-        pending.sort(key=lambda i: (tries[i], i))
-        requests = [recipe.build_request(dict(slots[i], fact=facts[i][at[i]]), texts[slots[i]["chunk_id"]], tries[i],
-                                         leads[i]) for i in pending]
-        retry = []
-        for i, req, res in zip(pending, requests, call_llm(ctx, llm, requests)):
-            parsed = final[i] = (req, res, tidy_keywords(i, recipe.parse(res, leads[i])))
-            if draft + 1 == drafts:
-                continue
-            text = parsed[2].text
-            if text is None and parsed[2].drop_reason == "llm_error":
-                continue  # the backend's failure, not the draft's: left to its retries and to a rerun
-            why = (parsed[2].drop_reason, parsed[2].detail) if text is None else problem(i, text)
-            if not why:
-                passed.add(i)
-                continue
-            if why[0] in SAME_FACT_REDRAFT:
-                tries[i] += 1
-            elif why[0] in NEXT_FACT_REDRAFT and at[i] + 1 < len(facts[i]):
-                at[i], tries[i] = at[i] + 1, 0
-            elif why[0] in SAME_FACT_WITHOUT_SPARE:
-                tries[i] += 1
-                if forms.get(slots[i]["style"]) == KEYWORDS:
-                    leads[i] = slots[i].get("entity") or ""
-            else:
-                continue  # not drafted again: filter_queries drops this draft for the same reason
-            retry.append(i)
-            drops.append(Drop(ctx.stage, slots[i]["slot_id"], "redrafted",
-                              f"draft {draft + 1} failed {why[0]} ({why[1]}): {text or ''!r}"))
-        ctx.stats[f"drafts_{draft + 1}"] += len(pending)
-        pending = retry
-        if not pending:
-            break
+    drafts = max(1, cfg.domain.generator.drafts)
+
+    def write(pending: list[int], stat: str) -> None:
+        """Draft ``pending`` slots, each up to ``drafts`` times (SAME_FACT_REDRAFT and NEXT_FACT_REDRAFT), counting
+        each round's drafts under ``stat``."""
+        for draft in range(drafts):
+            # Slots whose prompts share a prefix (style, named entity, examples' rotation) run back to back: a switch
+            # to a prefix the backend no longer keeps makes llama.cpp read it again (about 3 s on 2 cores).
+            pending.sort(key=lambda i: (tries[i], i))
+            requests = [recipe.build_request(dict(slots[i], fact=facts[i][at[i]]), texts[slots[i]["chunk_id"]],
+                                             tries[i], leads[i]) for i in pending]
+            retry = []
+            for i, req, res in zip(pending, requests, call_llm(ctx, llm, requests)):
+                parsed = final[i] = (req, res, tidy_keywords(i, recipe.parse(res, leads[i])))
+                if draft + 1 == drafts:
+                    continue
+                text = parsed[2].text
+                if text is None and parsed[2].drop_reason == "llm_error":
+                    continue  # the backend's failure, not the draft's: left to its retries and to a rerun
+                why = (parsed[2].drop_reason, parsed[2].detail) if text is None else problem(i, text)
+                if not why:
+                    passed.add(i)
+                    continue
+                if why[0] in SAME_FACT_REDRAFT:
+                    tries[i] += 1
+                elif why[0] in NEXT_FACT_REDRAFT and at[i] + 1 < len(facts[i]):
+                    at[i], tries[i] = at[i] + 1, 0
+                elif why[0] in SAME_FACT_WITHOUT_SPARE:
+                    tries[i] += 1
+                    if forms.get(slots[i]["style"]) == KEYWORDS:
+                        leads[i] = slots[i].get("entity") or ""
+                else:
+                    continue  # not drafted again: filter_queries drops this draft for the same reason
+                retry.append(i)
+                drops.append(Drop(ctx.stage, slots[i]["slot_id"], "redrafted",
+                                  f"draft {draft + 1} failed {why[0]} ({why[1]}): {text or ''!r}"))
+            ctx.stats[f"{stat}_{draft + 1}"] += len(pending)
+            pending = retry
+            if not pending:
+                break
+
+    write(list(range(len(slots))), "drafts")
+    # A question or request slot that ends without a query is written again as a keyword search about a fact of
+    # its chunk that states a figure (the one its last draft asked about first): the form the small writer keeps
+    # most often and gets right most often (benchmarks/README.md), where otherwise the slot's calls keep nothing.
+    # The slot keeps its persona and difficulty; the report counts it under the style it was planned as and the
+    # one it ended as.
+    restyle = [i for i in range(len(slots)) if keyword and forms.get(slots[i]["style"]) != KEYWORDS
+               and i not in passed and support is not None and failed(i)]
+    for i in restyle:
+        text = final[i][2].text
+        why = failed(i)
+        own = [f for f in facts[i][at[i]:] + facts[i][:at[i]] if figures(f)]
+        if not own:
+            continue
+        drops.append(Drop(ctx.stage, slots[i]["slot_id"], "restyled",
+                          f"{slots[i]['style']} draft failed {why[0]} ({why[1]}): {text or ''!r}; "
+                          f"written again as a keyword search"))
+        slots[i] = dict(slots[i], style=keyword)
+        facts[i], at[i], tries[i], leads[i] = own, 0, 0, ""
+        ctx.stats["restyled"] += 1
+    write([i for i in restyle if slots[i]["style"] == keyword], "restyled_drafts")
     ctx.stats["spare_facts_asked"] += sum(a > 0 for a in at)
     # A passing search that names no figure gains its fact's one figure: "inventory 2025" fits every passage of
     # the agreement that names inventory, "inventory 60% 2025" the cap. Only after drafting, and only where both

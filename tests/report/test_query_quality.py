@@ -305,23 +305,35 @@ def loans_as_search(plan: list[dict]) -> list[dict]:
     return plan
 
 
+def written_as(rundir: RunDir, slot: str, style: str) -> None:
+    """The final query of ``slot`` written in ``style``."""
+    rows = rundir.read("final_queries").to_pylist()
+    for row in rows:
+        row["style"] = style if row["id"] == query_id(slot) else row["style"]
+    rundir.write("final_queries", pa.Table.from_pylist(rows, schema=rundir.read("final_queries").schema))
+
+
 def test_planned_slots_and_final_queries_by_style(tmp_path: Path, config: BuildConfig):
     """The plan deals styles evenly; the task keeps what passed its checks. A style that kept no query is said so
     in the card and flagged in the HTML report."""
     rundir = write_run(tmp_path / "run")
     plan = loans_as_search(rundir.read("plan").to_pylist())
+    written_as(rundir, "c8:0", "keyword")
     dropped = [dict(plan[0], slot_id=f"x{i}:0", chunk_id=f"x{i}", style="question") for i in range(4)]
     rundir.write("plan", pa.Table.from_pylist(plan + dropped, schema=PLAN_SCHEMA))
     qq = query_quality(rundir, config, calibration=tmp_path / "absent.json")
     assert qq["styles"] == [
-        {"style": "style0", "planned": 5, "kept": 5, "share_kept": 1.0},
-        {"style": "style1", "planned": 5, "kept": 5, "share_kept": 1.0},
-        {"style": "question", "planned": 4, "kept": 0, "share_kept": 0.0},
-        {"style": "keyword", "planned": 1, "kept": 1, "share_kept": 1.0},
-        {"style": "", "planned": 0, "kept": len(NOT_PLANNED), "share_kept": None},  # YourBench's, without a slot
+        {"style": "style0", "planned": 5, "kept": 5, "restyled": 0, "final": 5, "share_kept": 1.0},
+        {"style": "style1", "planned": 5, "kept": 5, "restyled": 0, "final": 5, "share_kept": 1.0},
+        {"style": "question", "planned": 4, "kept": 0, "restyled": 0, "final": 0, "share_kept": 0.0},
+        {"style": "keyword", "planned": 1, "kept": 1, "restyled": 0, "final": 1, "share_kept": 1.0},
+        # YourBench's, without a slot
+        {"style": "", "planned": 0, "kept": len(NOT_PLANNED), "restyled": 0, "final": len(NOT_PLANNED),
+         "share_kept": None},
     ]
     card = "\n".join(card_lines(qq))
-    assert "| question | 4 | 0 | 0.0% |" in card and "| none | 0 | 2 | n/a |" in card
+    assert "| question | 4 | 0 | 0.0% | 0 | 0 |" in card and "| none | 0 | 2 | n/a | 0 | 2 |" in card
+    assert "written again as a keyword search" not in card
     assert "No question query passed its checks (4 planned): the task has none of that style." in card
     assert "No style0" not in card and "No none" not in card
     # the card and the HTML note say why the plan made the loans slot a keyword search
@@ -340,6 +352,31 @@ def test_planned_slots_and_final_queries_by_style(tmp_path: Path, config: BuildC
     assert "badge" not in block
 
 
+def test_a_slot_written_again_as_a_keyword_search_counts_under_both_styles(tmp_path: Path, config: BuildConfig):
+    """A question slot whose drafts all failed was written again as a keyword search (stages.generate_queries):
+    the card counts it as its planned style's rewrite and as a final keyword search, and says why."""
+    rundir = write_run(tmp_path / "run")
+    plan = loans_as_search(rundir.read("plan").to_pylist())
+    next(row for row in plan if row["slot_id"] == "c8:0")["style"] = "question"  # planned a question, ended a search
+    rundir.write("plan", pa.Table.from_pylist(plan, schema=PLAN_SCHEMA))
+    written_as(rundir, "c8:0", "keyword")
+    qq = query_quality(rundir, config, calibration=tmp_path / "absent.json")
+    by = {s["style"]: s for s in qq["styles"]}
+    assert by["question"] == {"style": "question", "planned": 1, "kept": 0, "restyled": 1, "final": 0,
+                              "share_kept": 0.0}
+    assert by["keyword"] == {"style": "keyword", "planned": 0, "kept": 0, "restyled": 0, "final": 1,
+                             "share_kept": None}
+    card = "\n".join(card_lines(qq))
+    assert "| question | 1 | 0 | 0.0% | 1 | 0 |" in card and "| keyword | 0 | 0 | n/a | 0 | 1 |" in card
+    assert ("A slot of another style whose drafts all failed their checks was written again as a keyword search "
+            "about a fact of its passage that states a figure.") in card
+
+    from buildbench.report.sections import query_quality_section
+
+    block = next(b for b in query_quality_section({"query_quality": qq})["blocks"] if b["title"].startswith("Styles"))
+    assert block["table"]["head"][-2:] == ["written as keyword searches", "final"]
+
+
 def test_no_keyword_searches_claimed_where_the_plan_made_none(tmp_path: Path, config: BuildConfig):
     """A pack without a keyword style keeps its slots' dealt styles, and a slot of a keyword-only document that
     kept another style was not made a search: the card claims neither; with the pack unknown it claims none."""
@@ -352,4 +389,4 @@ def test_no_keyword_searches_claimed_where_the_plan_made_none(tmp_path: Path, co
         "query_styles": [s for s in config.domain.query_styles if s.id != "keyword"]})})
     qq = query_quality(rundir, no_keyword, calibration=absent)
     assert qq["keyword_only_slots"] == 0 and query_quality(rundir, None, calibration=absent)["keyword_only_slots"] == 0
-    assert "keyword searches" not in "\n".join(card_lines(qq))
+    assert "makes them keyword searches" not in "\n".join(card_lines(qq))

@@ -10,7 +10,7 @@ from buildbench.generators.cache import LLMCache
 from buildbench.generators.recipes.persona import PLAN_SCHEMA
 from buildbench.quality.copy import CopyFilter
 from buildbench.quality.support import SupportFilter
-from buildbench.stages.common import support_refs
+from buildbench.stages.common import short_hash, support_refs
 from buildbench.stages.generate_queries import NEXT_FACT_REDRAFT, SAME_FACT_REDRAFT, SAME_FACT_WITHOUT_SPARE
 
 from .conftest import chunks_table, context, make_cfg, stage
@@ -188,3 +188,51 @@ def test_a_passing_keyword_search_of_a_one_figure_fact_states_its_figure(tmp_pat
         assert value_figures(passage[chunk]) <= value_figures(text), text
     # Gemma left the figure out of 10 of these 12 searches ("Ironclad Industrial Distribution Co. inventory 2025").
     assert passing >= 8 and ctx.stats["figures_added"] >= 6
+
+
+# Question slots of documents that name no one: a question cannot single its passage out without stating its
+# answer (quality.support: unanchored, states_answer), so their drafts fail; a search can, by the fact's figure.
+# r2's facts state no figure, so there is nothing for a search to name.
+UNNAMED = [
+    ("r1", "d5", "Capital spending reached $212 million, of which $140 million went to the new distribution "
+                 "warehouse. Headcount was broadly unchanged."),
+    ("r2", "d6", "The board reviewed the dividend policy. It was left unchanged."),
+]
+UNNAMED_FACTS = {"r1": ["Headcount was broadly unchanged.",
+                        "Capital spending reached $212 million, of which $140 million went to the new distribution "
+                        "warehouse."],
+                 "r2": ["The board reviewed the dividend policy.", "It was left unchanged."]}
+
+
+def test_a_question_slot_that_keeps_nothing_is_written_again_as_a_keyword_search(tmp_path, rundir):
+    pytest.importorskip("llama_cpp")
+    from buildbench.quality.numbers import figures
+
+    cfg = make_cfg(tmp_path)
+    rundir.write("chunks", chunks_table(UNNAMED))
+    plan = pa.Table.from_pylist(
+        [dict(slot_id=f"{c}#{k}", chunk_id=c, persona=persona, style="question", difficulty="easy", seed=5 + k,
+              document="", entity="", period="", fact=UNNAMED_FACTS[c][0], spare_facts=UNNAMED_FACTS[c][1:])
+         for c, _, _ in UNNAMED for k, persona in enumerate(("credit_analyst", "auditor"))], schema=PLAN_SCHEMA)
+    ctx = context("generate_queries", cfg, rundir)
+    queries, drops = stage("generate_queries").fn(plan, ctx)
+    restyled = {d.item_id: d.detail for d in drops if d.reason == "restyled"}
+    # Each r1 slot's last question draft failed a check, which the log names, and was written again as a search;
+    # no r2 slot was, since no fact of its chunk states a figure.
+    assert sorted(restyled) == ["r1#0", "r1#1"] and ctx.stats["restyled"] == 2
+    assert all(" draft failed " in d and d.startswith("question ") and d.endswith("written again as a keyword search")
+               for d in restyled.values())
+    assert ctx.stats["restyled_drafts_1"] == 2
+    rows = {q["id"]: q for q in queries.to_pylist()}
+    # Gemma wrote both ("$212 million capital spending ...", "capital spending $140 million ...")
+    assert all(f"q-{short_hash(slot)}" in rows for slot in restyled)
+    for slot in restyled:
+        q = rows[f"q-{short_hash(slot)}"]
+        # the search asks for the fact with the figure, in the slot's persona
+        assert q["style"] == "keyword" and q["answer"] == UNNAMED_FACTS["r1"][1] and figures(q["answer"])
+        assert q["persona"] == next(p["persona"] for p in plan.to_pylist() if p["slot_id"] == slot)
+        assert "?" not in q["text"]
+    assert not any(q["style"] == "keyword" for q in rows.values() if q["chunk_ids"] == ["r2"])
+    # a rerun reads every draft from the cache and writes the same queries
+    again, _ = stage("generate_queries").fn(plan, context("generate_queries", cfg, rundir))
+    assert again.to_pylist() == queries.to_pylist()
