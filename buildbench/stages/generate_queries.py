@@ -167,21 +167,22 @@ def run_shard(shard: pa.Table, ctx: StageContext) -> tuple[pa.Table, list[Drop]]
     # most often and gets right most often (benchmarks/README.md), where otherwise the slot's calls keep nothing.
     # The slot keeps its persona and difficulty; the report counts it under the style it was planned as and the
     # one it ended as.
-    restyle = [i for i in range(len(slots)) if keyword and forms.get(slots[i]["style"]) != KEYWORDS
-               and i not in passed and support is not None and failed(i)]
-    for i in restyle:
-        text = final[i][2].text
-        why = failed(i)
-        own = [f for f in facts[i][at[i]:] + facts[i][:at[i]] if figures(f)]
-        if not own:
+    restyle = []
+    for i in range(len(slots)):
+        if not keyword or support is None or forms.get(slots[i]["style"]) == KEYWORDS or i in passed:
+            continue
+        why, own = failed(i), [f for f in facts[i][at[i]:] + facts[i][:at[i]] if figures(f)]
+        if not why or not own:
             continue
         drops.append(Drop(ctx.stage, slots[i]["slot_id"], "restyled",
-                          f"{slots[i]['style']} draft failed {why[0]} ({why[1]}): {text or ''!r}; "
+                          f"{slots[i]['style']} draft failed {why[0]} ({why[1]}): {final[i][2].text or ''!r}; "
                           f"written again as a keyword search"))
         slots[i] = dict(slots[i], style=keyword)
         facts[i], at[i], tries[i], leads[i] = own, 0, 0, ""
-        ctx.stats["restyled"] += 1
-    write([i for i in restyle if slots[i]["style"] == keyword], "restyled_drafts")
+        restyle.append(i)
+    if restyle:
+        ctx.stats["restyled"] += len(restyle)
+        write(restyle, "restyled_drafts")
     ctx.stats["spare_facts_asked"] += sum(a > 0 for a in at)
     # A passing search that names no figure gains its fact's one figure: "inventory 2025" fits every passage of
     # the agreement that names inventory, "inventory 60% 2025" the cap. Only after drafting, and only where both
