@@ -162,6 +162,7 @@ def run_shard(shard: pa.Table, ctx: StageContext) -> tuple[pa.Table, list[Drop]]
                 break
 
     write(list(range(len(slots))), "drafts")
+    ctx.stats["spare_facts_asked"] += sum(a > 0 for a in at)
     # A question or request slot that ends without a query is written again as a keyword search about a fact of
     # its chunk that states a figure (the one its last draft asked about first): the form the small writer keeps
     # most often and gets right most often (benchmarks/README.md), where otherwise the slot's calls keep nothing.
@@ -183,7 +184,6 @@ def run_shard(shard: pa.Table, ctx: StageContext) -> tuple[pa.Table, list[Drop]]
     if restyle:
         ctx.stats["restyled"] += len(restyle)
         write(restyle, "restyled_drafts")
-    ctx.stats["spare_facts_asked"] += sum(a > 0 for a in at)
     # A passing search that names no figure gains its fact's one figure: "inventory 2025" fits every passage of
     # the agreement that names inventory, "inventory 60% 2025" the cap. Only after drafting, and only where both
     # forms pass, so that no draft's fate changes (a search naming only its document would pass with a figure).
