@@ -50,7 +50,7 @@ from ..labels.decide import Decision
 from ..labels.store import ANSWERS, MISSED_POSITIVE, VAGUE, WRONG
 from .base import words
 from .form import SENTENCE_FORMS
-from .numbers import numbers, numbers_differ
+from .numbers import figures as number_figures, numbers, numbers_differ
 from .mining import NEGATIVE, POOL, SYNTHETIC, TOO_CLOSE, SKIPPED_TOP, Candidate
 from .support import singular_stems, written_figures
 
@@ -189,6 +189,7 @@ def repair(
     documents: Optional[Mapping[str, str]] = None,
     figures: Optional[Mapping[str, tuple[frozenset[str], frozenset[str]]]] = None,
     entities: Optional[Mapping[str, str]] = None,
+    counts: Optional[Mapping[str, frozenset[str]]] = None,
 ) -> RepairResult:
     """Apply the rules. ``texts`` maps corpus ids (positives and candidates) to their text.
 
@@ -208,16 +209,20 @@ def repair(
 
     ``figures``: query id -> the figures a keyword search writes and the words it asks with (``figure_search``);
     with ``entities`` (passage id -> its document's entity, ``entity_key``), a passage of the positive's entity that
-    writes those figures and holds those words in one sentence answers the query too."""
+    writes those figures and holds those words in one sentence answers the query too.
+
+    ``counts``: query id -> the numbers a keyword search states without a unit ("24 stores"); like its written
+    figures, a passage that never writes them does not answer it, whatever the judge says."""
     cfg = cfg or RepairConfig()
     human, weak = human or {}, weak or {}
     cited = {q: [c for c in map(_phrase, cs) if c.count(" ") + 1 >= MIN_CITED_WORDS]
              for q, cs in (citations or {}).items()}
     topics, documents = topics or {}, documents or {}
-    figures, entities = figures or {}, entities or {}
+    figures, entities, counts = figures or {}, entities or {}, counts or {}
     phrases: dict[str, str] = {}  # a passage pooled for many queries is normalised once
     stems: dict[str, set[str]] = {}
     written: dict[str, frozenset[str]] = {}
+    stated: dict[str, set[str]] = {}
 
     def phrase(pid: str) -> str:
         if pid not in phrases:
@@ -233,6 +238,11 @@ def repair(
         if pid not in written:
             written[pid] = written_figures(texts[pid])
         return wanted <= written[pid]
+
+    def states(pid: str, wanted: frozenset[str]) -> bool:
+        if pid not in stated:
+            stated[pid] = number_figures(texts[pid])
+        return wanted <= stated[pid]
 
     def holds_figures(pid: str, wanted: tuple[frozenset[str], frozenset[str]]) -> bool:
         # In one sentence: the February statement's "4.6 percent" (the unemployment rate) and its "inflation" two
@@ -275,9 +285,12 @@ def repair(
                 for c in by_query.get(q, []) if c.decision != SYNTHETIC} if cfg.enabled else {}
         # A search that writes a figure ("... 250 million cubic feet per day capacity") is not answered by a
         # passage that does not, whatever the judge says: it read the risk factors' 420 million cubic feet per day
-        # of expiring commitments as relevant to a search for a plant's 250 million (seed 27).
-        wanted = figures[q][0] if q in figures else frozenset()
-        other_figure = {c.passage_id for c in by_query.get(q, []) if wanted and not writes(c.passage_id, wanted)}
+        # of expiring commitments as relevant to a search for a plant's 250 million (seed 27). Nor by one that never
+        # states a number the search gives without a unit: "Meridian Retail Holdings 24 stores 2025" of a risk-factor
+        # chunk on its 512 stores (seeds 0 and 22).
+        wanted, bare = figures[q][0] if q in figures else frozenset(), counts.get(q, frozenset())
+        other_figure = {c.passage_id for c in by_query.get(q, [])
+                        if (wanted and not writes(c.passage_id, wanted)) or (bare and not states(c.passage_id, bare))}
         if drop is None and cfg.enabled:
             drop = _vague(q, by_query.get(q, []), label, cfg, same, other_figure)
         if person is not None:
@@ -326,7 +339,7 @@ def repair(
             if judged_relevant and act and c.passage_id in other_figure:
                 audit.append(AuditEntry(q, "exclude_candidate", "judged_relevant_other_figure", c.passage_id,
                                         f"judge label {verdict}, but it does not write "
-                                        f"{', '.join(sorted(figures[q][0]))}, which the search names"))
+                                        f"{', '.join(sorted(wanted | bare))}, which the search names"))
                 stats["excluded.judged_relevant_other_figure"] += 1
                 continue
             if judged_relevant and act:

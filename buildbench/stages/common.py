@@ -15,7 +15,8 @@ from ..builders.context import LEGAL_FORM, document_context
 from ..config import BuildConfig
 from ..engine.stage import StageContext
 from ..quality.form import KEYWORDS, style_forms
-from ..quality.support import figure_search, singular_stems, topic_stems
+from ..quality.numbers import figures, value_figures
+from ..quality.support import figure_search, singular_stems, topic_stems, written_figures
 
 # The model roles, named by their config field on the domain pack (the query writer's is ``generator``). A role
 # left unset uses the query writer's backend and model.
@@ -119,6 +120,14 @@ def search_figures(ctx: StageContext, queries: pa.Table) -> dict[str, tuple[froz
     figure."""
     return {qid: found for qid, text, names in _keyword_searches(ctx, queries)
             if (found := figure_search(text, names))[0]}
+
+
+def search_counts(ctx: StageContext, queries: pa.Table) -> dict[str, frozenset[str]]:
+    """Keyword search id -> the numbers it states without a currency, scale or unit ("Meridian Retail Holdings 24
+    stores 2025" -> {"24"}), when it states one. Too loose to tie another passage to the search, but a passage
+    that never writes the number does not answer it."""
+    return {qid: bare for qid, text, _ in _keyword_searches(ctx, queries)
+            if (bare := frozenset(value_figures(text) - figures(" ".join(written_figures(text)))))}
 
 
 # A name's closing legal form ("Tidewater Energy Partners, L.P." and "Tidewater Energy Partners" are one entity);

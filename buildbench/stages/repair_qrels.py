@@ -21,7 +21,15 @@ from ..quality.form import style_forms
 from ..quality.mining import candidates_from_table
 from ..quality.repair import POSITIVE, Answerability, Calibration, Verdict, audit_table, repair, weakly_explained
 from ..records import Drop
-from .common import chunk_documents, chunk_entities, passage_texts, positives, search_figures, search_topics
+from .common import (
+    chunk_documents,
+    chunk_entities,
+    passage_texts,
+    positives,
+    search_counts,
+    search_figures,
+    search_topics,
+)
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +61,7 @@ def run(ctx: StageContext) -> StageResult:
                     citations=dict(zip(queries["id"].to_pylist(), queries["citations"].to_pylist())),
                     weak=weak_questions(ctx, queries), topics=search_topics(ctx, queries),
                     documents=chunk_documents(ctx), figures=search_figures(ctx, queries),
-                    entities=chunk_entities(ctx))
+                    entities=chunk_entities(ctx), counts=search_counts(ctx, queries))
     kept = set(result.kept_queries)
     drops = [Drop(ctx.stage, e.query_id, e.reason, e.detail) for e in result.audit if e.action == "drop_query"]
     qrels = pa.Table.from_pylist([{"query-id": q, "corpus-id": c, "score": s} for q, c, s in result.qrels],

@@ -341,3 +341,25 @@ def test_a_passage_the_judge_calls_relevant_that_does_not_write_the_searchs_figu
     # judged relevant besides the positive are more than a repair may add, and the query leaves as vague.
     out = repair(["q1"], {"q1": ["call"]}, cands, texts, verdicts)
     assert out.qrels == [] and out.stats["queries_dropped.vague"] == 1
+
+
+def test_a_passage_the_judge_calls_relevant_that_never_states_a_searchs_count_stays_out():
+    """"Meridian Retail Holdings 24 stores 2025" names a count with no unit: too loose to add another passage of
+    its entity (``figures`` holds no such search), but a passage that never writes 24 does not answer it: the risk
+    factors' 512 stores stay out of the qrels and the negatives, where a passage writing 24 joins."""
+    texts = {**TEXTS,
+             "call": "We are closing 24 stores in January, mostly in malls where the anchor tenants have left.",
+             "risks": "We operate 512 department stores, of which 188 are located in enclosed regional malls.",
+             "release": "Meridian will close 24 underperforming stores after the holiday season."}
+    verdicts = good_judge_verdicts() + [Verdict("q1", "risks", CANDIDATE, 2), Verdict("q1", "release", CANDIDATE, 2)]
+    cands = [cand("q1", "risks", 0.85, 1, "too_close"), cand("q1", "release", 0.7, 2, "negative")]
+    out = repair(["q1"], {"q1": ["call"]}, cands, texts, verdicts, counts={"q1": frozenset({"24"})})
+    assert sorted(out.qrels) == [("q1", "call", 1), ("q1", "release", 1)]
+    assert out.hard_negatives == {"q1": []}
+    (left,) = [e for e in out.audit if e.passage_id == "risks"]
+    assert (left.action, left.reason) == ("exclude_candidate", "judged_relevant_other_figure")
+    assert left.detail == "judge label 2, but it does not write 24, which the search names"
+    # Without the count the judge's verdicts stand: two passages besides the positive are more than a repair may
+    # add, and the search leaves as vague.
+    out = repair(["q1"], {"q1": ["call"]}, cands, texts, verdicts)
+    assert out.qrels == [] and out.stats["queries_dropped.vague"] == 1

@@ -12,10 +12,10 @@ from buildbench.generators.likelihood import LIKELIHOOD_SCHEMA
 from buildbench.generators.recipes import JUDGEMENT_SCHEMA, QUERY_CHECK_SCHEMA
 from buildbench.quality.mining import Candidate, candidates_table
 from buildbench.records import Chunk, Document, empty_table, to_table
-from buildbench.stages.common import entity_key
+from buildbench.stages.common import entity_key, search_counts
 from buildbench.stages.repair_qrels import judge_trusted
 
-from .conftest import PASSAGES, chunks_table, make_cfg, queries_table, run_global
+from .conftest import PASSAGES, chunks_table, context, make_cfg, queries_table, run_global
 
 
 QUERIES = [("q0", "why did the committee raise rates", ["c0"]), ("q1", "why are banks lending less to firms", ["c1"]),
@@ -199,3 +199,17 @@ def test_an_entitys_documents_share_its_key_whether_or_not_they_write_its_legal_
     # part of the name, not a legal form: two entities stay two
     assert entity_key("Ostmark Bank Group") != entity_key("Ostmark Bank")
     assert entity_key("Central Bank of  Veloria") == "central bank of veloria" and entity_key("") == ""
+
+
+def test_a_searchs_counts_are_the_numbers_it_states_without_a_unit(tmp_path, rundir):
+    """What the repair's count guard reads: "24 stores" is a count; "$120 million" is a written figure, "Note 5" a
+    label, 2026 a year, and a question's numbers are not a search's."""
+    rundir.write("chunks", to_table([Chunk(id="m", doc_id="d", position=0, text="We are closing 24 stores.",
+                                           title="Meridian Retail Holdings - Third Quarter 2025 Earnings Call")], Chunk))
+    queries = pa.concat_tables([
+        queries_table([("q1", "Meridian Retail Holdings 24 stores 2025", ["m"]),
+                       ("q2", "Meridian Retail Holdings $120 million tariffs 2026", ["m"]),
+                       ("q3", "Meridian Retail Holdings Note 5 leases", ["m"])]),
+        queries_table([("q4", "How many of Meridian's 24 stores will close?", ["m"])], style="question")])
+    ctx = context("repair_qrels", make_cfg(tmp_path / "run"), rundir)
+    assert search_counts(ctx, queries) == {"q1": frozenset({"24"})}
