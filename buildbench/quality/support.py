@@ -82,8 +82,9 @@ from ..records import Drop
 from .asks import (asks_other_year, asks_whole_year, names_speaker, opposite_direction, presumes_negated,
                    states_answer, unanswered_ask)
 from .base import FilterResult, check_aligned
+from .binding import misbound
 from .numbers import FIGURE, SCALE_WORDS, figures, value_figures
-from .words import PREFIX, word_stems, words as _words
+from .words import PREFIX, singular, word_stems, words as _words
 
 # Words any query may use without the passage holding them: question and request words, and the generic
 # nouns a searcher adds ("impact", "information"). Kept short: each one is a word the check cannot see.
@@ -161,6 +162,9 @@ def anchors(query: str, passage: str, naming: str, ctx: Optional[DocContext] = N
 # with a dollar figure; of 7 that write a percent their passage never does, none was good (78 of 127 for the rest).
 _DOLLARS = re.compile(rf"\$\s?({FIGURE.pattern})")
 _PERCENTS = re.compile(rf"({FIGURE.pattern})\s?(?:%|percent\b|per cent\b)", re.IGNORECASE)
+# Pence and cents: "3.45 pence per Ordinary Share" of "3.45 cents per Ordinary Share (2.70 pence)". Of the 8
+# labelled queries that write either, it is the one whose passage never does so.
+_SUBUNITS = re.compile(rf"({FIGURE.pattern})\s?(pence|p|cents?)\b", re.IGNORECASE)
 
 
 def invented_years(query: str, passage: str, naming: str = "") -> set[str]:
@@ -277,7 +281,7 @@ def figure_search(query: str, naming: str = "") -> tuple[frozenset[str], frozens
     ("Tidewater Energy Partners $0.765 per unit": the call and the risk factors both give the distribution; in qrels
     repair, ``same_entity_figure``)."""
     figures = written_figures(query)
-    asking = frozenset(_singular(w[:PREFIX]) for w in _asking(content_words(query, naming)))
+    asking = frozenset(singular(w[:PREFIX]) for w in _asking(content_words(query, naming)))
     return (figures, asking) if figures and asking else (frozenset(), frozenset())
 
 
@@ -291,9 +295,12 @@ def content_words(query: str, naming: str = "") -> list[str]:
 
 
 def _unit_figures(text: str) -> set[str]:
-    """The figures ``text`` writes in dollars ("$12.6") or as percents ("12.6%"), commas dropped."""
+    """The figures ``text`` writes in dollars ("$12.6"), as percents ("12.6%") or in pence or cents ("12.6 pence",
+    "445.0p"), commas dropped."""
     return ({"$" + m.replace(",", "") for m in _DOLLARS.findall(text)}
-            | {m.replace(",", "") + "%" for m in _PERCENTS.findall(text)})
+            | {m.replace(",", "") + "%" for m in _PERCENTS.findall(text)}
+            | {f"{m.replace(',', '')} {'cents' if unit.lower().startswith('cent') else 'pence'}"
+               for m, unit in _SUBUNITS.findall(text)})
 
 
 # Words that join anything: question words, scale words, document words and periods break a phrase.
@@ -318,11 +325,6 @@ def loose_pairs(query: str, passage: str, naming: str = "", window: int = 3) -> 
     return out
 
 
-def _singular(stem: str) -> str:
-    """A word stem without a plural "s", so "bond" and "bonds" are one word ("class" keeps its "ss")."""
-    return stem[:-1] if len(stem) > 3 and stem.endswith("s") and not stem.endswith("ss") else stem
-
-
 def topic_stems(query: str, naming: str = "") -> frozenset[str]:
     """The words ``query`` asks with (``singular_stems``; not its document's name, periods or figures) when it names
     no month, quarter or figure that tells one passage of its document from another; empty otherwise. A passage
@@ -339,13 +341,13 @@ def _asking(content: Sequence[str]) -> list[str]:
 def _topic(query: str, marks: set[str], words: Sequence[str]) -> frozenset[str]:
     if marks or value_figures(query):
         return frozenset()
-    return frozenset(_singular(w[:PREFIX]) for w in words)
+    return frozenset(singular(w[:PREFIX]) for w in words)
 
 
 def singular_stems(text: str) -> set[str]:
     """``word_stems`` with plurals read as their singulars ("bonds" -> "bond"): how ``ambiguous_document`` compares
     a query with the passages of its entity's other documents."""
-    return {_singular(w[:PREFIX]) for w in _words(text)}
+    return {singular(w[:PREFIX]) for w in _words(text)}
 
 
 class SupportFilter:
@@ -368,8 +370,10 @@ class SupportFilter:
       dated period, nor a figure;
     - ``ambiguous_document``: a passage of another document of its entity holds all its asking words (a plural
       counts as its singular), and it names no month, quarter or figure of its own passage;
-    - ``invented_unit``: it writes a figure in dollars or as a percent that its passage never writes so;
+    - ``invented_unit``: it writes a figure in dollars, as a percent or in pence or cents, that its passage never
+      writes so;
     - ``other_fact_figure``: it states a figure of its passage that its fact does not;
+    - ``misbound_figure``: it states one figure, and its passage says its measure of another (``quality.binding``);
     - ``asks_two_things``, ``asks_when``, ``asks_why``, ``asks_value``, ``asks_hypothetical``: it asks a second
       thing, or when, why, what a value is or what would be, and its fact (its passage, when it has none) does not
       answer that (``unanswered_ask``); ``asks_comparison``: it is a question or request that asks how two things
@@ -478,6 +482,11 @@ class SupportFilter:
         if elsewhere:
             return ("other_fact_figure", f"it states {', '.join(sorted(elsewhere))}, which its passage gives but its "
                     "fact does not")
+        bound = misbound(query, {singular(w[:PREFIX]) for w in words if w not in UNIT_WORDS}, fact, passage,
+                         QUERY_WORDS | FIGURE_WORDS)
+        if bound:
+            return ("misbound_figure", f"it puts {bound[0]} with words its passage says of {bound[1]} "
+                    "(``quality.binding``)")
         return unanswered_ask(query, fact or passage) or (
             (asks_other_year(query, fact, naming) or states_answer(query, fact) or opposite_direction(query, fact)
              or asks_whole_year(query, fact, ctx.period if ctx else "") or presumes_negated(query, fact))

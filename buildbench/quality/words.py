@@ -17,3 +17,8 @@ def words(text: str) -> list[str]:
 def word_stems(text: str) -> set[str]:
     """A text's words of three letters or more, each cut to its first five letters ("borrowings" -> "borro")."""
     return {w[:PREFIX] for w in words(text)}
+
+
+def singular(stem: str) -> str:
+    """A word stem without a plural "s", so "bond" and "bonds" are one word ("class" keeps its "ss")."""
+    return stem[:-1] if len(stem) > 3 and stem.endswith("s") and not stem.endswith("ss") else stem

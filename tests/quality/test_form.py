@@ -34,6 +34,11 @@ from buildbench.quality.form import FormFilter, form_problem
     # a question that names a word twice asks a garbled thing
     ("What is the leverage ratio of Harlow Mills' capital ratio?", "question", "repeated_term"),
     ("What is the recoverable amount of the carrying amount of Harlow Mills' mill?", "question", "repeated_term"),
+    # a search that states one figure twice, or copies a sentence, is garbled
+    ("Harlow Mills 7% investment credit 7% jobs credit", "keywords", "repeated_figure"),
+    ("$35 million related to severance and $35 million related to mill exit costs", "keywords", "repeated_figure"),
+    ("increase in Harlow Mills paper sales $1.7 million increase in pulp sales in the Americas region, a $0.8 million "
+     "increase", "keywords", "long_search"),
 ])
 def test_a_query_without_its_styles_form_is_dropped(text, form, reason):
     assert form_problem(text, form)[0] == reason
@@ -56,6 +61,8 @@ def test_a_query_without_its_styles_form_is_dropped(text, form, reason):
     ("How many mills did Harlow Mills close in 2025?", "question"),  # "Mills" the name, "mills" the noun
     # a keyword search lists a measure's figures, and a request may name its subject twice
     ("Harlow Mills cash and cash equivalents 2025", "keywords"),
+    ("Harlow Mills net sales $1.7 million 2025 against $1.5 million 2024", "keywords"),  # years, other figures
+    ("Harlow Mills overnight deposit rate 4.75 percent and marginal lending rate 5.50 percent", "keywords"),
     ("I need Harlow Mills' dividend policy and whether its 2025 dividend was cut.", "request"),
     ("How many basis points did Harlow Mills' rate rise, from 40 basis points?", "question"),  # units list figures
     ("anything at all", None),  # a style that declares no form is not checked

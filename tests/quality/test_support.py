@@ -530,6 +530,13 @@ def test_a_figure_written_in_dollars_its_passage_never_writes_so_is_dropped_last
     assert check("Ardent Media Group discount rate range 12.6% to 14.2%") is None
     from buildbench.quality.support import _unit_figures
     assert _unit_figures("$1,200 and 12.6 percent, 3 per cent, 4%") == {"$1200", "12.6%", "3%", "4%"}
+    # Pence are no cents: a dividend the passage gives in cents and, converted, in pence.
+    title = "Harwell Foods plc Annual Report 2025: Dividends"
+    dividend = "The final dividend proposed for 2025 of 3.45 cents per Ordinary Share is equivalent to 2.70 pence."
+    pence = checker(f"{title} {dividend}", title, dividend)
+    assert pence("Harwell Foods 3.45 pence per Ordinary Share dividend 2025")[0] == "invented_unit"
+    assert pence("Harwell Foods 3.45 cents per Ordinary Share dividend 2025") is None
+    assert pence("Harwell Foods 2.70 pence final dividend 2025") is None
     # Checked after the others: an invented figure keeps its reason.
     assert check("Ardent Media Group $15% discount rate range")[0] == "invented_figure"
 
@@ -643,3 +650,17 @@ def test_a_figure_its_passage_gives_but_its_fact_does_not_is_another_sentences()
     assert check("Harwell Foods $400 million share repurchase program", fact="") is None
     from buildbench.stages.generate_queries import SAME_FACT_REDRAFT
     assert "other_fact_figure" in SAME_FACT_REDRAFT
+
+
+def test_a_search_whose_figure_its_fact_says_of_another_measure_is_drafted_again():
+    """"$16.1 million net cash used in investing" of a fact that gives $16.1 million of capital expenditures."""
+    title = "Harwell Foods Annual Report 2025: Liquidity"
+    fact = "Net cash used in investing activities was $44.2 million in 2025, driven by $16.1 million in capital expenditures."
+    check = checker(f"{title} {fact}", title, fact)
+
+    reason, detail = check("Harwell Foods net cash used in investing activities $16.1 million 2025")
+    assert reason == "misbound_figure" and "16.1" in detail and "44.2" in detail
+    assert check("Harwell Foods net cash used in investing activities $44.2 million 2025") is None
+    assert check("Harwell Foods capital expenditures $16.1 million 2025") is None
+    from buildbench.stages.generate_queries import SAME_FACT_REDRAFT
+    assert "misbound_figure" in SAME_FACT_REDRAFT
