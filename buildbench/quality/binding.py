@@ -3,12 +3,13 @@
 "Halcyon Biotherapeutics $187.4 million accumulated deficit 2025" of "net losses of $187.4 million in 2024 and an
 accumulated deficit of $904 million": the passage says what each figure is, and no model need read it.
 
-A figure's words are those from the figure or sentence break before it (further back while that stretch holds
-no content word: "Salaries, wages and benefits increased 1.8% to $1.42 billion", "Original issue discount: 99.0") and the few after it up to the
-next comma, "and" or figure ("$1.05 billion of cash"). A search is misbound when it states one figure, none of its
-measure words is among that figure's words, and half of them or more are among another figure's: the passage
-says them of that one. A sentence that lists figures in parallel ("respectively", "while", ", and", "compared",
-"from ... to") is left alone: which goes with which is the table's order, not a phrase.
+A figure's words are those from the figure or sentence break before it (further back while that stretch holds no
+content word: "Salaries, wages and benefits increased 1.8% to $1.42 billion", "Original issue discount: 99.0") and
+the few after it up to the next comma, "and" or figure ("$1.05 billion of cash"). A search is misbound when it
+states one figure, none of its measure words is among that figure's words, and half of them or more are among
+another figure's: the passage says them of that one. A sentence that lists figures in parallel ("respectively",
+"while", ", and", "compared", "from ... to") is left alone: which goes with which is the table's order, not a
+phrase.
 
 Read on every distinct labelled keyword search of every build (benchmarks/query_labels/; for tatqa_dev, whose
 labels keep no fact, the passage's sentence that states the figure stands in for it): it fires on 15 wrong and 9
@@ -85,7 +86,8 @@ def said_of(text: str, value: str, stop: AbstractSet[str]) -> Optional[set[str]]
             # an empty stretch: a label ("Original issue discount: 99.0") or a link ("1.8% to $1.42 billion")
             at = stretch - 1 if stretch == before_break else next(s for s, e, _ in marks if e == before_figure)
         rest = text[end:]
-        cut = min([m.start() for m in _SENTENCE_BREAK.finditer(rest)] + [m.start() for m in _CLAUSE_BREAK.finditer(rest)]
+        cut = min([m.start() for m in _SENTENCE_BREAK.finditer(rest)]
+                  + [m.start() for m in _CLAUSE_BREAK.finditer(rest)]
                   + [s - end for s, _, _ in marks if s >= end] + [len(rest)])
         out |= _stems(" ".join(words(rest[:cut])[:AFTER_WORDS]), stop)
     return out if found else None

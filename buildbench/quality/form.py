@@ -50,9 +50,9 @@ from typing import Optional, Sequence
 
 from ..builders.context import YEAR
 from ..records import Drop
+from .asks import ASKS_AS_A_PERSON, PERSON_NEED
 from .base import FilterResult, check_aligned
 from .numbers import FIGURE
-from .asks import ASKS_AS_A_PERSON, PERSON_NEED
 from .support import DOCUMENT_WORDS, FIGURE_WORDS, PREFIX, QUERY_WORDS, word_stems
 
 KEYWORDS = "keywords"

@@ -655,7 +655,8 @@ def test_a_figure_its_passage_gives_but_its_fact_does_not_is_another_sentences()
 def test_a_search_whose_figure_its_fact_says_of_another_measure_is_drafted_again():
     """"$16.1 million net cash used in investing" of a fact that gives $16.1 million of capital expenditures."""
     title = "Harwell Foods Annual Report 2025: Liquidity"
-    fact = "Net cash used in investing activities was $44.2 million in 2025, driven by $16.1 million in capital expenditures."
+    fact = ("Net cash used in investing activities was $44.2 million in 2025, driven by $16.1 million in capital "
+            "expenditures.")
     check = checker(f"{title} {fact}", title, fact)
 
     reason, detail = check("Harwell Foods net cash used in investing activities $16.1 million 2025")
