@@ -338,13 +338,13 @@ class RepairConfig(Strict):
     # Judge or not, a pooled candidate is added to the qrels when it holds at least this share of the
     # positive's word 3-grams and no number of theirs contradicts (a repeated paragraph answers the same query).
     duplicate_containment: float = 0.8
-    # Queries judged not self-contained or without clear intent are dropped (only with a trusted judge).
-    answerability: bool = True
-    # A trusted judge's relevant candidates are added to the qrels (missed positives), up to this many per query; a
-    # query with more fits too many passages and is dropped as vague. Of 200 labelled queries (benchmarks/
-    # query_labels/), the 9 with two candidates added were 8 vague and 1 wrong, and no good one.
+    answerability: bool = True  # queries judged not self-contained or unclear are dropped (trusted judge only)
+    # A trusted judge's relevant candidates join the qrels, up to this many per query; a query with more is vague.
+    # Of 200 labelled queries (benchmarks/query_labels/), the 9 with two added were 8 vague, 1 wrong, none good.
     max_added_positives: int = 1
-    request_margin: Optional[float] = 0.4  # questions and requests: quality.repair.weakly_explained
+    # quality.repair: weakly_explained (questions and requests), weakly_specific (searches of unnamed documents)
+    request_margin: Optional[float] = 0.4
+    search_margin: Optional[float] = 0.4
 
 
 class LikelihoodConfig(Strict):

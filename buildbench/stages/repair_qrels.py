@@ -14,12 +14,21 @@ from collections import Counter
 import pyarrow as pa
 
 from ..engine.stage import StageContext, StageResult
-from ..generators.likelihood import best_pmi, read_scored
+from ..generators.likelihood import best_pmi, read_scored, specificity
 from ..labels.decide import Decision, decide
 from ..labels.store import LABELS_DIR, LABELS_FILE, LabelStore
-from ..quality.form import style_forms
+from ..quality.form import KEYWORDS, style_forms
 from ..quality.mining import candidates_from_table
-from ..quality.repair import POSITIVE, Answerability, Calibration, Verdict, audit_table, repair, weakly_explained
+from ..quality.repair import (
+    POSITIVE,
+    Answerability,
+    Calibration,
+    Verdict,
+    audit_table,
+    repair,
+    weakly_explained,
+    weakly_specific,
+)
 from ..records import Drop
 from .common import (
     chunk_documents,
@@ -59,7 +68,7 @@ def run(ctx: StageContext) -> StageResult:
     result = repair(queries["id"].to_pylist(), positives(queries),
                     candidates_from_table(ctx.read("candidates")), texts, verdicts, checks, pack.repair, human,
                     citations=dict(zip(queries["id"].to_pylist(), queries["citations"].to_pylist())),
-                    weak=weak_questions(ctx, queries), topics=search_topics(ctx, queries),
+                    weak=weak_queries(ctx, queries), topics=search_topics(ctx, queries),
                     documents=chunk_documents(ctx), figures=search_figures(ctx, queries),
                     entities=chunk_entities(ctx), counts=search_counts(ctx, queries))
     kept = set(result.kept_queries)
@@ -85,16 +94,27 @@ def run(ctx: StageContext) -> StageResult:
     }, drops=drops, stats=stats)
 
 
-def weak_questions(ctx: StageContext, queries: pa.Table) -> dict[str, str]:
-    """The questions and requests the likelihood judge finds their positive explains too weakly (none when
-    ``repair.request_margin`` is off or an LLM judge scored no likelihoods)."""
+def weak_queries(ctx: StageContext, queries: pa.Table) -> dict[str, tuple[str, str]]:
+    """The questions and requests the likelihood judge finds their positive explains too weakly, and the keyword
+    searches of documents that name no one that their positive explains hardly better than another passage
+    (none of either when its margin is off, or when an LLM judge scored no likelihoods)."""
     pack = ctx.config.domain
-    if pack.repair.request_margin is None:
+    floor, lead = pack.repair.request_margin, pack.repair.search_margin
+    if floor is None and lead is None:
         return {}
-    best = best_pmi(read_scored(ctx.read("likelihoods")), POSITIVE)
+    scored = read_scored(ctx.read("likelihoods"))
     form = style_forms(pack.query_styles)
-    forms = {q: form.get(style) for q, style in zip(queries["id"].to_pylist(), queries["style"].to_pylist())}
-    return weakly_explained(best, forms, pack.likelihood.threshold + pack.repair.request_margin)
+    ids = queries["id"].to_pylist()
+    forms = {q: form.get(style) for q, style in zip(ids, queries["style"].to_pylist())}
+    weak = {}
+    if floor is not None:
+        weak.update(weakly_explained(best_pmi(scored, POSITIVE), forms, pack.likelihood.threshold + floor))
+    if lead is not None:
+        entities = chunk_entities(ctx)
+        unnamed = {q for q, chunks in zip(ids, queries["chunk_ids"].to_pylist())
+                   if forms[q] == KEYWORDS and chunks and not entities.get(chunks[0])}
+        weak.update(weakly_specific(specificity(scored), unnamed, lead))
+    return weak
 
 
 def human_decisions(ctx: StageContext, query_ids: set[str]) -> dict[str, Decision]:

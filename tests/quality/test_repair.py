@@ -15,6 +15,7 @@ from buildbench.quality.repair import (
     containment,
     repair,
     weakly_explained,
+    weakly_specific,
 )
 from buildbench.quality.support import figure_search, topic_stems
 
@@ -307,8 +308,11 @@ def test_calibration_on_human_labels_once_there_are_enough():
 def test_a_weakly_explained_question_or_request_is_dropped_unless_people_keep_it():
     forms = {"q1": "question", "q2": "request", "q3": "keywords", "q4": "question", "q5": None}
     weak = weakly_explained({"q1": 1.2, "q2": 1.5, "q3": 0.9, "q4": 1.9, "q5": 1.0}, forms, 1.6)
-    assert weak == {"q1": "its positive explains this question by +1.20 nats/token, under the +1.60 a question needs",
-                    "q2": "its positive explains this request by +1.50 nats/token, under the +1.60 a request needs"}
+    assert weak == {
+        "q1": ("weakly_explained", "its positive explains this question by +1.20 nats/token, under the +1.60 a "
+                                   "question needs"),
+        "q2": ("weakly_explained", "its positive explains this request by +1.50 nats/token, under the +1.60 a "
+                                   "request needs")}
     res = repair(["q1", "q2"], POS, CANDS, TEXTS, good_judge_verdicts(), weak={"q2": weak["q2"]})
     assert res.kept_queries == ["q1"]
     assert [(e.query_id, e.reason) for e in res.audit if e.action == "drop_query"] == [("q2", "weakly_explained")]
@@ -317,6 +321,21 @@ def test_a_weakly_explained_question_or_request_is_dropped_unless_people_keep_it
     assert res.kept_queries == ["q1", "q2"]
     keep = next(e for e in res.audit if e.query_id == "q2" and e.action == "keep_query")
     assert "overrides the build's weakly_explained" in keep.detail
+
+
+def test_a_search_its_positive_explains_hardly_better_than_another_passage_is_dropped_if_its_document_names_no_one():
+    """Only the searches named (those of documents that name no one) and only under the margin; the lead is the
+    positive's score minus the closest candidate's, so a negative lead (a candidate explains it better) is under."""
+    weak = weakly_specific({"q1": 0.23, "q2": 0.41, "q3": -0.11, "q4": 0.1}, {"q1", "q2", "q3"}, 0.4)
+    assert weak == {
+        "q1": ("weakly_specific", "its positive explains this search by only +0.23 nats/token more than the closest "
+                                  "other passage, under the +0.40 a search of a document naming no one needs"),
+        "q3": ("weakly_specific", "its positive explains this search by only -0.11 nats/token more than the closest "
+                                  "other passage, under the +0.40 a search of a document naming no one needs")}
+    res = repair(["q1", "q2"], POS, CANDS, TEXTS, good_judge_verdicts(), weak={"q1": weak["q1"]})
+    assert res.kept_queries == ["q2"]
+    assert [(e.query_id, e.reason) for e in res.audit if e.action == "drop_query"] == [("q1", "weakly_specific")]
+    assert res.stats["queries_dropped.weakly_specific"] == 1
 
 
 def test_a_passage_the_judge_calls_relevant_that_does_not_write_the_searchs_figure_stays_out():

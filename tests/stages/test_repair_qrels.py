@@ -135,6 +135,43 @@ def test_a_question_its_positive_explains_weakly_is_dropped_a_keyword_search_is_
     assert set(notes) == {"q1", "q3"} and "weakly_explained" in notes["q1"]
 
 
+def test_a_search_its_positive_explains_hardly_better_than_another_passage_is_dropped_where_its_document_is_unnamed(
+        tmp_path, rundir):
+    """A search of an annual report's paragraph that names no one ("net sales $1.7 million 2019") is tied to it by
+    its figure alone: when another passage explains it within repair.search_margin (0.4 nats/token) of its
+    positive, it is dropped; by a wider lead, or in a document that names its entity, it stays."""
+    from buildbench.generators.likelihood import ScoredPair
+
+    write_inputs(rundir, [], [])
+    rundir.write("chunks", to_table([
+        Chunk(id="u1", doc_id="d-u1", position=0, title="", text="Net sales increased $1.7 million in 2019."),
+        Chunk(id="u2", doc_id="d-u2", position=0, title="", text="Net sales were $93.7 million in 2019."),
+        Chunk(id="n1", doc_id="d-n1", position=0, title="Tidewater Energy Partners - Fourth Quarter 2025 Earnings Call",
+              text="Net sales were $4.1 billion in 2025."),
+        Chunk(id="x", doc_id="d-x", position=0, title="", text="Net sales fell in 2019 on lower volumes.")], Chunk))
+    rundir.write("queries", queries_table([("q1", "net sales to $1.7 million 2019", ["u1"]),
+                                           ("q2", "net sales $93.7 million 2019", ["u2"]),
+                                           ("q3", "Tidewater Energy Partners net sales $4.1 billion 2025", ["n1"])]))
+    lead = {"q1": 0.23, "q2": 0.9, "q3": 0.1}
+    positive = {"q1": "u1", "q2": "u2", "q3": "n1"}
+    rows = [ScoredPair(q, positive[q], "positive", -20.0, -40.0, 10, 2.0) for q in lead]
+    rows += [ScoredPair(q, "x", "candidate", -22.0, -40.0, 10, 2.0 - d) for q, d in lead.items()]
+    rows += [ScoredPair(q, "x", "control", -39.0, -40.0, 10, 0.1) for q in ("q1", "q2", "q3")]
+    rundir.write("likelihoods", pa.Table.from_pylist([r.__dict__ for r in rows], schema=LIKELIHOOD_SCHEMA))
+    rundir.write("judgements", pa.Table.from_pylist([
+        dict(query_id=r.query_id, passage_id=r.passage_id, kind=r.kind, label=r.label(1.076, 1.0), reason="",
+             model="m", cache_key="", backend="likelihood", prompt_hash="") for r in rows if r.kind != "candidate"],
+        schema=JUDGEMENT_SCHEMA))
+    result, _ = run_global("repair_qrels", make_cfg(tmp_path / "run"), rundir)
+    assert result.outputs["final_queries"]["id"].to_pylist() == ["q2", "q3"]
+    assert {d.item_id: (d.reason, d.detail) for d in result.drops} == {
+        "q1": ("weakly_specific", "its positive explains this search by only +0.23 nats/token more than the closest "
+                                  "other passage, under the +0.40 a search of a document naming no one needs")}
+    off = make_cfg(tmp_path / "off")
+    off.domain.repair.search_margin = None
+    assert run_global("repair_qrels", off, rundir)[0].outputs["final_queries"].num_rows == 3
+
+
 def test_a_close_chunk_of_its_document_holding_every_word_of_a_topic_search_joins_the_qrels(tmp_path, rundir):
     """The keyword search "banks lending standards" names no figure, month or quarter: the next chunk of its
     positive's document, which holds all its words and scores too close to the positive to be a safe negative,
