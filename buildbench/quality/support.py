@@ -82,7 +82,7 @@ from ..records import Drop
 from .asks import (asks_other_year, asks_whole_year, names_speaker, opposite_direction, presumes_negated,
                    states_answer, unanswered_ask)
 from .base import FilterResult, check_aligned
-from .binding import misbound
+from .binding import misbound, misdated
 from .numbers import FIGURE, SCALE_WORDS, figures, value_figures
 from .words import PREFIX, singular, word_stems, words as _words
 
@@ -487,6 +487,9 @@ class SupportFilter:
         if bound:
             return ("misbound_figure", f"it puts {bound[0]} with words its passage says of {bound[1]} "
                     "(``quality.binding``)")
+        dated = misdated(query, fact, passage)
+        if dated:
+            return ("misdated_figure", f"it dates {dated[0]} {dated[1]}, a year its passage gives another figure")
         return unanswered_ask(query, fact or passage) or (
             (asks_other_year(query, fact, naming) or states_answer(query, fact) or opposite_direction(query, fact)
              or asks_whole_year(query, fact, ctx.period if ctx else "") or presumes_negated(query, fact))

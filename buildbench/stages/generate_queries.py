@@ -63,7 +63,7 @@ check = check_role(QUERY_WRITER, lambda pack: pack.recipes.persona)
 #   (``opposite_direction``, last); their redrafts were not measured.
 SAME_FACT_REDRAFT = frozenset({"unsupported_terms", "invented_phrase", "invented_relation", "copied_from_chunk",
                                "mentions_source", "repeated_term", "names_speaker", "other_fact_figure",
-                               "repeated_figure", "long_search", "misbound_figure"})
+                               "repeated_figure", "long_search", "misbound_figure", "misdated_figure"})
 NEXT_FACT_REDRAFT = frozenset({"off_fact", "invented_figure", "invented_period", "unanchored",
                                "ambiguous_document", "names_only_document"})
 # Of NEXT_FACT_REDRAFT: drafted again about the same fact when there is no spare (the writer's copy, not the fact).

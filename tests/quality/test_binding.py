@@ -1,6 +1,6 @@
 """quality.binding: which words a passage says a figure of. Texts are our own writing."""
 
-from buildbench.quality.binding import misbound, said_of
+from buildbench.quality.binding import misbound, misdated, said_of
 from buildbench.quality.support import FIGURE_WORDS, QUERY_WORDS
 from buildbench.quality.words import PREFIX, singular, words
 
@@ -50,3 +50,23 @@ def test_lists_and_unbound_measures_are_left_alone():
     # a sentence of parallel figures: which goes with which is the table's order
     regions = "Asian, American and European regions represented 31.4%, 27.1% and 41.5% of sales, respectively."
     assert misbound("European region 31.4%", measure("European region"), regions, regions, STOP) is None
+
+
+def test_a_search_giving_a_listed_figure_another_figures_year_is_misdated():
+    listed = ("Depreciation expense was $31.4 million, $28.9 million and $25.0 million in fiscal 2025, fiscal 2024 "
+              "and fiscal 2023, respectively.")
+    assert misdated("$28.9 million depreciation expense 2025", listed, listed) == ("28.9", "2025")
+    assert misdated("$28.9 million depreciation expense 2024", listed, listed) is None
+    assert misdated("$31.4 million depreciation expense 2025", "", listed) is None
+    # an earlier year's figure in a parenthesis: the figure before it is not that year's
+    earlier = "The average price per share of awards released in 2025 was 412.5p (2024: 398.0p)."
+    assert misdated("average price per share 412.5p 2024", earlier, earlier) == ("412.5", "2024")
+    assert misdated("average price per share 412.5p 2025", earlier, earlier) is None
+    assert misdated("average price per share 398.0p 2024", earlier, earlier) is None
+    assert misdated("average price per share 412.5p (2024: 398.0p)", earlier, earlier) is None  # its own form
+    # left alone: as many years as figures is the only pairing read, and one figure and one year only
+    uneven = "As of December 31, 2025 and 2024, reserves were $4.7 million and $4.6 million, and credits $16.0 million " \
+             "and $16.9 million, respectively."
+    assert misdated("reserves $4.6 million 2025", uneven, uneven) is None
+    assert misdated("depreciation expense $28.9 million $25.0 million 2025", listed, listed) is None
+    assert misdated("$28.9 million depreciation expense 2025 2024", listed, listed) is None

@@ -665,3 +665,15 @@ def test_a_search_whose_figure_its_fact_says_of_another_measure_is_drafted_again
     assert check("Harwell Foods capital expenditures $16.1 million 2025") is None
     from buildbench.stages.generate_queries import SAME_FACT_REDRAFT
     assert "misbound_figure" in SAME_FACT_REDRAFT
+
+
+def test_a_search_giving_its_figure_another_year_of_its_list_is_drafted_again():
+    title = "Harwell Foods Annual Report 2025: Property and Equipment"
+    fact = ("Depreciation expense was $31.4 million, $28.9 million and $25.0 million in fiscal 2025, fiscal 2024 and "
+            "fiscal 2023, respectively.")
+    check = checker(f"{title} {fact}", title, fact)
+    assert check("Harwell Foods $28.9 million depreciation expense 2025") == (
+        "misdated_figure", "it dates 28.9 2025, a year its passage gives another figure")
+    assert check("Harwell Foods $28.9 million depreciation expense 2024") is None
+    from buildbench.stages.generate_queries import SAME_FACT_REDRAFT
+    assert "misdated_figure" in SAME_FACT_REDRAFT
