@@ -65,8 +65,8 @@ def test_a_search_giving_a_listed_figure_another_figures_year_is_misdated():
     assert misdated("average price per share 398.0p 2024", earlier, earlier) is None
     assert misdated("average price per share 412.5p (2024: 398.0p)", earlier, earlier) is None  # its own form
     # left alone: as many years as figures is the only pairing read, and one figure and one year only
-    uneven = "As of December 31, 2025 and 2024, reserves were $4.7 million and $4.6 million, and credits $16.0 million " \
-             "and $16.9 million, respectively."
+    uneven = ("As of December 31, 2025 and 2024, reserves were $4.7 million and $4.6 million, and credits "
+              "$16.0 million and $16.9 million, respectively.")
     assert misdated("reserves $4.6 million 2025", uneven, uneven) is None
     assert misdated("depreciation expense $28.9 million $25.0 million 2025", listed, listed) is None
     assert misdated("$28.9 million depreciation expense 2025 2024", listed, listed) is None
