@@ -18,8 +18,8 @@ its passage's names and figures, so its score alone says little (AUC 0.55 on 361
 names no one, a figure is all that ties it to its passage: one another paragraph explains within 0.4 nats/token
 of its positive (``weakly_specific``) says of its figure what another passage says ("net sales to $1.7 million" of
 an increase in net sales). Of the 138 labelled searches of four such tatqa_dev builds (72% good), the 26 under that
-lead were 16 wrong, 1 vague, 9 good; searches of named documents, whose closest passages are their own other
-chunks, were as good under it as above (57 of 71, of the sample's builds).
+lead were 16 wrong, 1 vague, 9 good; on two fresh draws not read for it, 5 good and 4 wrong. Searches of named
+documents, whose closest passages are their own other chunks, were as good under it as above (57 of 71).
 
 A judge is only as good as its model. A 135M model asked "does this passage answer the query?" may say yes
 to everything, and acting on that would corrupt the qrels it is meant to repair. So the judge is calibrated

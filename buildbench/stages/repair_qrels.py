@@ -1,6 +1,7 @@
 """repair_qrels: people's labels on the queries (``build-bench label``, RUN_DIR/labels/labels.jsonl) come first,
-then AIR-Bench qrels repair from the judgements, and the questions and requests the likelihood judge finds their
-positive explains weakly, gated by the judge's calibration (on controls, or on those labels once there are
+then AIR-Bench qrels repair from the judgements, the questions and requests the likelihood judge finds their
+positive explains weakly and the searches of unnamed documents it finds another passage explains nearly as well,
+gated by the judge's calibration (on controls, or on those labels once there are
 enough); the per-query audit, human decisions marked as such; the calibration itself
 (``judge_calibration``), which later stages read to know whether the judge's labels are trusted; and
 ``reviews``, one row per query people labelled."""
