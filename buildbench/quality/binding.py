@@ -30,21 +30,19 @@ import re
 from typing import AbstractSet, Optional
 
 from ..builders.context import DATE_NUMBERS, YEAR
-from .numbers import SCALE_WORDS, value_figures
+from .numbers import value_figures, written_figure
 from .words import PREFIX, singular, words
 
 _SENTENCE_BREAK = re.compile(r"[.!?](?=\s)|[;:()\[\]\n]")
 _CLAUSE_BREAK = re.compile(r",|\b(?:and|while|whereas|but|compared|versus|respectively)\b", re.IGNORECASE)
 # A figure as a passage writes it: currency, digits, scale, unit. "90-day" and "5-nanometer" are modifiers, not
 # figures, and do not break a stretch.
-_FIGURE = re.compile(rf"(?:US\$|\$|€|£|\b(?:EUR|USD|GBP|RMB)\s?)?(?<![\w.,])\d[\d,]*(?:\.\d+)?(?![\d-])"
-                     rf"(?:\s?(?:{SCALE_WORDS})\b)?"
-                     r"(?:\s?(?:%|percent\b|per cent\b|basis points?\b|bps\b|x\b|times\b|pence\b|cents\b))?",
-                     re.IGNORECASE)
+_FIGURE = written_figure(r"(?:US\$|\$|€|£|\b(?:EUR|USD|GBP|RMB)\s?)",
+                         r"(?:%|percent\b|per cent\b|basis points?\b|bps\b|x\b|times\b|pence\b|cents\b)",
+                         after=r"(?![\d-])")
 # A figure that restates the one before it in other units: "3.45 cents per share is equivalent to 2.70 pence",
 # "$2.2 billion or 15%". It is said of that figure's words too.
 _RESTATES = re.compile(r"\b(?:equivalent to|or|i\.e\.)\s*$", re.IGNORECASE)
-_DIGITS = re.compile(r"\d[\d,]*(?:\.\d+)?")
 _PARALLEL = re.compile(r"respectively|\bwhile\b|, and\b|\bcompared\b|\bfrom\b.*\bto\b", re.IGNORECASE)
 # Words that join a figure to its measure without naming it ("increased 1.8% to", "including $9 million of").
 _LINK_WORDS = frozenset("""
@@ -60,7 +58,7 @@ def _figures(text: str) -> list[tuple[int, int, str]]:
     masked = DATE_NUMBERS.sub(lambda m: " " * len(m.group(0)), text)
     out = []
     for m in _FIGURE.finditer(masked):
-        value = _DIGITS.search(m.group(0)).group(0).replace(",", "").rstrip(".")
+        value = m.group("num").replace(",", "").rstrip(".")
         if YEAR.fullmatch(value) and not re.search(r"[$€£%]|million|billion", m.group(0)):
             continue
         out.append((m.start(), m.end(), value))
@@ -147,3 +145,34 @@ def misbound(query: str, measure: AbstractSet[str], fact: str, passage: str,
                     return value, v
         return None
     return None
+
+
+# What a figure's words say besides its measure: its period ("for the year ended December 31, 2025: $693.0 million").
+_PERIOD_STEMS = frozenset(singular(w[:PREFIX]) for w in """january february march april may june july august september
+october november december ended year years fiscal quarter month months twelve period day same week""".split())
+
+
+def unbound(query: str, measure: AbstractSet[str], fact: str, passage: str,
+            stop: AbstractSet[str]) -> Optional[tuple[str, set[str]]]:
+    """(the search's figure, the words its passage says that figure of) when ``query`` states one figure and none
+    of its ``measure`` stems is among those words, which name more than a period ("Bluefin Seafoods $234 million
+    decline 2025" of "foodservice segment sales of $234 million, after a 2.4% decline"); None otherwise. The
+    passage says the figure of something else, which the search leaves out, whether or not another figure takes
+    the search's words (``misbound``)."""
+    (value, *more) = value_figures(query) or {""}
+    if more or not value or not measure:
+        return None
+    for text in (fact, passage):
+        own = said_of(text, value, stop) if text else None
+        if own is None:
+            continue
+        # "revenue was 23% below it": a pronoun after the figure says it of words further back, which the stretch
+        # does not reach
+        if any(_POINTS_BACK.match(text[end:]) for _, end, v in _figures(text) if v == value):
+            return None
+        return (value, own) if own - _PERIOD_STEMS and not measure & own else None
+    return None
+
+
+_POINTS_BACK = re.compile(r"[^,;:.!?()]*?\b(?:it|them)\b", re.IGNORECASE)
+

@@ -125,7 +125,16 @@ def numbers_differ(a: Counter[str], b: Counter[str]) -> bool:
 
 # A figure: a number that is not part of a word (not "Q3", "FY19") and not a year, commas dropped. Its digits as
 # written, not ``numbers``' canonical value: "16.9" of "$16.9 million" is the figure a query repeats.
-FIGURE = re.compile(r"(?<![\w.,])\d[\d,]*(?:\.\d+)?")
+NUMBER = r"\d[\d,]*(?:\.\d+)?"
+FIGURE = re.compile(rf"(?<![\w.,]){NUMBER}")
+
+
+def written_figure(currency: str, unit: str, after: str = "") -> re.Pattern:
+    """A figure as a passage writes it: an optional currency, the number (``after`` says what may not follow it),
+    an optional scale word and an optional unit, as the named groups cur, num, scale and unit. The support check
+    reads every currency and unit; the binding check only those whose figure a measure's words go with."""
+    return re.compile(rf"(?P<cur>{currency})?(?<![\w.,])(?P<num>{NUMBER}){after}"
+                      rf"(?P<scale>\s?(?:{SCALE_WORDS})\b)?(?P<unit>\s?{unit})?", re.IGNORECASE)
 
 
 def figures(text: str) -> set[str]:

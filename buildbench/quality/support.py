@@ -82,8 +82,8 @@ from ..records import Drop
 from .asks import (asks_other_year, asks_whole_year, names_speaker, opposite_direction, presumes_negated,
                    states_answer, unanswered_ask)
 from .base import FilterResult, check_aligned
-from .binding import misbound, misdated
-from .numbers import FIGURE, SCALE_WORDS, figures, value_figures
+from .binding import misbound, misdated, unbound
+from .numbers import FIGURE, figures, value_figures, written_figure
 from .words import PREFIX, singular, word_stems, words as _words
 
 # Words any query may use without the passage holding them: question and request words, and the generic
@@ -213,10 +213,7 @@ def tidy_search(query: str, passage: str) -> str:
 _CURRENCY = r"(?:US\$|\$|€|£|¥|\b(?:EUR|USD|GBP|SEK|NOK|DKK|CHF|JPY|CAD|AUD|HKD|CNY|RMB|INR)\s?)"
 _UNIT = (r"(?:%|percent(?:age points?)?\b|per cent\b|basis points?\b|bps\b|x\b|year\b|crowns\b|pence\b|cents\b|"
          + "|".join(rf"{w}\b" for w in sorted(UNIT_WORDS - {"basis"}, key=lambda w: (-len(w), w))) + ")")
-_WRITTEN_FIGURE = re.compile(
-    rf"(?P<cur>{_CURRENCY})?(?<![\w.,])(?P<num>\d[\d,]*(?:\.\d+)?)"
-    rf"(?P<scale>\s?(?:{SCALE_WORDS})\b)?(?P<unit>\s?{_UNIT})?",
-    re.IGNORECASE)
+_WRITTEN_FIGURE = written_figure(_CURRENCY, _UNIT)
 # A search's closing period, which the figure goes before ("inventory 60% 2025", "turnover 78% in fiscal 2025"),
 # unless the year is part of a term ("notes due 2029", "guidance through 2027"): the figure then goes last.
 _CLOSING_PERIOD = re.compile(rf"(?:\s+(?:in|for|of))?(?:\s+(?:fiscal|FY|Q[1-4]|H[12]))?\s+{YEAR.pattern}$",
@@ -374,6 +371,7 @@ class SupportFilter:
       writes so;
     - ``other_fact_figure``: it states a figure of its passage that its fact does not;
     - ``misbound_figure``: it states one figure, and its passage says its measure of another (``quality.binding``);
+      ``unbound_figure``: its passage says that figure of other words than its own (``unbound``);
     - ``asks_two_things``, ``asks_when``, ``asks_why``, ``asks_value``, ``asks_hypothetical``: it asks a second
       thing, or when, why, what a value is or what would be, and its fact (its passage, when it has none) does not
       answer that (``unanswered_ask``); ``asks_comparison``: it is a question or request that asks how two things
@@ -482,11 +480,15 @@ class SupportFilter:
         if elsewhere:
             return ("other_fact_figure", f"it states {', '.join(sorted(elsewhere))}, which its passage gives but its "
                     "fact does not")
-        bound = misbound(query, {singular(w[:PREFIX]) for w in words if w not in UNIT_WORDS}, fact, passage,
-                         QUERY_WORDS | FIGURE_WORDS)
+        measure = {singular(w[:PREFIX]) for w in words if w not in UNIT_WORDS}
+        bound = misbound(query, measure, fact, passage, QUERY_WORDS | FIGURE_WORDS)
         if bound:
             return ("misbound_figure", f"it puts {bound[0]} with words its passage says of {bound[1]} "
                     "(``quality.binding``)")
+        loose = unbound(query, measure, fact, passage, QUERY_WORDS | FIGURE_WORDS)
+        if loose:
+            said = ", ".join(sorted(loose[1]))
+            return ("unbound_figure", f"its passage says {loose[0]} of {said}, none of its words")
         dated = misdated(query, fact, passage)
         if dated:
             return ("misdated_figure", f"it dates {dated[0]} {dated[1]}, a year its passage gives another figure")

@@ -66,12 +66,13 @@ def run(ctx: StageContext) -> StageResult:
     checks = [Answerability(r["query_id"], r["self_contained"], r["clear_intent"], r["reason"])
               for r in ctx.read("query_checks").to_pylist()]
     human = human_decisions(ctx, set(queries["id"].to_pylist()))
+    entities = chunk_entities(ctx)
     result = repair(queries["id"].to_pylist(), positives(queries),
                     candidates_from_table(ctx.read("candidates")), texts, verdicts, checks, pack.repair, human,
                     citations=dict(zip(queries["id"].to_pylist(), queries["citations"].to_pylist())),
-                    weak=weak_queries(ctx, queries), topics=search_topics(ctx, queries),
+                    weak=weak_queries(ctx, queries, entities), topics=search_topics(ctx, queries),
                     documents=chunk_documents(ctx), figures=search_figures(ctx, queries),
-                    entities=chunk_entities(ctx), counts=search_counts(ctx, queries))
+                    entities=entities, counts=search_counts(ctx, queries))
     kept = set(result.kept_queries)
     drops = [Drop(ctx.stage, e.query_id, e.reason, e.detail) for e in result.audit if e.action == "drop_query"]
     qrels = pa.Table.from_pylist([{"query-id": q, "corpus-id": c, "score": s} for q, c, s in result.qrels],
@@ -95,10 +96,11 @@ def run(ctx: StageContext) -> StageResult:
     }, drops=drops, stats=stats)
 
 
-def weak_queries(ctx: StageContext, queries: pa.Table) -> dict[str, tuple[str, str]]:
+def weak_queries(ctx: StageContext, queries: pa.Table, entities: dict[str, str]) -> dict[str, tuple[str, str]]:
     """The questions and requests the likelihood judge finds their positive explains too weakly, and the keyword
     searches of documents that name no one that their positive explains hardly better than another passage
-    (none of either when its margin is off, or when an LLM judge scored no likelihoods)."""
+    (none of either when its margin is off, or when an LLM judge scored no likelihoods). ``entities``: chunk id ->
+    its document's entity (``chunk_entities``)."""
     pack = ctx.config.domain
     floor, lead = pack.repair.request_margin, pack.repair.search_margin
     if floor is None and lead is None:
@@ -111,7 +113,6 @@ def weak_queries(ctx: StageContext, queries: pa.Table) -> dict[str, tuple[str, s
     if floor is not None:
         weak.update(weakly_explained(best_pmi(scored, POSITIVE), forms, pack.likelihood.threshold + floor))
     if lead is not None:
-        entities = chunk_entities(ctx)
         unnamed = {q for q, chunks in zip(ids, queries["chunk_ids"].to_pylist())
                    if forms[q] == KEYWORDS and chunks and not entities.get(chunks[0])}
         weak.update(weakly_specific(specificity(scored), unnamed, lead))
