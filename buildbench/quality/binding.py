@@ -160,7 +160,7 @@ def unbound(query: str, measure: AbstractSet[str], fact: str, passage: str,
     passage says the figure of something else, which the search leaves out, whether or not another figure takes
     the search's words (``misbound``)."""
     (value, *more) = value_figures(query) or {""}
-    if more or not value or not measure:
+    if more or not value or not measure or _CODE.search(query):
         return None
     for text in (fact, passage):
         own = said_of(text, value, stop) if text else None
@@ -174,5 +174,7 @@ def unbound(query: str, measure: AbstractSet[str], fact: str, passage: str,
     return None
 
 
+# A product or form code ("HBX-214", "GP-BI-2024") names a thing; its number is no figure of a measure.
+_CODE = re.compile(r"[A-Za-z]-\d")
 _POINTS_BACK = re.compile(r"[^,;:.!?()]*?\b(?:it|them)\b", re.IGNORECASE)
 

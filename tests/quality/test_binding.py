@@ -87,6 +87,9 @@ def test_a_search_whose_figure_its_passage_says_of_other_words_is_unbound():
     forecast = "We compared the prior-year forecast with actual results: subscription revenue was 23% below it."
     assert unbound("Saltmarsh Foods prior-year forecast 23%", measure("prior-year forecast"), forecast, forecast,
                    STOP) is None
+    # a product code's number is no figure
+    drug = "HBX-214 is made by a single contract manufacturer at one site."
+    assert unbound("Larkfield Bio HBX-214", measure("HBX"), drug, drug, STOP) is None
     # two figures, or none of its passage's, are other checks' cases
     assert unbound("Saltmarsh Foods $234 million 2.4% restaurant exit", measure("restaurant exit"), sales, sales,
                    STOP) is None
