@@ -145,36 +145,3 @@ def misbound(query: str, measure: AbstractSet[str], fact: str, passage: str,
                     return value, v
         return None
     return None
-
-
-# What a figure's words say besides its measure: its period ("for the year ended December 31, 2025: $693.0 million").
-_PERIOD_STEMS = frozenset(singular(w[:PREFIX]) for w in """january february march april may june july august september
-october november december ended year years fiscal quarter month months twelve period day same week""".split())
-
-
-def unbound(query: str, measure: AbstractSet[str], fact: str, passage: str,
-            stop: AbstractSet[str]) -> Optional[tuple[str, set[str]]]:
-    """(the search's figure, the words its passage says that figure of) when ``query`` states one figure and none
-    of its ``measure`` stems is among those words, which name more than a period ("Bluefin Seafoods $234 million
-    decline 2025" of "foodservice segment sales of $234 million, after a 2.4% decline"); None otherwise. The
-    passage says the figure of something else, which the search leaves out, whether or not another figure takes
-    the search's words (``misbound``)."""
-    (value, *more) = value_figures(query) or {""}
-    if more or not value or not measure or _CODE.search(query):
-        return None
-    for text in (fact, passage):
-        own = said_of(text, value, stop) if text else None
-        if own is None:
-            continue
-        # "revenue was 23% below it": a pronoun after the figure says it of words further back, which the stretch
-        # does not reach
-        if any(_POINTS_BACK.match(text[end:]) for _, end, v in _figures(text) if v == value):
-            return None
-        return (value, own) if own - _PERIOD_STEMS and not measure & own else None
-    return None
-
-
-# A product or form code ("HBX-214", "GP-BI-2024") names a thing; its number is no figure of a measure.
-_CODE = re.compile(r"[A-Za-z]-\d")
-_POINTS_BACK = re.compile(r"[^,;:.!?()]*?\b(?:it|them)\b", re.IGNORECASE)
-

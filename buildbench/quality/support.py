@@ -82,7 +82,7 @@ from ..records import Drop
 from .asks import (asks_other_year, asks_whole_year, names_speaker, opposite_direction, presumes_negated,
                    states_answer, unanswered_ask)
 from .base import FilterResult, check_aligned
-from .binding import misbound, misdated, unbound
+from .binding import misbound, misdated
 from .numbers import FIGURE, figures, value_figures, written_figure
 from .words import PREFIX, singular, word_stems, words as _words
 
@@ -371,7 +371,6 @@ class SupportFilter:
       writes so;
     - ``other_fact_figure``: it states a figure of its passage that its fact does not;
     - ``misbound_figure``: it states one figure, and its passage says its measure of another (``quality.binding``);
-      ``unbound_figure``: its passage says that figure of other words than its own (``unbound``);
     - ``asks_two_things``, ``asks_when``, ``asks_why``, ``asks_value``, ``asks_hypothetical``: it asks a second
       thing, or when, why, what a value is or what would be, and its fact (its passage, when it has none) does not
       answer that (``unanswered_ask``); ``asks_comparison``: it is a question or request that asks how two things
@@ -480,15 +479,11 @@ class SupportFilter:
         if elsewhere:
             return ("other_fact_figure", f"it states {', '.join(sorted(elsewhere))}, which its passage gives but its "
                     "fact does not")
-        measure = {singular(w[:PREFIX]) for w in words if w not in UNIT_WORDS}
-        bound = misbound(query, measure, fact, passage, QUERY_WORDS | FIGURE_WORDS)
+        bound = misbound(query, {singular(w[:PREFIX]) for w in words if w not in UNIT_WORDS}, fact, passage,
+                         QUERY_WORDS | FIGURE_WORDS)
         if bound:
             return ("misbound_figure", f"it puts {bound[0]} with words its passage says of {bound[1]} "
                     "(``quality.binding``)")
-        loose = unbound(query, measure, fact, passage, QUERY_WORDS | FIGURE_WORDS)
-        if loose:
-            said = ", ".join(sorted(loose[1]))
-            return ("unbound_figure", f"its passage says {loose[0]} of {said}, none of its words")
         dated = misdated(query, fact, passage)
         if dated:
             return ("misdated_figure", f"it dates {dated[0]} {dated[1]}, a year its passage gives another figure")

@@ -47,9 +47,8 @@ check = check_role(QUERY_WRITER, lambda pack: pack.recipes.persona)
 #   so does a question that names a word twice ("the CET1 ratio of ...'s capital ratio"), and a query that takes
 #   its transcript turn's speaker for the subject (``names_speaker``) or states a figure of its passage that its
 #   fact does not (``other_fact_figure``): of their 8 redrafts in nine labelled builds, 1 was kept (good); and a
-#   keyword search that states a figure twice, runs past 15 words (``quality.form``), puts its figure with the
-#   measure its passage gives another figure (``misbound_figure``, ``quality.binding``) or with none of the words
-#   its passage says it of (``unbound_figure``): garbled wording, not a fact;
+#   keyword search that states a figure twice, runs past 15 words (``quality.form``) or puts its figure with the
+#   measure its passage gives another figure (``misbound_figure``, ``quality.binding``): garbled wording, not a fact;
 # - its fact is hard to ask about: the next draft is a first draft about a spare fact of its chunk (26 in 45, where
 #   another draft of the same fact was 15 in 31; first drafts are good 75% of the time);
 # - it copied its "About" line and asks nothing ("FOMC, February 1994"): a spare fact when its chunk has one, as
@@ -64,8 +63,7 @@ check = check_role(QUERY_WRITER, lambda pack: pack.recipes.persona)
 #   (``opposite_direction``, last); their redrafts were not measured.
 SAME_FACT_REDRAFT = frozenset({"unsupported_terms", "invented_phrase", "invented_relation", "copied_from_chunk",
                                "mentions_source", "repeated_term", "names_speaker", "other_fact_figure",
-                               "repeated_figure", "long_search", "misbound_figure", "misdated_figure",
-                               "unbound_figure"})
+                               "repeated_figure", "long_search", "misbound_figure", "misdated_figure"})
 NEXT_FACT_REDRAFT = frozenset({"off_fact", "invented_figure", "invented_period", "unanchored",
                                "ambiguous_document", "names_only_document"})
 # Of NEXT_FACT_REDRAFT: drafted again about the same fact when there is no spare (the writer's copy, not the fact).
