@@ -98,6 +98,13 @@ def said_of(text: str, value: str, stop: AbstractSet[str]) -> Optional[set[str]]
     return out if found else None
 
 
+def _sentences(text: str) -> list[str]:
+    """The sentences and semicolon clauses of ``text`` whose figures are read together (a "respectively" list, an
+    earlier year's parenthesis, parallel figures). Not ``builders.chunking.split_sentences``: a semicolon ends one
+    here, and an abbreviation's period may too."""
+    return re.split(r"(?<=[.;])\s+", text)
+
+
 # "(2018: 372.0p)": a sentence's figures of an earlier year, in a parenthesis after this year's.
 _EARLIER = re.compile(r"\((?:FY\s?)?(?P<year>(?:19|20)\d\d)\s*:\s*(?P<figures>[^)]*)\)")
 
@@ -112,7 +119,7 @@ def misdated(query: str, fact: str, passage: str) -> Optional[tuple[str, str]]:
     (value, *more), (year,) = value_figures(query) or {""}, years
     if more or not value:
         return None
-    for sentence in re.split(r"(?<=[.;])\s+", f"{fact} {passage}"):
+    for sentence in _sentences(f"{fact} {passage}"):
         for m in _EARLIER.finditer(sentence):
             before = {v for _, _, v in _figures(sentence[:m.start()])}
             if m.group("year") == year and value in before - {v for _, _, v in _figures(m.group("figures"))}:
@@ -137,7 +144,7 @@ def misbound(query: str, measure: AbstractSet[str], fact: str, passage: str,
         if own is None:
             continue
         if measure & own or any(value in value_figures(s) and _PARALLEL.search(s)
-                                for s in re.split(r"(?<=[.;])\s+", f"{fact} {passage}")):
+                                for s in _sentences(f"{fact} {passage}")):
             return None
         for other in (text, passage):
             for v in dict.fromkeys(v for _, _, v in _figures(other)):
